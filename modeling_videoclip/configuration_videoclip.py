@@ -1,0 +1,108 @@
+"""VideoCLIP configuration: a DistilBERT text tower, an S3D video tower and a 256-d joint space.
+
+The defaults reproduce torchmultimodal's MUGEN VideoCLIP (``examples/mugen/retrieval/video_clip.py``)
+exactly: ``DistilBertConfig()`` for the text tower, torchvision's ``S3D`` for the video tower, and
+``Projection(in_dim, 256, dropout 0.1)`` heads.
+"""
+
+from __future__ import annotations
+
+from transformers import DistilBertConfig, PreTrainedConfig
+
+
+class VideoCLIPVideoConfig(PreTrainedConfig):
+    r"""Settings of the S3D video tower.
+
+    torchvision's S3D has a fixed layer layout, so only the values that shape checkpoints and inputs
+    are exposed here.
+
+    Args:
+        hidden_size (`int`, *optional*, defaults to 1024):
+            Width of S3D's pooled features (the input of the video projection); 1024 is fixed by S3D.
+        num_channels (`int`, *optional*, defaults to 3):
+            Colour channels of the input video (RGB), as the reference's ``VideoEncoder`` requires.
+        batch_norm_eps (`float`, *optional*, defaults to 1e-3):
+            BatchNorm3d epsilon, torchvision's S3D default.
+        batch_norm_momentum (`float`, *optional*, defaults to 1e-3):
+            BatchNorm3d momentum, torchvision's S3D default.
+    """
+
+    model_type = "videoclip_video_model"
+    base_config_key = "video_config"
+
+    def __init__(
+        self,
+        hidden_size: int = 1024,
+        num_channels: int = 3,
+        batch_norm_eps: float = 1e-3,
+        batch_norm_momentum: float = 1e-3,
+        **kwargs,
+    ):
+        self.hidden_size = hidden_size
+        self.num_channels = num_channels
+        self.batch_norm_eps = batch_norm_eps
+        self.batch_norm_momentum = batch_norm_momentum
+        super().__init__(**kwargs)
+
+
+class VideoCLIPConfig(PreTrainedConfig):
+    r"""Configuration of [`VideoCLIPModel`].
+
+    Args:
+        text_config (`dict` or `DistilBertConfig`, *optional*):
+            The DistilBERT text tower; defaults to `DistilBertConfig()` (distilbert-base-uncased's shape:
+            6 layers, width 768, vocabulary 30522), as the reference.
+        video_config (`dict` or `VideoCLIPVideoConfig`, *optional*):
+            The S3D video tower; defaults to `VideoCLIPVideoConfig()`.
+        projection_dim (`int`, *optional*, defaults to 256):
+            Width of the joint embedding space, the value MUGEN used.
+        projection_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout inside each projection head, the value MUGEN used.
+        logit_scale_init_value (`float`, *optional*, defaults to 0.07):
+            Initial value of the learnable ``logit_scale``. MUGEN's quirk: ``logit_scale`` holds the LOG of
+            the multiplier (``logits = exp(logit_scale) * cosine``), yet MUGEN initialises it with 0.07, so the
+            multiplier starts at ``exp(0.07) ~= 1.07`` and not CLIP's ``1 / 0.07``. Kept for parity.
+        logit_scale_max (`float`, *optional*, defaults to 100.0):
+            Upper clamp applied to ``logit_scale`` (in log space, like the reference) before every loss;
+            there is no lower clamp. 100 is MUGEN's value.
+        pad_token_id (`int`, *optional*, defaults to 0):
+            Token id used for padding ([PAD] of bert-base-uncased). When no attention mask is given, the text
+            tower attends to every position whose id differs from it, as the reference does.
+    """
+
+    model_type = "videoclip"
+    sub_configs = {"text_config": DistilBertConfig, "video_config": VideoCLIPVideoConfig}
+
+    def __init__(
+        self,
+        text_config: dict | DistilBertConfig | None = None,
+        video_config: dict | VideoCLIPVideoConfig | None = None,
+        projection_dim: int = 256,
+        projection_dropout: float = 0.1,
+        logit_scale_init_value: float = 0.07,
+        logit_scale_max: float = 100.0,
+        pad_token_id: int = 0,
+        **kwargs,
+    ):
+        self.text_config = _as_config(text_config, DistilBertConfig)
+        self.video_config = _as_config(video_config, VideoCLIPVideoConfig)
+        self.projection_dim = projection_dim
+        self.projection_dropout = projection_dropout
+        self.logit_scale_init_value = logit_scale_init_value
+        self.logit_scale_max = logit_scale_max
+        self.pad_token_id = pad_token_id
+        super().__init__(**kwargs)
+
+
+def _as_config(value, config_class):
+    """Turns ``None`` (defaults), a dict or a config instance into an instance of ``config_class``."""
+    if value is None:
+        return config_class()
+    if isinstance(value, dict):
+        return config_class(**value)
+    if isinstance(value, PreTrainedConfig):
+        return value
+    raise TypeError(f"Expected a dict or {config_class.__name__} for a sub-config, got {type(value).__name__}.")
+
+
+__all__ = ["VideoCLIPConfig", "VideoCLIPVideoConfig"]

@@ -1,0 +1,181 @@
+"""Converts torchmultimodal MUGEN VideoCLIP checkpoints into [`VideoCLIPModel`].
+
+Two layouts exist (see torchmultimodal's ``examples/mugen/retrieval``):
+
+* ``videoclip_mugen.pt``: a plain state dict of the ``CLIP`` module (``encoder_a.*`` text, ``encoder_b.*``
+  video). It holds no logit scale; the converted model keeps `config.logit_scale_init_value` (0.07), which only
+  matters for the loss, never for retrieval.
+* ``videoclip_lightning_mugen.pt``: a PyTorch Lightning checkpoint whose ``state_dict`` holds the same keys
+  under ``model.`` plus ``contrastive_loss.logit_scale``.
+
+Conversion is strict: a missing, unexpected or mis-shaped key is an error listing the keys. The only key
+dropped silently is DistilBERT's ``embeddings.position_ids`` buffer, which older transformers saved.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping
+
+import torch
+
+from .configuration_videoclip import VideoCLIPConfig
+from .modeling_videoclip import VideoCLIPModel
+
+MUGEN_CHECKPOINT_URL = "https://pytorch.s3.amazonaws.com/models/multimodal/mugen/videoclip_mugen.pt"
+MUGEN_LIGHTNING_CHECKPOINT_URL = (
+    "https://pytorch.s3.amazonaws.com/models/multimodal/mugen/videoclip_lightning_mugen.pt"
+)
+
+# Reference prefix -> our prefix, first match wins.
+KEY_PREFIXES = (
+    ("encoder_a.0.model.", "text_model."),
+    ("encoder_a.1.", "text_projection."),
+    ("encoder_b.0.model.features.", "video_model.features."),
+    ("encoder_b.1.", "video_projection."),
+    ("contrastive_loss.logit_scale", "logit_scale"),
+)
+OBSOLETE_KEYS = ("encoder_a.0.model.embeddings.position_ids",)
+
+
+class CheckpointConversionError(ValueError):
+    """A checkpoint is not a torchmultimodal VideoCLIP checkpoint of the expected architecture."""
+
+
+def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """Reads a torchmultimodal VideoCLIP checkpoint file into a flat reference-layout state dict.
+
+    Args:
+        path: a ``.pt`` file in either layout.
+        allow_pickle: load with ``weights_only=False`` (runs arbitrary code from the file: only for files you
+            trust). False by default; Lightning checkpoints whose extra entries need pickle are refused then.
+
+    Returns:
+        The state dict with reference keys (``encoder_a.*``, ``encoder_b.*``, optionally
+        ``contrastive_loss.logit_scale``).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Checkpoint not found: {path!r}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except pickle.UnpicklingError as error:
+        raise CheckpointConversionError(
+            f"{path!r} needs pickle to load (it holds more than tensors: {str(error).splitlines()[0]}). If you "
+            f"trust the file, opt in with allow_pickle=True (upload.py: --allow-pickle)."
+        ) from error
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointConversionError(f"Cannot read checkpoint {path!r}: {error}") from error
+    return extract_state_dict(checkpoint, source=path)
+
+
+def extract_state_dict(checkpoint, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Returns the reference-layout state dict of a loaded checkpoint object (plain or Lightning)."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointConversionError(
+            f"{source} holds a {type(checkpoint).__name__}, not a state dict; expected torchmultimodal's "
+            f"videoclip_mugen.pt or videoclip_lightning_mugen.pt."
+        )
+    state = checkpoint["state_dict"] if isinstance(checkpoint.get("state_dict"), Mapping) else checkpoint
+    flat = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointConversionError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor.")
+        flat[key[len("model."):] if key.startswith("model.") else key] = value
+    if not any(k.startswith(("encoder_a.", "encoder_b.")) for k in flat):
+        raise CheckpointConversionError(
+            f"{source} is not a torchmultimodal VideoCLIP checkpoint: no 'encoder_a.*' / 'encoder_b.*' keys "
+            f"(found e.g. {sorted(flat)[:5]})."
+        )
+    return flat
+
+
+def convert_state_dict(reference_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Renames reference keys to VideoCLIPModel keys; unknown keys are an error."""
+    converted, unexpected = {}, []
+    for key, value in reference_state.items():
+        if key in OBSOLETE_KEYS:
+            continue
+        new_key = _rename(key)
+        if new_key is None:
+            unexpected.append(key)
+        else:
+            converted[new_key] = value
+    if unexpected:
+        raise CheckpointConversionError(_key_report("Unexpected keys", unexpected))
+    return converted
+
+
+def _rename(key: str) -> str | None:
+    for old, new in KEY_PREFIXES:
+        if key.startswith(old):
+            return new + key[len(old):]
+    return None
+
+
+def _key_report(title: str, keys: list[str], limit: int = 20) -> str:
+    shown = "\n  ".join(keys[:limit])
+    more = f"\n  ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{title} ({len(keys)}):\n  {shown}{more}"
+
+
+def convert_torchmultimodal_checkpoint(
+    checkpoint: str | os.PathLike | Mapping[str, torch.Tensor],
+    config: VideoCLIPConfig | None = None,
+    allow_pickle: bool = False,
+) -> VideoCLIPModel:
+    """Builds a [`VideoCLIPModel`] holding exactly the weights of a torchmultimodal VideoCLIP checkpoint.
+
+    Args:
+        checkpoint: a path to either checkpoint layout, or an already loaded state dict (plain or Lightning).
+        config: the architecture; defaults to `VideoCLIPConfig()`, the reference's.
+        allow_pickle: see [`load_checkpoint`].
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        CheckpointConversionError: missing, unexpected or mis-shaped keys (all of them are listed).
+    """
+    if isinstance(checkpoint, Mapping):
+        reference_state = extract_state_dict(checkpoint)
+    else:
+        reference_state = load_checkpoint(checkpoint, allow_pickle=allow_pickle)
+    state = convert_state_dict(reference_state)
+    model = VideoCLIPModel(config or VideoCLIPConfig())
+    _check_keys_and_shapes(model, state)
+    model.load_state_dict(state, strict=False)  # completeness was checked above, logit_scale may be absent
+    return model.eval()
+
+
+def _check_keys_and_shapes(model: VideoCLIPModel, state: Mapping[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    optional = {"logit_scale"}  # absent from the plain videoclip_mugen.pt
+    missing = sorted(set(expected) - set(state) - optional)
+    unexpected = sorted(set(state) - set(expected))
+    mis_shaped = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if state[k].shape != expected[k].shape
+    )
+    problems = [
+        _key_report(title, keys)
+        for title, keys in (("Missing keys", missing), ("Unexpected keys", unexpected), ("Mis-shaped keys", mis_shaped))
+        if keys
+    ]
+    if problems:
+        raise CheckpointConversionError(
+            "The checkpoint does not match the VideoCLIP architecture:\n" + "\n".join(problems)
+        )
+
+
+__all__ = [
+    "CheckpointConversionError",
+    "MUGEN_CHECKPOINT_URL",
+    "MUGEN_LIGHTNING_CHECKPOINT_URL",
+    "convert_state_dict",
+    "convert_torchmultimodal_checkpoint",
+    "extract_state_dict",
+    "load_checkpoint",
+]

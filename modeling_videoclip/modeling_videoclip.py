@@ -1,0 +1,476 @@
+"""VideoCLIP: torchmultimodal's MUGEN video-text retrieval model as a transformers model.
+
+Architecture (identical to ``examples/mugen/retrieval/video_clip.py`` in facebookresearch/multimodal):
+the text tower is DistilBERT, read at the [CLS] position; the video tower is torchvision's S3D without its
+classifier; each tower ends in a ``Projection`` head to a 256-d joint space, and embeddings are
+L2-normalised before their cosine similarity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.video import S3D
+from transformers import DistilBertModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling
+from transformers.utils import ModelOutput
+
+from .configuration_videoclip import VideoCLIPConfig
+
+
+@dataclass
+class VideoCLIPOutput(ModelOutput):
+    r"""Output of [`VideoCLIPModel`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `return_loss=True`):
+            Symmetric contrastive loss (mean of the text->video and video->text cross-entropies).
+        logits_per_video (`torch.FloatTensor` of shape `(video_batch_size, text_batch_size)`):
+            `exp(logit_scale)` times the cosine similarity of each video to each text.
+        logits_per_text (`torch.FloatTensor` of shape `(text_batch_size, video_batch_size)`):
+            The transpose of `logits_per_video`.
+        text_embeds (`torch.FloatTensor` of shape `(text_batch_size, projection_dim)`):
+            L2-normalised projected text embeddings.
+        video_embeds (`torch.FloatTensor` of shape `(video_batch_size, projection_dim)`):
+            L2-normalised projected video embeddings.
+        text_model_output (`BaseModelOutputWithPooling`):
+            DistilBERT's output; `pooler_output` is the [CLS] hidden state before projection.
+        video_model_output (`BaseModelOutputWithPooling`):
+            S3D's output; `last_hidden_state` is the feature map, `pooler_output` the pooled 1024-d features.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits_per_video: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+    video_embeds: torch.FloatTensor | None = None
+    text_model_output: BaseModelOutputWithPooling | None = None
+    video_model_output: BaseModelOutputWithPooling | None = None
+
+    def to_tuple(self) -> tuple:
+        return tuple(
+            self[k] if k not in ("text_model_output", "video_model_output") else getattr(self, k).to_tuple()
+            for k in self.keys()
+        )
+
+
+def contrastive_loss(
+    text_embeds: torch.Tensor, video_embeds: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Symmetric InfoNCE over matching (text i, video i) pairs, as torchmultimodal's
+    ``contrastive_loss_with_temperature``.
+
+    When ``torch.distributed`` is initialised, each rank's embeddings are all-gathered (gradients flow back to
+    the rank that produced them) and the labels are offset by ``rank * local_batch``, so the loss equals the
+    single-process loss over the global batch.
+
+    Args:
+        text_embeds: `(batch, dim)` L2-normalised text embeddings of this process.
+        video_embeds: `(batch, dim)` L2-normalised video embeddings of this process.
+        logit_scale: scalar, the LOG of the multiplier (MUGEN's convention), already clamped.
+
+    Returns:
+        The mean of the text->video and video->text cross-entropies.
+    """
+    all_text, all_video, labels = _gather_embeddings_and_labels(text_embeds, video_embeds)
+    scale = logit_scale.exp()
+    logits_text = text_embeds @ all_video.T * scale
+    logits_video = video_embeds @ all_text.T * scale
+    return (F.cross_entropy(logits_text, labels) + F.cross_entropy(logits_video, labels)) / 2
+
+
+def _gather_embeddings_and_labels(
+    text_embeds: torch.Tensor, video_embeds: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns the global text and video embeddings and this rank's target indices into them."""
+    local_batch = text_embeds.shape[0]
+    labels = torch.arange(local_batch, device=text_embeds.device)
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return text_embeds, video_embeds, labels
+    world_size = torch.distributed.get_world_size()
+    if world_size == 1:
+        return text_embeds, video_embeds, labels
+    from torch.distributed.nn.functional import all_gather  # differentiable all_gather
+
+    all_text = torch.cat(all_gather(text_embeds), dim=0)
+    all_video = torch.cat(all_gather(video_embeds), dim=0)
+    return all_text, all_video, labels + local_batch * torch.distributed.get_rank()
+
+
+class VideoCLIPProjection(nn.Module):
+    """MUGEN's projection head: ``layer_norm(h + dropout(linear2(gelu(h))))`` with ``h = linear1(x)``.
+
+    Attribute names (``linear1``, ``gelu``, ``linear2``, ``drop``, ``layer_norm``) match the reference's
+    ``Projection`` so checkpoints convert key for key.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float):
+        super().__init__()
+        self.linear1 = nn.Linear(in_dim, out_dim, bias=False)
+        self.gelu = nn.GELU()
+        self.linear2 = nn.Linear(out_dim, out_dim, bias=False)
+        self.drop = nn.Dropout(dropout)
+        self.layer_norm = nn.LayerNorm(out_dim)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        projected = self.linear1(hidden)
+        residual = self.drop(self.linear2(self.gelu(projected)))
+        return self.layer_norm(projected + residual)
+
+
+def s3d_pooled_size(num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """Size (T, H, W) of S3D's feature map before its final AvgPool3d((2, 7, 7)), computed from the layer
+    strides: the stem conv and two max-pools halve with ceil, the last max-pool halves with floor."""
+
+    def halve_ceil(x: int, times: int) -> int:
+        for _ in range(times):
+            x = math.ceil(x / 2)
+        return x
+
+    t = halve_ceil(num_frames, 2) // 2
+    h = halve_ceil(height, 4) // 2
+    w = halve_ceil(width, 4) // 2
+    return t, h, w
+
+
+class VideoCLIPVideoEncoder(nn.Module):
+    """torchvision's S3D up to its average pool (its classifier is dropped, as the reference replaces it
+    with ``nn.Identity``). Input `(batch, channels, frames, height, width)`; output `(batch, 1024)`."""
+
+    def __init__(self, config):
+        super().__init__()
+        norm_layer = partial(nn.BatchNorm3d, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum)
+        s3d = S3D(norm_layer=norm_layer)
+        self.features = s3d.features
+        self.avgpool = s3d.avgpool
+        self.gradient_checkpointing = False
+
+    def forward(self, pixel_values: torch.Tensor) -> BaseModelOutputWithPooling:
+        hidden = pixel_values
+        for layer in self.features:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                hidden = torch.utils.checkpoint.checkpoint(layer, hidden, use_reentrant=False)
+            else:
+                hidden = layer(hidden)
+        pooled = self.avgpool(hidden).mean(dim=(2, 3, 4))
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
+
+
+class VideoCLIPPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and loading conventions shared by the VideoCLIP models."""
+
+    config_class = VideoCLIPConfig
+    config: VideoCLIPConfig
+    base_model_prefix = "videoclip"
+    main_input_name = "input_ids"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _no_split_modules = ["TransformerBlock", "SepInceptionBlock3D", "TemporalSeparableConv"]
+    # Older transformers saved DistilBERT's position ids; they are recomputed, never needed.
+    _keys_to_ignore_on_load_unexpected = [r"position_ids"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """torch's default initialisation, which is what torchvision's S3D and the reference's projection heads
+        use (S3D defines no init of its own). DistilBERT initialises itself through its own `_init_weights`."""
+        if isinstance(module, (nn.Conv3d, nn.Linear)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, (nn.BatchNorm3d, nn.LayerNorm)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            if isinstance(module, nn.BatchNorm3d):
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, VideoCLIPModel):
+            init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+
+    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None) -> None:
+        super()._set_gradient_checkpointing(enable, gradient_checkpointing_func)
+        for module in self.modules():
+            if isinstance(module, VideoCLIPVideoEncoder):
+                module.gradient_checkpointing = enable
+
+
+class _TextTowerMixin:
+    """The text tower: DistilBERT read at [CLS], then the projection head."""
+
+    def _build_text_tower(self, config: VideoCLIPConfig) -> None:
+        self.text_model = DistilBertModel._from_config(config.text_config)
+        self.text_projection = VideoCLIPProjection(
+            config.text_config.dim, config.projection_dim, config.projection_dropout
+        )
+
+    def _encode_text(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, **kwargs
+    ) -> BaseModelOutputWithPooling:
+        _check_input_ids(input_ids, self.config)
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        outputs: BaseModelOutput = self.text_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        cls_state = outputs.last_hidden_state[:, 0, :]
+        return BaseModelOutputWithPooling(
+            last_hidden_state=outputs.last_hidden_state,
+            pooler_output=self.text_projection(cls_state),
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class _VideoTowerMixin:
+    """The video tower: S3D pooled features, then the projection head."""
+
+    def _build_video_tower(self, config: VideoCLIPConfig) -> None:
+        self.video_model = VideoCLIPVideoEncoder(config.video_config)
+        self.video_projection = VideoCLIPProjection(
+            config.video_config.hidden_size, config.projection_dim, config.projection_dropout
+        )
+
+    def _encode_video(self, pixel_values_videos: torch.Tensor) -> BaseModelOutputWithPooling:
+        _check_pixel_values(pixel_values_videos, self.config.video_config.num_channels)
+        # The processor's layout is (B, T, C, H, W); S3D's is (B, C, T, H, W).
+        outputs = self.video_model(pixel_values_videos.transpose(1, 2))
+        return BaseModelOutputWithPooling(
+            last_hidden_state=outputs.last_hidden_state,
+            pooler_output=self.video_projection(outputs.pooler_output),
+        )
+
+
+def _check_input_ids(input_ids: torch.Tensor, config: VideoCLIPConfig) -> None:
+    if not isinstance(input_ids, torch.Tensor):
+        raise TypeError(f"`input_ids` must be a torch.Tensor, got {type(input_ids).__name__}; use the processor.")
+    if input_ids.dim() != 2:
+        raise ValueError(f"`input_ids` must have shape (batch, sequence), got {tuple(input_ids.shape)}.")
+    if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+        raise ValueError(f"`input_ids` is empty (shape {tuple(input_ids.shape)}); pass at least one token.")
+    vocab_size = config.text_config.vocab_size
+    if input_ids.min() < 0 or input_ids.max() >= vocab_size:
+        raise ValueError(
+            f"`input_ids` holds ids outside the vocabulary [0, {vocab_size}): min {int(input_ids.min())}, "
+            f"max {int(input_ids.max())}. Tokenise with this model's processor/tokenizer."
+        )
+    max_positions = config.text_config.max_position_embeddings
+    if input_ids.shape[1] > max_positions:
+        raise ValueError(
+            f"`input_ids` has {input_ids.shape[1]} tokens but DistilBERT takes at most {max_positions}; "
+            f"tokenise with truncation=True (the processor's default)."
+        )
+
+
+def _check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
+    if not isinstance(pixel_values, torch.Tensor):
+        raise TypeError(
+            f"`pixel_values_videos` must be a torch.Tensor, got {type(pixel_values).__name__}; use the processor."
+        )
+    if pixel_values.dim() != 5 or pixel_values.shape[2] != num_channels:
+        raise ValueError(
+            f"`pixel_values_videos` must have shape (batch, frames, {num_channels}, height, width) as the "
+            f"processor returns it, got {tuple(pixel_values.shape)}."
+        )
+    if pixel_values.shape[0] == 0:
+        raise ValueError("`pixel_values_videos` holds no video (batch size 0).")
+    if not pixel_values.is_floating_point():
+        raise TypeError(
+            f"`pixel_values_videos` must be floating point (normalised by the processor), got {pixel_values.dtype}."
+        )
+    frames, height, width = pixel_values.shape[1], pixel_values.shape[3], pixel_values.shape[4]
+    pooled = s3d_pooled_size(frames, height, width)
+    if pooled[0] < 2 or pooled[1] < 7 or pooled[2] < 7:
+        raise ValueError(
+            f"Videos of {frames} frames at {height}x{width} are too small for S3D, which needs at least 13 frames "
+            f"and 209x209 pixels (its last pooling window is 2x7x7); resize to 224x224 with 32 frames, as the "
+            f"processor does by default."
+        )
+
+
+class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel):
+    """VideoCLIP: both towers and the learnable logit scale.
+
+    Example:
+
+    ```python
+    >>> model = AutoModel.from_pretrained("<org>/videoclip-mugen", trust_remote_code=True)
+    >>> processor = AutoProcessor.from_pretrained("<org>/videoclip-mugen", trust_remote_code=True)
+    >>> inputs = processor(text=["Mugen jumps onto a ledge."], videos=[video], return_tensors="pt")
+    >>> outputs = model(**inputs)
+    >>> outputs.logits_per_video.softmax(dim=-1)
+    ```
+    """
+
+    def __init__(self, config: VideoCLIPConfig):
+        super().__init__(config)
+        self._build_text_tower(config)
+        self._build_video_tower(config)
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init_value)))
+        self.post_init()
+
+    def get_text_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs
+    ) -> BaseModelOutputWithPooling:
+        """Text embeddings, following transformers 5's convention for `get_*_features`.
+
+        Args:
+            input_ids: `(batch, sequence)` token ids from the processor.
+            attention_mask: `(batch, sequence)`; when None it is `input_ids != config.pad_token_id`, as the
+                reference builds it.
+
+        Returns:
+            `BaseModelOutputWithPooling` whose `pooler_output` is the PROJECTED, NOT normalised, `(batch, 256)`
+            embedding (normalise it before cosine similarity) and whose `last_hidden_state` is DistilBERT's.
+        """
+        return self._encode_text(input_ids, attention_mask, **kwargs)
+
+    def get_video_features(self, pixel_values_videos: torch.Tensor) -> BaseModelOutputWithPooling:
+        """Video embeddings, following transformers 5's convention for `get_*_features`.
+
+        Args:
+            pixel_values_videos: `(batch, frames, 3, height, width)` float videos from the processor.
+
+        Returns:
+            `BaseModelOutputWithPooling` whose `pooler_output` is the PROJECTED, NOT normalised, `(batch, 256)`
+            embedding and whose `last_hidden_state` is S3D's last feature map.
+        """
+        return self._encode_video(pixel_values_videos)
+
+    def clamped_logit_scale(self) -> torch.Tensor:
+        """Clamps `logit_scale` in place at `config.logit_scale_max` (log space, no minimum), as the
+        reference's loss does before every call, and returns it."""
+        with torch.no_grad():
+            self.logit_scale.clamp_(max=self.config.logit_scale_max)
+        return self.logit_scale
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        **kwargs,
+    ) -> VideoCLIPOutput:
+        """Embeds texts and videos, returns their similarity logits and, with `return_loss`, the contrastive
+        loss over pairs (text i, video i).
+
+        Args:
+            input_ids: `(text_batch, sequence)` token ids.
+            attention_mask: optional; derived from `config.pad_token_id` when None.
+            pixel_values_videos: `(video_batch, frames, 3, height, width)` from the processor.
+            return_loss: compute the loss (needs as many texts as videos).
+
+        Returns:
+            [`VideoCLIPOutput`].
+        """
+        if input_ids is None or pixel_values_videos is None:
+            raise ValueError(
+                "VideoCLIPModel needs both `input_ids` and `pixel_values_videos`; for one tower use "
+                "`get_text_features` / `get_video_features`."
+            )
+        if return_loss and input_ids.shape[0] != pixel_values_videos.shape[0]:
+            raise ValueError(
+                f"`return_loss=True` pairs text i with video i, but got {input_ids.shape[0]} texts and "
+                f"{pixel_values_videos.shape[0]} videos; pass as many texts as videos."
+            )
+        text_outputs = self._encode_text(input_ids, attention_mask, **kwargs)
+        video_outputs = self._encode_video(pixel_values_videos)
+        text_embeds = F.normalize(text_outputs.pooler_output, dim=-1)
+        video_embeds = F.normalize(video_outputs.pooler_output, dim=-1)
+
+        if return_loss:
+            logit_scale = self.clamped_logit_scale()
+        else:
+            logit_scale = self.logit_scale.clamp(max=self.config.logit_scale_max)
+        logits_per_text = text_embeds @ video_embeds.T * logit_scale.exp()
+        loss = contrastive_loss(text_embeds, video_embeds, logit_scale) if return_loss else None
+        return VideoCLIPOutput(
+            loss=loss,
+            logits_per_video=logits_per_text.T,
+            logits_per_text=logits_per_text,
+            text_embeds=text_embeds,
+            video_embeds=video_embeds,
+            text_model_output=text_outputs,
+            video_model_output=video_outputs,
+        )
+
+
+@dataclass
+class VideoCLIPTextModelOutput(ModelOutput):
+    """Output of [`VideoCLIPTextModelWithProjection`]: `text_embeds` are projected, NOT normalised."""
+
+    text_embeds: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class VideoCLIPVideoModelOutput(ModelOutput):
+    """Output of [`VideoCLIPVideoModelWithProjection`]: `video_embeds` are projected, NOT normalised."""
+
+    video_embeds: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+
+
+class VideoCLIPTextModelWithProjection(_TextTowerMixin, VideoCLIPPreTrainedModel):
+    """The text tower alone (as CLIP's `CLIPTextModelWithProjection`); loads from a full VideoCLIP checkpoint,
+    ignoring the video weights."""
+
+    _keys_to_ignore_on_load_unexpected = [r"position_ids", r"^video_", r"^logit_scale"]
+
+    def __init__(self, config: VideoCLIPConfig):
+        super().__init__(config)
+        self._build_text_tower(config)
+        self.post_init()
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs
+    ) -> VideoCLIPTextModelOutput:
+        outputs = self._encode_text(input_ids, attention_mask, **kwargs)
+        return VideoCLIPTextModelOutput(
+            text_embeds=outputs.pooler_output,
+            last_hidden_state=outputs.last_hidden_state,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class VideoCLIPVideoModelWithProjection(_VideoTowerMixin, VideoCLIPPreTrainedModel):
+    """The video tower alone; loads from a full VideoCLIP checkpoint, ignoring the text weights."""
+
+    main_input_name = "pixel_values_videos"
+    _keys_to_ignore_on_load_unexpected = [r"^text_", r"^logit_scale"]
+
+    def __init__(self, config: VideoCLIPConfig):
+        super().__init__(config)
+        self._build_video_tower(config)
+        self.post_init()
+
+    def forward(self, pixel_values_videos: torch.Tensor) -> VideoCLIPVideoModelOutput:
+        outputs = self._encode_video(pixel_values_videos)
+        return VideoCLIPVideoModelOutput(
+            video_embeds=outputs.pooler_output, last_hidden_state=outputs.last_hidden_state
+        )
+
+
+__all__ = [
+    "VideoCLIPModel",
+    "VideoCLIPOutput",
+    "VideoCLIPPreTrainedModel",
+    "VideoCLIPProjection",
+    "VideoCLIPTextModelOutput",
+    "VideoCLIPTextModelWithProjection",
+    "VideoCLIPVideoEncoder",
+    "VideoCLIPVideoModelOutput",
+    "VideoCLIPVideoModelWithProjection",
+    "contrastive_loss",
+    "s3d_pooled_size",
+]

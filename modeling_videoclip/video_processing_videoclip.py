@@ -1,0 +1,238 @@
+"""VideoCLIP's video processor: torchmultimodal's MUGEN ``VideoTransform`` as a transformers video processor.
+
+Steps, in the reference's order: pick ``num_frames`` frames by nearest-neighbour resampling in time
+(index ``floor(i * T / num_frames)``, which repeats frames of short clips), resize every frame to 224x224
+with torchvision's bilinear antialiased resize of the uint8 frames, divide by 255, normalise with the
+Kinetics mean and std. The output ``pixel_values_videos`` has the transformers layout (B, T, C, H, W).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as tvF
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.video_processing_utils import BaseVideoProcessor
+
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+
+
+def decode_video_file(path: str | os.PathLike) -> np.ndarray:
+    """Decodes every frame of a video file with PyAV (which bundles FFmpeg) into uint8 RGB (T, H, W, 3).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file cannot be decoded or holds no video frame.
+    """
+    import av  # imported here: only file inputs need it
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Video file not found: {path!r}.")
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise ValueError(f"{path!r} has no video stream.")
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except av.error.FFmpegError as error:
+        raise ValueError(f"Cannot decode video file {path!r}: {error}. Is it a valid video?") from error
+    if not frames:
+        raise ValueError(f"Video file {path!r} holds no decodable frame.")
+    return np.stack(frames)
+
+
+def nearest_frame_indices(total_frames: int, num_frames: int) -> torch.Tensor:
+    """Frame indices of ``F.interpolate(mode="nearest")`` along time, as the reference resamples:
+    ``floor(i * scale)`` with the float32 scale ``total_frames / num_frames``. Repeats frames when the clip
+    is shorter than ``num_frames``."""
+    scale = np.float32(total_frames) / np.float32(num_frames)
+    indices = np.floor(np.arange(num_frames, dtype=np.float32) * scale).astype(np.int64)
+    return torch.from_numpy(np.minimum(indices, total_frames - 1))
+
+
+class VideoCLIPVideoProcessor(BaseVideoProcessor):
+    r"""Turns videos into VideoCLIP's `pixel_values_videos`, equal to torchmultimodal's `VideoTransform`.
+
+    Accepts one video or a list of videos (lengths and sizes may differ): uint8 numpy arrays or torch
+    tensors laid out (T, H, W, C) or (T, C, H, W) with 3 channels, or paths of video files (decoded with PyAV).
+    Integer and float pixels must lie in [0, 255], as uint8 frames do.
+
+    Attributes (saved in `video_preprocessor_config.json`):
+        num_frames: 32, the clip length MUGEN's VideoCLIP was trained with.
+        size: 224x224, the reference's resize shape (S3D's input size).
+        image_mean / image_std: the Kinetics-400 statistics the reference normalises with.
+    """
+
+    model_input_names = ["pixel_values_videos"]
+    num_frames = 32
+    do_sample_frames = True
+    do_resize = True
+    size = {"height": 224, "width": 224}
+    resample = InterpolationMode.BILINEAR
+    do_rescale = True
+    rescale_factor = 1 / 255
+    do_normalize = True
+    image_mean = list(KINETICS_MEAN)
+    image_std = list(KINETICS_STD)
+    do_convert_rgb = False
+
+    def __call__(self, videos, **kwargs) -> BatchFeature:
+        return self.preprocess(videos, **kwargs)
+
+    def preprocess(
+        self,
+        videos,
+        num_frames: int | None = None,
+        do_sample_frames: bool | None = None,
+        do_resize: bool | None = None,
+        size: dict | None = None,
+        do_normalize: bool | None = None,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+        return_tensors: str | None = "pt",
+        device: str | torch.device | None = None,
+        **unused,
+    ) -> BatchFeature:
+        """Processes videos.
+
+        Args:
+            videos: one video or a list of videos (arrays, tensors or file paths).
+            num_frames: frames per clip; defaults to `self.num_frames` (32).
+            do_sample_frames: resample every clip to `num_frames` frames (the reference always does).
+            do_resize: resize frames to `size` (skipped for frames already that size, as the reference).
+            size: `{"height", "width"}`; defaults to `self.size` (224x224).
+            do_normalize: divide by 255 and normalise with `image_mean` / `image_std`.
+            return_tensors: "pt" stacks into one (B, T, C, H, W) tensor; None returns a list of (T, C, H, W).
+            device: where to run the resize and normalisation.
+
+        Returns:
+            `BatchFeature` with `pixel_values_videos`.
+        """
+        _reject_unknown_options(unused)
+        num_frames = self.num_frames if num_frames is None else num_frames
+        do_sample_frames = self.do_sample_frames if do_sample_frames is None else do_sample_frames
+        do_resize = self.do_resize if do_resize is None else do_resize
+        size = dict(self.size if size is None else size)
+        do_normalize = self.do_normalize if do_normalize is None else do_normalize
+        mean = self.image_mean if image_mean is None else image_mean
+        std = self.image_std if image_std is None else image_std
+        if num_frames is not None and num_frames < 1:
+            raise ValueError(f"`num_frames` must be at least 1, got {num_frames}.")
+
+        processed = []
+        for index, video in enumerate(_as_video_list(videos)):
+            frames = _to_tchw_tensor(video, index)
+            if device is not None:
+                frames = frames.to(device)
+            if do_sample_frames and frames.shape[0] != num_frames:
+                frames = frames[nearest_frame_indices(frames.shape[0], num_frames).to(frames.device)]
+            if do_resize and tuple(frames.shape[-2:]) != (size["height"], size["width"]):
+                frames = tvF.resize(frames, [size["height"], size["width"]], interpolation=self.resample, antialias=True)
+            processed.append(_normalize(frames, mean, std) if do_normalize else frames)
+
+        if return_tensors in ("pt", "torch"):
+            _check_same_shape(processed)
+            return BatchFeature(data={"pixel_values_videos": torch.stack(processed)})
+        if return_tensors is not None:
+            raise ValueError(f"`return_tensors` must be 'pt' or None, got {return_tensors!r}.")
+        return BatchFeature(data={"pixel_values_videos": processed})
+
+
+def _reject_unknown_options(options: dict) -> None:
+    # Options that transformers' pipelines pass for every processor and that mean nothing here.
+    ignored = {"input_data_format", "data_format", "do_convert_rgb", "video_metadata", "return_metadata"}
+    unknown = sorted(set(options) - ignored)
+    if unknown:
+        raise TypeError(
+            f"Unknown video processor option(s) {unknown}; valid options are num_frames, do_sample_frames, "
+            f"do_resize, size, do_normalize, image_mean, image_std, return_tensors, device."
+        )
+
+
+def _as_video_list(videos) -> list:
+    """Splits the accepted input forms into a list of single videos."""
+    if isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor)):
+        if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+            videos = list(videos)
+        else:
+            videos = [videos]
+    elif isinstance(videos, (list, tuple)):
+        videos = list(videos)
+    else:
+        raise TypeError(
+            f"Videos must be a numpy array, a torch tensor, a file path, or a list of them; got {type(videos).__name__}."
+        )
+    if not videos:
+        raise ValueError("No video given (empty list); pass at least one video.")
+    return videos
+
+
+def _to_tchw_tensor(video, index: int) -> torch.Tensor:
+    """One video as a (T, C, H, W) tensor (a view of (T, H, W, C) input, no copy), validated."""
+    if isinstance(video, (str, os.PathLike)):
+        video = decode_video_file(video)
+    if isinstance(video, np.ndarray):
+        if video.dtype == object:
+            raise TypeError(f"Video {index} is an object array; pass a numeric array of frames.")
+        video = torch.from_numpy(np.ascontiguousarray(video))
+    if not isinstance(video, torch.Tensor):
+        raise TypeError(
+            f"Video {index} is a {type(video).__name__}; pass a numpy array, a torch tensor or a file path."
+        )
+    if video.ndim != 4:
+        raise ValueError(
+            f"Video {index} has shape {tuple(video.shape)}; expected 4 dimensions, (T, H, W, C) or (T, C, H, W)."
+        )
+    if video.shape[0] == 0:
+        raise ValueError(f"Video {index} has zero frames.")
+    if video.shape[-1] == 3:
+        video = video.permute(0, 3, 1, 2)
+    elif video.shape[1] != 3:
+        raise ValueError(
+            f"Video {index} has shape {tuple(video.shape)}: no dimension of size 3 where channels go. VideoCLIP "
+            f"takes RGB videos, (T, H, W, 3) or (T, 3, H, W); convert grayscale or RGBA frames to RGB first."
+        )
+    return _checked_pixels(video, index)
+
+
+def _checked_pixels(video: torch.Tensor, index: int) -> torch.Tensor:
+    if video.dtype == torch.uint8:
+        return video
+    if video.dtype == torch.bool or video.is_complex():
+        raise TypeError(f"Video {index} has dtype {video.dtype}; pass uint8 pixels.")
+    if video.is_floating_point() and not torch.isfinite(video).all():
+        raise ValueError(f"Video {index} contains NaN or infinite pixel values.")
+    low, high = video.min().item(), video.max().item()
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"Video {index} has pixel values in [{low}, {high}], outside [0, 255]. Pass uint8 frames, or "
+            f"scale float frames to [0, 255] (multiply [0, 1] frames by 255)."
+        )
+    if video.is_floating_point():
+        return video.float()
+    return video.to(torch.uint8)
+
+
+def _normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(frames / 255 - mean) / std`` in float32, in the reference's operation order (bit-identical)."""
+    pixels = frames.float().div_(255.0) if frames.dtype == torch.uint8 else frames.float() / 255.0
+    mean_t = torch.as_tensor(mean, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
+    return pixels.sub_(mean_t).div_(std_t)
+
+
+def _check_same_shape(videos: list[torch.Tensor]) -> None:
+    shapes = {tuple(v.shape) for v in videos}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"Processed videos have different shapes {sorted(shapes)} and cannot be stacked; enable "
+            f"do_resize/do_sample_frames or pass return_tensors=None for a list."
+        )
+
+
+__all__ = ["VideoCLIPVideoProcessor", "decode_video_file", "nearest_frame_indices"]
