@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as tvF
 from transformers.feature_extraction_utils import BatchFeature
+from transformers.image_utils import PILImageResampling, pil_torch_interpolation_mapping
 from transformers.video_processing_utils import BaseVideoProcessor
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -73,7 +73,7 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
     do_sample_frames = True
     do_resize = True
     size = {"height": 224, "width": 224}
-    resample = InterpolationMode.BILINEAR
+    resample = PILImageResampling.BILINEAR
     do_rescale = True
     rescale_factor = 1 / 255
     do_normalize = True
@@ -132,7 +132,12 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
             if do_sample_frames and frames.shape[0] != num_frames:
                 frames = frames[nearest_frame_indices(frames.shape[0], num_frames).to(frames.device)]
             if do_resize and tuple(frames.shape[-2:]) != (size["height"], size["width"]):
-                frames = tvF.resize(frames, [size["height"], size["width"]], interpolation=self.resample, antialias=True)
+                frames = tvF.resize(
+                    frames,
+                    [size["height"], size["width"]],
+                    interpolation=pil_torch_interpolation_mapping[PILImageResampling(self.resample)],
+                    antialias=True,
+                )
             processed.append(_normalize(frames, mean, std) if do_normalize else frames)
 
         if return_tensors in ("pt", "torch"):
