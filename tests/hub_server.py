@@ -28,6 +28,7 @@ import base64
 import fnmatch
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import os
@@ -46,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Mapping
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 try:  # The server itself is stdlib only; pytest is needed only for the fixture.
@@ -357,6 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: _Server
+    _body_done = False
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self._dispatch("GET")
@@ -392,13 +394,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, method: str, path: str, route: Route | None, kind: str, query: dict[str, str]) -> int | None:
         """Run one request to completion; returns the status sent (None when the connection was dropped)."""
         hub = self.server.hub
+        self._body_done = False
         streams_body = kind == "lfs_upload"
-        if hub._take_fault(hub._drops, kind) is not None:
-            self._drop_connection(method, route, query, streams_body)
+        reset = hub._take_fault(hub._drops, kind, method)
+        if reset is not None:
+            self._drop_connection(method, route, query, reset)
             return None
-        body = b"" if streams_body else self._read_body()
         try:
-            injected = hub._take_fault(hub._failures, kind)
+            body = b"" if streams_body else self._read_body()
+        except ConnectionError:
+            self._reset_socket(reset=False)
+            return None
+        try:
+            injected = hub._take_fault(hub._failures, kind, method)
             if injected is not None:
                 raise HubError(injected, f"Injected failure ({injected}) on {kind} by the local test hub")
             if route is None:
@@ -408,13 +416,14 @@ class _Handler(BaseHTTPRequestHandler):
                 hub._check_auth(self.headers.get("Authorization"), kind)
             handler: Callable[..., Response] = getattr(hub, route.handler)
             response = handler(request=_Request(method, self.headers, body, query, self), **route.args)
+        except ConnectionError:  # the client went away in the middle of its body
+            self._reset_socket(reset=False)
+            return None
         except HubError as error:
-            if streams_body:
-                self._discard_body()
+            self._discard_body()
             response = _error_response(error)
         except Exception as error:  # a bug in the server: answer 500 and remember it
-            if streams_body:
-                self._discard_body()
+            self._discard_body()
             hub._log_server_error(f"{method} {path}: {error!r}\n{traceback.format_exc()}")
             response = _error_response(HubError(500, f"Local test hub internal error: {error!r}"))
         self._send(response, head_only=(method == "HEAD"))
@@ -431,11 +440,20 @@ class _Handler(BaseHTTPRequestHandler):
         return b"".join(self.iter_body())
 
     def _discard_body(self) -> None:
-        for _ in self.iter_body():
-            pass
+        """Read what is left of the body so the connection can serve the next request."""
+        if self._body_done:
+            return
+        try:
+            for _ in self.iter_body():
+                pass
+        except ConnectionError:
+            self.close_connection = True
 
     def iter_body(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Yield the request body (Content-Length or chunked). Raises ConnectionError when it ends early."""
+        """Yield the request body (Content-Length or chunked), once. Raises ConnectionError when it ends early."""
+        if self._body_done:
+            raise RuntimeError("the request body was already read")
+        self._body_done = True
         if self._is_chunked():
             yield from self._iter_chunked()
             return
@@ -481,14 +499,14 @@ class _Handler(BaseHTTPRequestHandler):
             file.seek(response.file_start)
             _copy_exactly(file, self.wfile, response.file_length)
 
-    def _drop_connection(self, method: str, route: Route | None, query: dict[str, str], streams_body: bool) -> None:
-        """Simulate a network failure: half the body in, or half the response out, then a reset."""
+    def _drop_connection(self, method: str, route: Route | None, query: dict[str, str], reset: bool) -> None:
+        """Simulate a network failure: half the body in, or half the response out, then close or reset."""
         length = self._content_length()
         if length:
             self.rfile.read(max(1, min(length // 2, 1 << 20)))
         elif method == "GET" and route is not None and route.kind == "resolve":
             self._send_half_response(route, query)
-        self._reset_socket()
+        self._reset_socket(reset)
 
     def _send_half_response(self, route: Route, query: dict[str, str]) -> None:
         try:
@@ -507,13 +525,23 @@ class _Handler(BaseHTTPRequestHandler):
             _copy_exactly(file, self.wfile, response.file_length // 2)
         self.wfile.flush()
 
-    def _reset_socket(self) -> None:
+    def _reset_socket(self, reset: bool) -> None:
+        """Close the connection now: with a TCP reset (RST) when ``reset``, else a plain close (FIN)."""
         self.close_connection = True
         try:
+            if not reset:
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            # SO_LINGER 0 + close (no shutdown, which would send a FIN first) makes the kernel send a RST.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.shutdown(socket.SHUT_RDWR)
+            self.rfile.close()
+            self.wfile.close()
+            self.connection.close()
         except OSError:
             pass
+        finally:
+            if reset:  # http.server still flushes/closes these after the request: give it harmless stand-ins
+                self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
 
 
 def _copy_exactly(source: BinaryIO, target: Any, length: int, chunk_size: int = 1 << 20) -> None:
@@ -572,8 +600,8 @@ class LocalHub:
         self.username = username
         self._lock = threading.RLock()
         self._repos: dict[tuple[str, str], Repo] = {}
-        self._failures: dict[str, list[int]] = {}
-        self._drops: dict[str, list[bool]] = {}
+        self._failures: dict[str, list[tuple[str | None, int]]] = {}
+        self._drops: dict[str, list[tuple[str | None, bool]]] = {}
         self._required_token: str | None = None
         self._records: list[RequestRecord] = []
         self._unknown: list[tuple[str, str]] = []
@@ -636,21 +664,24 @@ class LocalHub:
 
     # -- test controls ------------------------------------------------------------------------
 
-    def fail_next(self, route_kind: str, status: int = 500, times: int = 1) -> None:
-        """Answer the next ``times`` requests of ``route_kind`` with HTTP ``status`` (nothing is applied)."""
+    def fail_next(self, route_kind: str, status: int = 500, times: int = 1, method: str | None = None) -> None:
+        """Answer the next ``times`` requests of ``route_kind`` (only ``method`` ones if given) with HTTP
+        ``status``; nothing of those requests is applied."""
         self._check_kind(route_kind)
         with self._lock:
-            self._failures.setdefault(route_kind, []).extend([status] * times)
+            self._failures.setdefault(route_kind, []).extend([(method, status)] * times)
 
-    def drop_connection_next(self, route_kind: str, times: int = 1) -> None:
-        """Reset the connection of the next ``times`` requests of ``route_kind``.
+    def drop_connection_next(self, route_kind: str, times: int = 1, method: str | None = None, reset: bool = False) -> None:
+        """Cut the connection of the next ``times`` requests of ``route_kind`` (only ``method`` ones if given).
 
-        With a request body, half of it is read first (mid-upload); for a file GET, half of the file
-        is sent first (mid-download); otherwise nothing is answered. Nothing is applied.
+        With a request body, half of it is read first (mid-upload); for a file GET, the headers and half
+        of the file are sent first (mid-download); otherwise nothing is answered. Nothing of the request
+        is applied. The socket is closed (the client sees a truncated response / "server disconnected")
+        or, with ``reset=True``, reset with a TCP RST (the client sees "connection reset by peer").
         """
         self._check_kind(route_kind)
         with self._lock:
-            self._drops.setdefault(route_kind, []).extend([True] * times)
+            self._drops.setdefault(route_kind, []).extend([(method, reset)] * times)
 
     def pending_faults(self) -> dict[str, int]:
         """Faults not yet triggered, by route kind."""
@@ -781,10 +812,15 @@ class LocalHub:
             self._server_errors.append(text)
         print(f"[local-hub] internal error: {text}", file=sys.stderr)
 
-    def _take_fault(self, table: dict[str, list[Any]], kind: str) -> Any:
+    def _take_fault(self, table: dict[str, list[tuple[str | None, Any]]], kind: str, method: str) -> Any:
+        """Pop and return the first pending fault for this kind and method (None when there is none)."""
         with self._lock:
-            queue = table.get(kind)
-            return queue.pop(0) if queue else None
+            queue = table.get(kind, [])
+            for index, (wanted_method, value) in enumerate(queue):
+                if wanted_method is None or wanted_method.upper() == method:
+                    del queue[index]
+                    return value
+            return None
 
     def _check_auth(self, authorization: str | None, kind: str) -> None:
         match = _BEARER.match(authorization or "")
@@ -1378,9 +1414,16 @@ def hub_env(local_hub: LocalHub, token: str | None = "hf_test_dummy", hf_home: s
     return env
 
 
-def run_hub_client(code: str, env: Mapping[str, str], timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``python -c code`` with ``env``; with ``check``, fail loudly (showing its output) on a non-zero exit."""
-    result = subprocess.run([sys.executable, "-c", code], env=dict(env), capture_output=True, text=True, timeout=timeout)
+def run_hub_client(
+    code: str,
+    env: Mapping[str, str],
+    args: Sequence[str] = (),
+    timeout: float = 180,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code *args`` with ``env``; with ``check``, fail loudly (showing its output) on a non-zero exit."""
+    command = [sys.executable, "-c", code, *args]
+    result = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"hub client exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
     return result
