@@ -1,0 +1,153 @@
+"""Renderer speed and fidelity: modeling_videoclip.mugen vs the reference renderer (torchmultimodal).
+
+The reference code is not part of this project. Point ``--reference-dir`` at a checkout of
+facebookresearch/multimodal (only ``examples/mugen/data/coinrun/{game,construct_from_json}.py`` are used),
+e.g.::
+
+    git clone https://github.com/facebookresearch/multimodal /tmp/mmref
+    python benchmarks/bench_render.py --reference-dir /tmp/mmref
+
+Both renderers draw the same clips (the project's synthetic sample) with the same stand-in sprites, one
+process, one thread. The reference is driven exactly the way its ``MUGENDataset`` drives it (assets loaded
+once per world theme with binarised alpha, then ``draw_game_frame(..., gen_original=True)`` per frame).
+Printed: clips/s for each, the speed ratio, and the largest absolute pixel difference over all frames.
+Add ``--segmentation`` to compare segmentation maps as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from modeling_videoclip.mugen import MugenRenderer, load_game, make_mugen_sample  # noqa: E402
+
+
+def _import_file(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class ReferenceRenderer:
+    """The reference renderer, set up as ``MUGENDataset.init_game_assets`` does."""
+
+    def __init__(self, reference_dir: Path, asset_dir: str, first_json: str, resolution: int):
+        coinrun = Path(reference_dir) / "examples" / "mugen" / "data" / "coinrun"
+        if not (coinrun / "construct_from_json.py").is_file():
+            raise SystemExit(f"--reference-dir {reference_dir}: no examples/mugen/data/coinrun/construct_from_json.py")
+        self.cfj = _import_file("_ref_construct_from_json", coinrun / "construct_from_json.py")
+        self.game_mod = _import_file("_ref_game", coinrun / "game.py")
+        self.resolution = resolution
+        self.game = self.game_mod.Game()
+        self.game.load_json(first_json)
+        self.game.video_res = resolution
+        smap = self.cfj.define_semantic_color_map(21)
+        self.kx = self.game.zoom * resolution / self.game.maze_w
+        self.ky = self.kx
+        zx = resolution * self.game.zoom
+        self.asset_map = {}
+        for theme in range(len(self.game.background_themes)):
+            self.game.world_theme_n = theme
+            files = self.cfj.generate_asset_paths(self.game)
+            self.asset_map[theme] = self.cfj.load_assets(files, asset_dir, smap, self.kx, self.ky, gen_original=False)
+            self.asset_map[theme]["background"] = self.cfj.load_bg_asset(files, asset_dir, smap, zx, zx)
+
+    def render(self, json_path: str, frame_ids, segmentation: bool = False) -> np.ndarray:
+        self.game.load_json(json_path)
+        self.game.video_res = self.resolution
+        frames = []
+        for i in frame_ids:
+            img = self.cfj.draw_game_frame(
+                self.game, i, self.asset_map[self.game.world_theme_n], self.kx, self.ky,
+                gen_original=not segmentation, bbox_smap_for_agent=True, bbox_smap_for_monsters=True,
+            )
+            frames.append(np.array(img))
+        return np.stack(frames)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference-dir", required=True, type=Path, help="checkout of facebookresearch/multimodal")
+    parser.add_argument("--data-dir", default=None, help="a MUGEN-format folder (default: a fresh synthetic sample)")
+    parser.add_argument("--num-clips", type=int, default=16, help="clips to render (16)")
+    parser.add_argument("--resolution", type=int, nargs="+", default=[256, 224], help="(256 224)")
+    parser.add_argument("--sequence-length", type=int, default=32, help="frames per clip (32, MUGEN's)")
+    parser.add_argument("--every", type=int, default=3, help="frame stride (3, MUGEN's)")
+    parser.add_argument("--segmentation", action="store_true", help="also compare segmentation maps")
+    parser.add_argument("--repeat", type=int, default=1, help="timed passes over the clips (1)")
+    args = parser.parse_args(argv)
+
+    tmp = None
+    if args.data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mugen-bench-")
+        data_dir = make_mugen_sample(tmp.name, num_clips=args.num_clips, seed=1234, short_clips=0, with_audio=False)
+    else:
+        data_dir = Path(args.data_dir)
+    asset_dir = str(Path(data_dir) / "assets")
+    paths = []
+    for split in ("train", "val", "test"):
+        with open(Path(data_dir) / "coinrun_dataset_jsons" / "release" / f"{split}.json") as f:
+            release = json.load(f)
+        folder = Path(data_dir) / release["metadata"]["data_folder"]
+        paths += [str(folder / d["video"]["json_file"]) for d in release["data"]]
+    paths = paths[: args.num_clips]
+    frame_ids = list(range(0, args.sequence_length * args.every, args.every))
+
+    for res in args.resolution:
+        print(f"== resolution {res}: {len(paths)} clips x {len(frame_ids)} frames ==")
+        t0 = time.perf_counter()
+        ref = ReferenceRenderer(args.reference_dir, asset_dir, paths[0], res)
+        ref_init = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ours = MugenRenderer(asset_dir, res)
+        ours.render(load_game(paths[0]), frame_ids[:1])  # sprite loading, as the reference's init does
+        our_init = time.perf_counter() - t0
+
+        ref_out, our_out = [], []
+        t0 = time.perf_counter()
+        for _ in range(args.repeat):
+            ref_out = [ref.render(p, frame_ids) for p in paths]
+        ref_time = time.perf_counter() - t0
+        # fresh renderer so no level is cached from the warm-up: each clip pays its own level set-up
+        ours = MugenRenderer(asset_dir, res)
+        ours.render(load_game(paths[0]), frame_ids[:1])
+        ours._levels.clear()
+        t0 = time.perf_counter()
+        for _ in range(args.repeat):
+            our_out = [ours.render(load_game(p), frame_ids) for p in paths]
+            ours._levels.clear()
+        our_time = time.perf_counter() - t0
+
+        n = len(paths) * args.repeat
+        diffs = [int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()) for a, b in zip(ref_out, our_out)]
+        mismatch = [float((a != b).any(-1).mean()) for a, b in zip(ref_out, our_out)]
+        print(f"init: reference {ref_init:.2f}s, ours {our_init:.2f}s")
+        print(f"reference: {n / ref_time:8.1f} clips/s ({1000 * ref_time / n:.1f} ms/clip, incl. JSON parsing)")
+        print(f"ours:      {n / our_time:8.1f} clips/s ({1000 * our_time / n:.1f} ms/clip, incl. JSON parsing)")
+        print(f"speed-up:  {ref_time / our_time:8.1f}x")
+        print(f"max abs pixel difference: {max(diffs)} (per clip: {diffs}); "
+              f"max fraction of differing pixels in a clip: {max(mismatch):.5f}")
+        if args.segmentation:
+            ref_seg = [ref.render(p, frame_ids, segmentation=True) for p in paths]
+            our_seg = [ours.render_segmentation(load_game(p), frame_ids) for p in paths]
+            seg_bad = [float((a != b).mean()) for a, b in zip(ref_seg, our_seg)]
+            print(f"segmentation: max fraction of differing labels in a clip: {max(seg_bad):.6f}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

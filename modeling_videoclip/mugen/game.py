@@ -1,0 +1,356 @@
+"""Typed parsing of CoinRun game-state JSONs (one per MUGEN clip).
+
+A game JSON holds the level (``maze``: ``maze_h`` strings of ``maze_w`` tiles, row 0 at the bottom), the
+theme lists, and one entry per rendered frame with the agent and monster states. Poses, facing and walk
+phases are derived here the way CoinRun's renderer derives them (animation period ``anim_freq = 5``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+__all__ = ["MugenFormatError", "Agent", "Monster", "Frame", "Game", "load_game", "TILE_CHARS"]
+
+#: Tile characters a maze may contain.
+TILE_CHARS = frozenset(".=^|SAab12#$&%")
+AGENT_ANIM_FREQ = 5  # CoinRun hard-codes the agent's animation period
+
+
+class MugenFormatError(ValueError):
+    """A MUGEN file (release JSON or game JSON) does not have the expected structure."""
+
+
+def _num(d: Mapping[str, Any], key: str, where: str, default: Optional[float] = None) -> float:
+    value = d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if key not in d and default is None:
+            raise MugenFormatError(f"{where}: missing numeric field {key!r}")
+        raise MugenFormatError(f"{where}: field {key!r} should be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise MugenFormatError(f"{where}: field {key!r} is not finite ({value!r})")
+    return value
+
+
+def _flag(d: Mapping[str, Any], key: str, where: str) -> bool:
+    value = d.get(key, False)
+    if not isinstance(value, (bool, int)):
+        raise MugenFormatError(f"{where}: field {key!r} should be a boolean, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+@dataclass
+class Agent:
+    """The player character's state in one frame; ``pose``/``is_facing_right``/``walk1_mode`` are derived."""
+
+    x: float
+    y: float
+    vx: float = 0.0
+    vy: float = 0.0
+    time_alive: int = 0
+    ladder: bool = False
+    spring: float = 0
+    is_killed: bool = False
+    killed_animation_frame_cnt: int = 0
+    finished_level_frame_cnt: int = 0
+    killed_monster: bool = False
+    bumped_head: bool = False
+    collected_coin: bool = False
+    collected_gem: bool = False
+    power_up_mode: bool = False
+    is_facing_right: bool = field(init=False)
+    walk1_mode: bool = field(init=False)
+    pose: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.is_facing_right = not self.vx < 0
+        self.walk1_mode = (int(self.time_alive) // AGENT_ANIM_FREQ) % 2 == 0
+        self.pose = self._pose()
+
+    def _pose(self) -> str:
+        # Priority order matters: a killed agent shows "hit" even on a ladder or mid-jump.
+        if self.is_killed:
+            return "hit"
+        if self.ladder:
+            return "climb1" if self.walk1_mode else "climb2"
+        if self.vy != 0:
+            return "jump"
+        if self.spring != 0:
+            return "duck"
+        if self.vx == 0:
+            return "stand"
+        return "walk1" if self.walk1_mode else "walk2"
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "Agent":
+        if not isinstance(d, Mapping):
+            raise MugenFormatError(f"{where}: 'agent' should be an object, got {type(d).__name__}")
+        return cls(
+            x=_num(d, "x", where), y=_num(d, "y", where), vx=_num(d, "vx", where, 0.0), vy=_num(d, "vy", where, 0.0),
+            time_alive=int(_num(d, "time_alive", where, 0)), ladder=_flag(d, "ladder", where),
+            spring=_num(d, "spring", where, 0), is_killed=_flag(d, "is_killed", where),
+            killed_animation_frame_cnt=int(_num(d, "killed_animation_frame_cnt", where, 0)),
+            finished_level_frame_cnt=int(_num(d, "finished_level_frame_cnt", where, 0)),
+            killed_monster=_flag(d, "killed_monster", where), bumped_head=_flag(d, "bumped_head", where),
+            collected_coin=_flag(d, "collected_coin", where), collected_gem=_flag(d, "collected_gem", where),
+            power_up_mode=_flag(d, "power_up_mode", where),
+        )
+
+
+@dataclass
+class Monster:
+    """A monster's state in one frame; ``theme`` indexes ``Game.flattened_monster_names``."""
+
+    m_id: int
+    x: float
+    y: float
+    vx: float = 0.0
+    vy: float = 0.0
+    theme: int = 0
+    is_flying: bool = False
+    is_walking: bool = False
+    is_jumping: bool = False
+    is_dead: bool = False
+    time: int = 0
+    anim_freq: int = 1
+    monster_dying_frame_cnt: int = 0
+    walk1_mode: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.is_jumping:  # jumping monsters show their "move" sprite while airborne
+            self.walk1_mode = self.vy == 0
+        else:
+            self.walk1_mode = (self.time // max(self.anim_freq, 1)) % 2 == 0
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "Monster":
+        if not isinstance(d, Mapping):
+            raise MugenFormatError(f"{where}: a monster should be an object, got {type(d).__name__}")
+        return cls(
+            m_id=int(_num(d, "m_id", where, 0)), x=_num(d, "x", where), y=_num(d, "y", where),
+            vx=_num(d, "vx", where, 0.0), vy=_num(d, "vy", where, 0.0), theme=int(_num(d, "theme", where, 0)),
+            is_flying=_flag(d, "is_flying", where), is_walking=_flag(d, "is_walking", where),
+            is_jumping=_flag(d, "is_jumping", where), is_dead=_flag(d, "is_dead", where),
+            time=int(_num(d, "time", where, 0)), anim_freq=int(_num(d, "anim_freq", where, 1)),
+            monster_dying_frame_cnt=int(_num(d, "monster_dying_frame_cnt", where, 0)),
+        )
+
+
+@dataclass
+class Frame:
+    """One game frame: time (drives the lava animation), coins eaten so far, the agent and the monsters."""
+
+    frame_id: int
+    state_time: float
+    coins_eaten: List[Tuple[int, int]]
+    agent: Agent
+    monsters: List[Monster]
+    file_name: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "Frame":
+        if not isinstance(d, Mapping):
+            raise MugenFormatError(f"{where}: a frame should be an object, got {type(d).__name__}")
+        if d.get("agent") is None:
+            raise MugenFormatError(f"{where}: frame has no 'agent'")
+        coins = d.get("coins_eaten", [])
+        if not isinstance(coins, list) or not all(
+            isinstance(c, (list, tuple)) and len(c) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in c)
+            for c in coins
+        ):
+            raise MugenFormatError(f"{where}: 'coins_eaten' should be a list of [x, y] integer pairs")
+        monsters = d.get("monsters", [])
+        if not isinstance(monsters, list):
+            raise MugenFormatError(f"{where}: 'monsters' should be a list")
+        return cls(
+            frame_id=int(_num(d, "frame_id", where, -1)), state_time=_num(d, "state_time", where, 0),
+            coins_eaten=[(int(c[0]), int(c[1])) for c in coins], agent=Agent.from_dict(d["agent"], where + ".agent"),
+            monsters=[Monster.from_dict(m, f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
+            file_name=str(d.get("file_name", "")),
+        )
+
+
+@dataclass
+class Game:
+    """A parsed game JSON. ``maze[y][x]`` with ``y = 0`` the bottom row; eaten coins restored (see below)."""
+
+    maze: List[str]
+    frames: List[Frame]
+    zoom: float = 5.5
+    bgzoom: float = 0.4
+    world_theme_n: int = 0
+    agent_theme_n: int = 0
+    background_themes: List[str] = field(default_factory=list)
+    ground_themes: List[str] = field(default_factory=list)
+    agent_themes: List[str] = field(default_factory=list)
+    monster_names: Dict[str, List[str]] = field(default_factory=dict)
+    maze_w: int = 64
+    maze_h: int = 13
+    video_res: int = 1024
+    game_id: Any = -1
+    level_seed: Any = 0
+    rl_agent_seed: Any = 0
+    source: str = ""
+
+    @property
+    def flattened_monster_names(self) -> List[str]:
+        """Monster names in theme-index order: ground, then walking, then flying (CoinRun's order)."""
+        m = self.monster_names
+        return list(m.get("ground", [])) + list(m.get("walking", [])) + list(m.get("flying", []))
+
+    @property
+    def background_file(self) -> str:
+        return self.background_themes[self.world_theme_n]
+
+    @property
+    def ground_theme(self) -> str:
+        return self.ground_themes[self.world_theme_n]
+
+    @property
+    def agent_theme(self) -> str:
+        return self.agent_themes[self.agent_theme_n]
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<game>", restore_eaten_coins: bool = True) -> "Game":
+        """Validate and parse a game JSON object.
+
+        Args:
+            data: the decoded JSON object.
+            source: a name for error messages (the file path).
+            restore_eaten_coins: put coins eaten by the last frame back into the maze when their cell is
+                empty (default True, what the reference loader does: MUGEN's clip JSONs were cut from longer
+                games, so coins eaten during the clip may be missing from the saved maze).
+
+        Raises:
+            MugenFormatError: naming ``source`` and the offending field.
+        """
+        if not isinstance(data, Mapping):
+            raise MugenFormatError(f"{source}: a game JSON should be an object, got {type(data).__name__}")
+        for key in ("maze", "frames", "background_themes", "ground_themes", "agent_themes", "monster_names"):
+            if key not in data:
+                raise MugenFormatError(f"{source}: game JSON has no {key!r} field (truncated or not a CoinRun game?)")
+        maze_h = int(_num(data, "maze_h", source, 13))
+        maze_w = int(_num(data, "maze_w", source, 64))
+        maze = data["maze"]
+        if not isinstance(maze, list) or len(maze) != maze_h:
+            raise MugenFormatError(f"{source}: 'maze' should be a list of maze_h={maze_h} strings")
+        for y, row in enumerate(maze):
+            if not isinstance(row, str) or len(row) != maze_w:
+                raise MugenFormatError(f"{source}: maze row {y} should be a string of maze_w={maze_w} tiles")
+            bad = set(row) - TILE_CHARS
+            if bad:
+                raise MugenFormatError(f"{source}: maze row {y} has unknown tile(s) {sorted(bad)}")
+        frames = data["frames"]
+        if not isinstance(frames, list) or not frames:
+            raise MugenFormatError(f"{source}: 'frames' should be a non-empty list")
+        for key in ("background_themes", "ground_themes", "agent_themes"):
+            if not isinstance(data[key], list) or not all(isinstance(v, str) for v in data[key]):
+                raise MugenFormatError(f"{source}: {key!r} should be a list of strings")
+        names = data["monster_names"]
+        if not isinstance(names, Mapping) or not all(
+            isinstance(v, list) and all(isinstance(n, str) for n in v) for v in names.values()
+        ):
+            raise MugenFormatError(f"{source}: 'monster_names' should map 'ground'/'walking'/'flying' to name lists")
+        game = cls(
+            maze=list(maze),
+            frames=[Frame.from_dict(f, f"{source}: frames[{k}]") for k, f in enumerate(frames)],
+            zoom=_num(data, "zoom", source, 5.5), bgzoom=_num(data, "bgzoom", source, 0.4),
+            world_theme_n=int(_num(data, "world_theme_n", source, 0)),
+            agent_theme_n=int(_num(data, "agent_theme_n", source, 0)),
+            background_themes=list(data["background_themes"]), ground_themes=list(data["ground_themes"]),
+            agent_themes=list(data["agent_themes"]), monster_names={k: list(v) for k, v in names.items()},
+            maze_w=maze_w, maze_h=maze_h, video_res=int(_num(data, "video_res", source, 1024)),
+            game_id=data.get("game_id", -1), level_seed=data.get("level_seed", 0),
+            rl_agent_seed=data.get("rl_agent_seed", 0), source=source,
+        )
+        game._check_indices()
+        if restore_eaten_coins:
+            game.restore_eaten_coins()
+        return game
+
+    def _check_indices(self) -> None:
+        for name, value, options in (
+            ("world_theme_n", self.world_theme_n, self.background_themes),
+            ("world_theme_n", self.world_theme_n, self.ground_themes),
+            ("agent_theme_n", self.agent_theme_n, self.agent_themes),
+        ):
+            if not 0 <= value < len(options):
+                raise MugenFormatError(f"{self.source}: {name}={value} is out of range for {options}")
+        n_monsters = len(self.flattened_monster_names)
+        for k, frame in enumerate(self.frames):
+            for x, y in frame.coins_eaten:
+                if not (0 <= x < self.maze_w and 0 <= y < self.maze_h):
+                    raise MugenFormatError(f"{self.source}: frames[{k}] eats a coin outside the maze at {(x, y)}")
+            for m in frame.monsters:
+                if not 0 <= m.theme < n_monsters:
+                    raise MugenFormatError(
+                        f"{self.source}: frames[{k}] has a monster with theme {m.theme}, but only {n_monsters} "
+                        "monster names are listed"
+                    )
+
+    def restore_eaten_coins(self) -> None:
+        """Put coins eaten by the last frame back into empty maze cells (as gold coins, ``"1"``)."""
+        rows = [list(r) for r in self.maze]
+        for x, y in self.frames[-1].coins_eaten:
+            if rows[y][x] == ".":
+                rows[y][x] = "1"
+        self.maze = ["".join(r) for r in rows]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The game as a CoinRun-style JSON object (derived fields omitted)."""
+        def agent(a: Agent) -> Dict[str, Any]:
+            return {k: getattr(a, k) for k in (
+                "x", "y", "vx", "vy", "time_alive", "ladder", "spring", "is_killed", "killed_animation_frame_cnt",
+                "finished_level_frame_cnt", "killed_monster", "bumped_head", "collected_coin", "collected_gem",
+                "power_up_mode")}
+
+        def monster(m: Monster) -> Dict[str, Any]:
+            return {k: getattr(m, k) for k in (
+                "m_id", "x", "y", "vx", "vy", "theme", "is_flying", "is_walking", "is_jumping", "is_dead", "time",
+                "anim_freq", "monster_dying_frame_cnt")}
+
+        return {
+            "game_id": self.game_id, "level_seed": self.level_seed, "rl_agent_seed": self.rl_agent_seed,
+            "zoom": self.zoom, "bgzoom": self.bgzoom, "world_theme_n": self.world_theme_n,
+            "agent_theme_n": self.agent_theme_n, "background_themes": self.background_themes,
+            "ground_themes": self.ground_themes, "agent_themes": self.agent_themes,
+            "monster_names": self.monster_names, "video_res": self.video_res, "maze_w": self.maze_w,
+            "maze_h": self.maze_h, "maze": self.maze,
+            "frames": [
+                {"frame_id": f.frame_id, "file_name": f.file_name, "state_time": f.state_time,
+                 "coins_eaten": [list(c) for c in f.coins_eaten], "agent": agent(f.agent),
+                 "monsters": [monster(m) for m in f.monsters]}
+                for f in self.frames
+            ],
+        }
+
+
+def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True) -> Game:
+    """Read and validate one clip's game JSON.
+
+    Args:
+        path: the game JSON file.
+        restore_eaten_coins: see :meth:`Game.from_dict` (default True, as the reference loader).
+
+    Returns:
+        The parsed :class:`Game`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        MugenFormatError: the file is not valid JSON (e.g. truncated) or has wrong fields/types.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"MUGEN game JSON {path} not found. If the release JSON's metadata.data_folder is wrong on this "
+            "machine, pass data_folder= to load_mugen."
+        )
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise MugenFormatError(f"{path}: not valid JSON ({e}); the file may be truncated") from None
+    return Game.from_dict(data, source=path, restore_eaten_coins=restore_eaten_coins)
