@@ -1268,7 +1268,6 @@ class LocalHub:
             "X-Repo-Commit": commit_id,
             "ETag": f'"{entry.etag}"',
             "Accept-Ranges": "bytes",
-            "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"',
         }
         if entry.is_lfs:
             headers["X-Linked-Etag"] = f'"{entry.lfs_sha256}"'
@@ -1404,7 +1403,6 @@ def hub_env(local_hub: LocalHub, token: str | None = "hf_test_dummy", hf_home: s
         HF_HUB_DISABLE_XET="1",
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_DISABLE_PROGRESS_BARS="1",
-        HF_HUB_DISABLE_IMPLICIT_TOKEN="0",
         HF_HOME=str(hf_home) if hf_home is not None else local_hub.make_temp_dir("local-hub-hf-home-"),
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",

@@ -256,6 +256,48 @@ def test_transient_failures_are_retried(local_hub: LocalHub, tmp_path: Path) -> 
     assert local_hub.read_file(repo_id, "weights/big.bin") == files["weights/big.bin"]
 
 
+RETRY_MATRIX = """
+def attempt(call):
+    try:
+        call()
+        return "ok"
+    except HfHubHTTPError as error:
+        return error.response.status_code
+repo_id = args["repo_id"]
+print(json.dumps({
+    "create_repo": attempt(lambda: api.create_repo(repo_id)),
+    "create_repo_again": attempt(lambda: api.create_repo(repo_id)),
+    "repo_info": attempt(lambda: api.repo_info(repo_id)),
+    "list_repo_files": attempt(lambda: api.list_repo_files(repo_id)),
+    "whoami": attempt(lambda: api.whoami()),
+    "upload_lfs_file": attempt(lambda: api.upload_file(path_or_fileobj=bytes(100), path_in_repo="w.dat", repo_id=repo_id)),
+}))
+"""
+
+
+def test_which_client_calls_retry_a_500(local_hub: LocalHub) -> None:
+    """Each call below meets one injected 500. huggingface_hub 2.4 retries the calls that go through
+    `http_backoff` (tree listing, LFS batch and PUT, preupload) and not those made with a plain session
+    request (create_repo, repo_info, whoami, and the commit POST itself: see the commit fault test)."""
+    for kind in ("create_repo", "repo_info", "tree", "whoami", "lfs_upload"):
+        local_hub.fail_next(kind, status=500)
+
+    out = run_client(RETRY_MATRIX, hub_env(local_hub), {"repo_id": "test-user/retries"})
+
+    assert {key: out[key] for key in ("create_repo", "create_repo_again", "repo_info", "list_repo_files", "whoami", "upload_lfs_file")} == {
+        "create_repo": 500,  # not retried; nothing created ...
+        "create_repo_again": "ok",  # ... so a second call creates it
+        "repo_info": 500,
+        "list_repo_files": "ok",  # retried
+        "whoami": 500,
+        "upload_lfs_file": "ok",  # the LFS PUT is retried
+    }
+    assert local_hub.pending_faults() == {}
+    assert local_hub.count("tree", status=500) == 1 and local_hub.count("tree", status=200) == 1
+    assert local_hub.count("lfs_upload", status=500) == 1 and local_hub.count("lfs_upload", status=200) == 1
+    assert local_hub.file_entry("test-user/retries", "w.dat").is_lfs  # small but binary (NUL bytes) => LFS
+
+
 DOWNLOAD_TWICE = """
 content = "x" * args["size"]
 api.create_repo(args["repo_id"])
@@ -335,49 +377,42 @@ def test_read_only_repo_answers_403(local_hub: LocalHub) -> None:
 # transformers push_to_hub / from_pretrained
 # ------------------------------------------------------------------------------------------------
 
-PUSH_TINY_BERT = """
+PUSH_AND_LOAD_TINY_BERT = """
+import tempfile
 import torch
 from transformers import BertConfig, BertModel
 torch.manual_seed(0)
 config = BertConfig(vocab_size=99, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
 model = BertModel(config).eval()
 info = model.push_to_hub(args["repo_id"], commit_message="tiny bert")
-from safetensors.torch import save_file
-save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args["reference"])
+# Load into an empty cache: every byte comes back from the server.
+loaded = BertModel.from_pretrained(args["repo_id"], cache_dir=tempfile.mkdtemp()).eval()
+reference, state = model.state_dict(), loaded.state_dict()
 ids = torch.arange(10).unsqueeze(0)
 with torch.no_grad():
-    torch.save(model(input_ids=ids).last_hidden_state, args["reference"] + ".out")
-print(json.dumps({"commit": str(info.oid) if hasattr(info, "oid") else str(info)}))
-"""
-
-LOAD_TINY_BERT = """
-import torch
-from safetensors.torch import load_file
-from transformers import BertModel
-model = BertModel.from_pretrained(args["repo_id"]).eval()
-reference = load_file(args["reference"])
-state = model.state_dict()
-mismatched = sorted(k for k in reference if not torch.equal(reference[k], state[k]))
-with torch.no_grad():
-    same_output = torch.equal(model(input_ids=torch.arange(10).unsqueeze(0)).last_hidden_state, torch.load(args["reference"] + ".out"))
-print(json.dumps({"keys": len(reference), "missing": sorted(set(reference) - set(state)), "mismatched": mismatched, "same_output": same_output}))
+    same_output = torch.equal(model(input_ids=ids).last_hidden_state, loaded(input_ids=ids).last_hidden_state)
+print(json.dumps({
+    "commit": info.oid, "keys": len(reference),
+    "missing": sorted(set(reference) ^ set(state)),
+    "mismatched": sorted(k for k in reference if k in state and not torch.equal(reference[k], state[k])),
+    "same_output": same_output,
+}))
 """
 
 
-def test_transformers_push_to_hub_and_from_pretrained_round_trip(local_hub: LocalHub, tmp_path: Path) -> None:
+def test_transformers_push_to_hub_and_from_pretrained_round_trip(local_hub: LocalHub) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     repo_id = "test-user/tiny-bert"
-    args = {"repo_id": repo_id, "reference": str(tmp_path / "reference.safetensors")}
 
-    run_client(PUSH_TINY_BERT, hub_env(local_hub), args)
-    loaded = run_client(LOAD_TINY_BERT, hub_env(local_hub), args)  # fresh process, fresh HF_HOME
+    out = run_client(PUSH_AND_LOAD_TINY_BERT, hub_env(local_hub), {"repo_id": repo_id})
 
-    assert loaded["keys"] > 0 and loaded["missing"] == [] and loaded["mismatched"] == []
-    assert loaded["same_output"] is True
-    assert local_hub.count("commit") == 1
+    assert out["keys"] > 0 and out["missing"] == [] and out["mismatched"] == []
+    assert out["same_output"] is True
+    assert local_hub.count("commit") == 1 and out["commit"] == local_hub.branches(repo_id)["main"]
     assert {"config.json", "model.safetensors"} <= set(local_hub.list_files(repo_id))
     assert local_hub.file_entry(repo_id, "model.safetensors").is_lfs
+    assert ("GET", f"/{repo_id}/resolve/{out['commit']}/model.safetensors") in local_hub.requests
     assert local_hub.unknown_routes == [] and local_hub.server_errors == []
 
 
