@@ -10,7 +10,8 @@ The server binds 127.0.0.1 on a free port and runs in a background thread. File 
 temporary directory (regular blobs by git sha1, LFS objects by sha256); repository metadata (commits,
 branches, tags) lives in memory behind one lock, so a commit becomes visible atomically or not at all.
 
-Tests can inject faults (``fail_next``, ``drop_connection_next``), require a token (``require_token``),
+Tests can inject faults (``fail_next``, ``drop_connection_next``, ``lose_response_next``), require a token
+(``require_token``),
 mark repos read-only (``set_read_only``), and inspect what happened (``requests``, ``count``,
 ``list_files``, ``read_file``, ``commits``).
 
@@ -106,7 +107,7 @@ _COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 
 def default_gitattributes(repo_type: str) -> bytes:
     """The ``.gitattributes`` the Hub puts in the initial commit of a new repo."""
-    patterns = DEFAULT_GITATTRIBUTES_PATTERNS
+    patterns: tuple[str, ...] = DEFAULT_GITATTRIBUTES_PATTERNS
     if repo_type == "dataset":
         patterns = patterns + DATASET_EXTRA_PATTERNS
     lines = [f"{pattern} filter=lfs diff=lfs merge=lfs -text" for pattern in patterns]
@@ -426,6 +427,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._discard_body()
             hub._log_server_error(f"{method} {path}: {error!r}\n{traceback.format_exc()}")
             response = _error_response(HubError(500, f"Local test hub internal error: {error!r}"))
+        if hub._take_fault(hub._lost_responses, kind, method) is not None:
+            self._reset_socket(reset=False)
+            return None
         self._send(response, head_only=(method == "HEAD"))
         return response.status
 
@@ -602,6 +606,7 @@ class LocalHub:
         self._repos: dict[tuple[str, str], Repo] = {}
         self._failures: dict[str, list[tuple[str | None, int]]] = {}
         self._drops: dict[str, list[tuple[str | None, bool]]] = {}
+        self._lost_responses: dict[str, list[tuple[str | None, bool]]] = {}
         self._required_token: str | None = None
         self._records: list[RequestRecord] = []
         self._unknown: list[tuple[str, str]] = []
@@ -653,8 +658,8 @@ class LocalHub:
         """Base URL, e.g. ``http://127.0.0.1:34567`` (use as ``HF_ENDPOINT``)."""
         if self._server is None:
             raise RuntimeError("LocalHub is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def make_temp_dir(self, prefix: str = "local-hub-client-") -> str:
         """A temporary directory deleted when the hub stops (used for client ``HF_HOME``)."""
@@ -683,11 +688,18 @@ class LocalHub:
         with self._lock:
             self._drops.setdefault(route_kind, []).extend([(method, reset)] * times)
 
+    def lose_response_next(self, route_kind: str, times: int = 1, method: str | None = None) -> None:
+        """Apply the next ``times`` requests of ``route_kind`` normally, then close the connection instead of
+        answering: e.g. a commit that succeeded although the client saw a network error."""
+        self._check_kind(route_kind)
+        with self._lock:
+            self._lost_responses.setdefault(route_kind, []).extend([(method, True)] * times)
+
     def pending_faults(self) -> dict[str, int]:
         """Faults not yet triggered, by route kind."""
         with self._lock:
             counts: dict[str, int] = {}
-            for table in (self._failures, self._drops):
+            for table in (self._failures, self._drops, self._lost_responses):
                 for kind, queue in table.items():
                     if queue:
                         counts[kind] = counts.get(kind, 0) + len(queue)

@@ -226,6 +226,26 @@ def test_failed_commit_is_not_retried_and_leaves_nothing_half_committed(local_hu
     assert local_hub.count("lfs_upload") == 1 and local_hub.count("lfs_batch") == 2
 
 
+def test_commit_applied_but_response_lost_then_rerun_is_a_no_op(local_hub: LocalHub, tmp_path: Path) -> None:
+    """The commit lands but the client sees a network error; re-running finds nothing to change."""
+    files = make_folder(tmp_path / "folder", big=False)
+    repo_id = "test-user/lost-response"
+    env = hub_env(local_hub)
+    args = {"repo_id": repo_id, "folder": str(tmp_path / "folder")}
+    local_hub.lose_response_next("commit")
+
+    failed = run_client(UPLOAD_ONCE, env, args, check=False)
+
+    assert failed["_returncode"] == 3 and failed["error"]["type"] == "RemoteProtocolError"
+    assert local_hub.list_files(repo_id) == [".gitattributes", *sorted(files)]
+    head = local_hub.branches(repo_id)["main"]
+
+    rerun = run_client(UPLOAD_ONCE, env, args)
+
+    assert rerun["oid"] == head == local_hub.branches(repo_id)["main"]  # no second commit
+    assert local_hub.count("commit") == 1 and len(local_hub.commits(repo_id)) == 2
+
+
 TRANSIENT_UPLOAD_AND_DOWNLOAD = """
 api.create_repo(args["repo_id"])
 info = api.upload_folder(repo_id=args["repo_id"], folder_path=args["folder"])
