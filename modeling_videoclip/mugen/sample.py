@@ -60,12 +60,14 @@ class _Clip:
     dead: bool = False
     killed_cnt: int = 0
     next_id: int = 0
+    built: int = 0  # columns [0, built) have ground
     _coins: List[str] = field(default_factory=list)  # collected since the last caption phrase
     _pending: Dict = field(default_factory=dict)  # agent flags for the next recorded frame
 
     # -- level ----------------------------------------------------------------------------------
 
     def ground(self, x0: int, x1: int, h: int) -> None:
+        self.built = max(self.built, min(x1, MAZE_W))
         for x in range(max(x0, 0), min(x1, MAZE_W)):
             self.heights[x] = h
             for y in range(MAZE_H):
@@ -84,7 +86,7 @@ class _Clip:
                 self.put(x, self.heights[x], "#$&%"[self.rng.integers(4)])
             elif kind == 1:
                 for i in range(3):
-                    self.put(x + i, self.heights[x] + 3, "1")
+                    self.put(x + i, self.heights[x] + 3, "2" if i == 1 and self.rng.random() < 0.3 else "1")
             elif kind == 2:
                 h = self.heights[x] + int(self.rng.integers(-1, 2))
                 self.ground(x, x + 4, int(np.clip(h, 1, 4)))
@@ -193,8 +195,8 @@ class _Clip:
             self.put(x0 + 3, h1 + 1, "2" if self.rng.random() < 0.3 else "1")
         self.jump_to(x0 + 3, h1, spring=self.rng.random() < 0.3)
         where = "up" if h1 > h0 else "down"
-        self.phrases.append(f"jumps {where} to the right{self._coin_desc()} to the ground" if h1 <= 1 else
-                            f"jumps {where} to the right{self._coin_desc()}")
+        dest = " to the ground" if h1 <= 1 else " to a platform" if h1 > h0 else ""
+        self.phrases.append(f"jumps {where} to the right{dest}{self._coin_desc()}")
 
     def beat_pit(self) -> None:
         x0 = int(round(self.x))
@@ -312,7 +314,7 @@ def _generate_clip(rng: np.random.Generator, num_frames: int) -> Tuple[Dict, str
             clip.beat_ladder()
         elif beat == "monster":
             clip.beat_monster(lethal=lethal and clip.room() < 60)
-    clip.finish_level(int(math.ceil(clip.x)) + 12)
+    clip.finish_level(clip.built)
     # MUGEN's clip JSONs were cut from longer games: coins eaten are missing from the saved maze
     saved = [row[:] for row in clip.maze]
     for x, y in clip.eaten:
