@@ -39,11 +39,24 @@ import torch.nn.functional as F
 __all__ = [
     "DEFAULT_KS",
     "DirectionMetrics",
+    "EmbeddingIndex",
     "RetrievalMetrics",
+    "RetrievalResult",
+    "add_embeddings_column",
+    "build_index",
+    "embed_dataset",
+    "embed_texts",
+    "embed_videos",
+    "faiss_available",
     "metrics_from_ranks",
     "recall_at_k",
     "retrieval_metrics",
     "retrieval_ranks",
+    "retrieve_texts",
+    "retrieve_videos",
+    "search",
+    "search_embeddings",
+    "similarity",
 ]
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
@@ -411,3 +424,605 @@ def recall_at_k(
     """
     metrics = retrieval_metrics(text_embeds, video_embeds, ks, chunk_size, normalize, ties)
     return {name: dict(getattr(metrics, name).recall) for name in _DIRECTIONS}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Similarity and exact top-k search
+# ----------------------------------------------------------------------------------------------------
+
+
+class RetrievalResult(NamedTuple):
+    """Top-k of a search: `scores` (float32) and `indices` (int64) into the searched pool, best first,
+    shaped `(num_queries, k)`, or `(k,)` for a single query given unbatched."""
+
+    scores: torch.Tensor
+    indices: torch.Tensor
+
+
+def similarity(text_embeds: torch.Tensor, video_embeds: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """The full `(num_texts, num_videos)` similarity matrix, for small sets (the tutorial's batch of 8).
+
+    Args:
+        text_embeds: `(num_texts, dim)`.
+        video_embeds: `(num_videos, dim)`.
+        normalize: cosine similarity. Defaults to `True`, as the reference CLIP normalises before
+            ``text @ video.T``.
+
+    Returns:
+        `text @ video.T` (of the normalised embeddings). For large pools use `retrieval_metrics` or `search`,
+        which never build the whole matrix.
+    """
+    text = _as_embedding_matrix(text_embeds, "text_embeds")
+    video = _as_embedding_matrix(video_embeds, "video_embeds")
+    if text.shape[1] != video.shape[1]:
+        raise ValueError(f"embedding dims differ: text {text.shape[1]}, video {video.shape[1]}")
+    if normalize:
+        text, video = F.normalize(text, dim=-1), F.normalize(video, dim=-1)
+    with torch.inference_mode():
+        return text @ video.T
+
+
+def search_embeddings(
+    query_embeds: torch.Tensor,
+    pool_embeds: torch.Tensor,
+    k: int = 10,
+    chunk_size: int | None = None,
+    normalize: bool = True,
+) -> RetrievalResult:
+    """Exact top-k by cosine similarity (inner product if `normalize=False`), in bounded memory.
+
+    The score matrix is computed in `chunk_size x chunk_size` blocks and the running top-k merged block by
+    block, so memory is ``O(chunk_size**2 + num_queries * k)`` whatever the pool size. Among exactly equal
+    scores the order is unspecified (as with `torch.topk` and FAISS).
+
+    Args:
+        query_embeds: `(Q, dim)` or `(dim,)` queries.
+        pool_embeds: `(N, dim)` candidates.
+        k: how many to return. Defaults to 10, the largest k the reference reports. Clamped to N.
+        chunk_size: block side. Defaults to `None`, i.e. 4096 (as `retrieval_ranks`).
+        normalize: L2-normalise queries and pool (cosine). Defaults to `True`.
+
+    Returns:
+        A `RetrievalResult`; shapes `(Q, min(k, N))`, or `(min(k, N),)` for a 1-D query.
+    """
+    single = isinstance(query_embeds, (torch.Tensor, np.ndarray)) and query_embeds.ndim == 1
+    queries = _as_embedding_matrix(query_embeds[None] if single else query_embeds, "query_embeds")
+    pool = _as_embedding_matrix(pool_embeds, "pool_embeds")
+    if queries.shape[1] != pool.shape[1]:
+        raise ValueError(f"embedding dims differ: queries {queries.shape[1]}, pool {pool.shape[1]}")
+    k = _check_k(k)
+    chunk_size = _check_chunk_size(chunk_size)
+    dtype = torch.promote_types(queries.dtype, pool.dtype)
+    queries, pool = queries.to(device=pool.device, dtype=dtype), pool.to(dtype)
+    k = min(k, pool.shape[0])
+    with torch.inference_mode():
+        scores_of = _ScoreBlocks(queries, pool, normalize, chunk_size)
+        all_scores, all_indices = [], []
+        for rows in _blocks(queries.shape[0], chunk_size):
+            query_block = scores_of.queries(rows)
+            best_scores = best_indices = None
+            for cols in _blocks(pool.shape[0], chunk_size):
+                block = scores_of.block(query_block, cols)
+                top = block.topk(min(k, block.shape[1]), dim=1)
+                indices = top.indices + cols.start
+                if best_scores is not None:
+                    merged = torch.cat([best_scores, top.values], dim=1).topk(k, dim=1)
+                    indices = torch.cat([best_indices, indices], dim=1).gather(1, merged.indices)
+                    top = merged
+                best_scores, best_indices = top.values, indices
+            all_scores.append(best_scores)
+            all_indices.append(best_indices)
+        scores, indices = torch.cat(all_scores), torch.cat(all_indices)
+    if single:
+        scores, indices = scores[0], indices[0]
+    return RetrievalResult(scores.float(), indices)
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Embedding with the model
+# ----------------------------------------------------------------------------------------------------
+
+_DEFAULT_TEXT_BATCH_SIZE = 64
+"""Texts per forward pass: no reference value (it embeds texts with the videos, 8 at a time); DistilBERT on
+short captions is cheap, so a larger batch only saves overhead."""
+
+_DEFAULT_VIDEO_BATCH_SIZE = 8
+"""Videos per forward pass: the tutorial's ``MUGENDataModule(batch_size=8)``."""
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _pooled(output: Any) -> torch.Tensor:
+    """`pooler_output` of a model output (the contract), or the tensor itself."""
+    if isinstance(output, torch.Tensor):
+        return output
+    pooled = getattr(output, "pooler_output", None)
+    if pooled is None:
+        raise TypeError(f"expected a model output with `pooler_output` or a tensor, got {type(output).__name__}")
+    return pooled
+
+
+class _EvalMode:
+    """Puts the model in eval mode (dropout off) for the block and restores its previous mode."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self) -> None:
+        self.model.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.model.train(self.was_training)
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _check_texts(texts: str | Iterable[str]) -> list[str]:
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise ValueError("no texts to embed")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be strings, item {i} is {type(text).__name__}")
+    return texts
+
+
+def _as_video(item: Any, video_key: str, position: int | None = None) -> np.ndarray:
+    video = item[video_key] if isinstance(item, dict) or hasattr(item, "keys") else item
+    if isinstance(video, torch.Tensor):
+        video = video.cpu().numpy()
+    video = np.asarray(video)
+    if video.ndim != 4 or video.shape[-1] != 3:
+        where = "" if position is None else f" (item {position})"
+        raise ValueError(
+            f"a video must be a (T, H, W, 3) array, or a dict with a {video_key!r} key holding one; got shape "
+            f"{video.shape}{where}"
+        )
+    return video
+
+
+def _as_text(item: Any, text_key: str) -> str:
+    if not (isinstance(item, dict) or hasattr(item, "keys")) or text_key not in item:
+        raise ValueError(f"dataset items must be dicts with a {text_key!r} key to embed their texts")
+    text = item[text_key]
+    if isinstance(text, (list, tuple)):
+        # Several captions per clip: the reference's evaluation uses the first one.
+        text = text[0] if text else None
+    if not isinstance(text, str):
+        raise TypeError(f"{text_key!r} must be a string, got {type(text).__name__}")
+    return text
+
+
+class _Collator:
+    """Turns a list of dataset items into processor outputs; runs inside DataLoader workers (picklable)."""
+
+    def __init__(self, processor: Any, video_key: str, text_key: str | None) -> None:
+        self.processor, self.video_key, self.text_key = processor, video_key, text_key
+
+    def __call__(self, items: list[Any]) -> dict[str, torch.Tensor]:
+        videos = [_as_video(item, self.video_key) for item in items]
+        if self.text_key is None:
+            return dict(self.processor(videos=videos, return_tensors="pt"))
+        texts = [_as_text(item, self.text_key) for item in items]
+        return dict(self.processor(text=texts, videos=videos, return_tensors="pt"))
+
+
+class _IterableSource(torch.utils.data.IterableDataset):
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        self.iterable = iterable
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.iterable)
+
+
+def _loader(
+    source: Any, collate: _Collator, batch_size: int, num_workers: int, device: torch.device
+) -> tuple[torch.utils.data.DataLoader, int | None]:
+    """A DataLoader over a map-style source (anything with `__len__` and `__getitem__`, e.g.
+    `datasets.Dataset`, a list, an array), a torch `IterableDataset` (e.g. `datasets.IterableDataset`), or
+    any other iterable; plus the number of items when known."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(source, np.ndarray) and source.ndim == 4:
+        source = [source]  # one video
+    total = None
+    if isinstance(source, torch.utils.data.IterableDataset):
+        data = source
+    elif hasattr(source, "__len__") and hasattr(source, "__getitem__") and not isinstance(source, dict):
+        data, total = source, len(source)
+    elif isinstance(source, Iterable):
+        if num_workers:
+            warnings.warn(
+                "num_workers is ignored for a plain iterable (each worker would replay it); wrap it in a "
+                "torch IterableDataset that shards by worker, or pass a datasets.Dataset",
+                stacklevel=3,
+            )
+        data, num_workers = _IterableSource(source), 0
+    else:
+        raise TypeError(f"expected a dataset, a sequence or an iterable of videos, got {type(source).__name__}")
+    if total == 0:
+        raise ValueError("the dataset is empty: nothing to embed")
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+    )
+    return loader, total
+
+
+def _progress(total: int | None, desc: str, enabled: bool, unit: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
+
+
+def embed_texts(
+    model: torch.nn.Module,
+    processor: Any,
+    texts: str | Iterable[str],
+    batch_size: int = _DEFAULT_TEXT_BATCH_SIZE,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    autocast_bf16: bool = False,
+) -> torch.Tensor:
+    """L2-normalised text embeddings, `model.get_text_features(...).pooler_output` batch by batch.
+
+    Args:
+        model: a VideoCLIP model (anything with `get_text_features(input_ids=, attention_mask=)`).
+        processor: its processor (`processor(text=list_of_str, return_tensors="pt")`).
+        texts: one string or an iterable of strings.
+        batch_size: texts per forward pass. Defaults to 64 (no reference value; text encoding is cheap).
+        device: where to run. Defaults to `None`: the model's device.
+        progress: show a tqdm progress bar. Defaults to `True`.
+        autocast_bf16: run under bf16 autocast. Defaults to `False` (the reference evaluates in float32).
+
+    Returns:
+        `(num_texts, projection_dim)` float32 CPU tensor, unit-norm rows.
+    """
+    texts = _check_texts(texts)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    device = torch.device(device) if device is not None else _model_device(model)
+    chunks = []
+    with _EvalMode(model), torch.inference_mode(), _progress(len(texts), "Embedding texts", progress, "text") as bar:
+        for start in range(0, len(texts), batch_size):
+            batch = processor(text=texts[start : start + batch_size], return_tensors="pt")
+            with _autocast(device, autocast_bf16):
+                output = model.get_text_features(
+                    input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+                )
+            chunks.append(F.normalize(_pooled(output).float(), dim=-1).cpu())
+            bar.update(len(chunks[-1]))
+    return torch.cat(chunks)
+
+
+def embed_videos(
+    model: torch.nn.Module,
+    processor: Any,
+    videos_or_dataset: Any,
+    batch_size: int = _DEFAULT_VIDEO_BATCH_SIZE,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    autocast_bf16: bool = False,
+    progress: bool = True,
+    video_column: str = "video",
+) -> torch.Tensor:
+    """L2-normalised video embeddings, `model.get_video_features(...).pooler_output` batch by batch.
+
+    Decoding/rendering and the processor run in the DataLoader's workers; the model runs in this process.
+
+    Args:
+        model: a VideoCLIP model (anything with `get_video_features(pixel_values_videos=)`).
+        processor: its processor (`processor(videos=list_of_uint8_arrays, return_tensors="pt")`).
+        videos_or_dataset: a `datasets.Dataset` / `IterableDataset`, any sequence or iterable whose items
+            are dicts with a `video_column` entry or raw uint8 `(T, H, W, 3)` arrays, or one such array.
+        batch_size: videos per forward pass. Defaults to 8, the tutorial's batch size.
+        num_workers: DataLoader workers preparing batches. Defaults to 0 (in this process).
+        device: where to run the model. Defaults to `None`: the model's device.
+        autocast_bf16: run under bf16 autocast. Defaults to `False` (the reference evaluates in float32).
+        progress: show a tqdm progress bar. Defaults to `True`.
+        video_column: key of the video in dict items. Defaults to `"video"`, the MUGEN loader's column.
+
+    Returns:
+        `(num_videos, projection_dim)` float32 CPU tensor, unit-norm rows.
+    """
+    device = torch.device(device) if device is not None else _model_device(model)
+    loader, total = _loader(videos_or_dataset, _Collator(processor, video_column, None), batch_size, num_workers, device)
+    chunks = []
+    with _EvalMode(model), torch.inference_mode(), _progress(total, "Embedding videos", progress, "video") as bar:
+        for batch in loader:
+            pixels = batch["pixel_values_videos"].to(device, non_blocking=True)
+            with _autocast(device, autocast_bf16):
+                output = model.get_video_features(pixel_values_videos=pixels)
+            chunks.append(F.normalize(_pooled(output).float(), dim=-1).cpu())
+            bar.update(len(chunks[-1]))
+    if not chunks:
+        raise ValueError("the dataset is empty: nothing to embed")
+    return torch.cat(chunks)
+
+
+def embed_dataset(
+    model: torch.nn.Module,
+    processor: Any,
+    dataset: Any,
+    batch_size: int = _DEFAULT_VIDEO_BATCH_SIZE,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    autocast_bf16: bool = False,
+    progress: bool = True,
+    text_column: str = "text",
+    video_column: str = "video",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Text and video embeddings of a paired dataset in one pass (each item is read, rendered, once).
+
+    Args:
+        model: a VideoCLIP model (`get_text_features`, `get_video_features`).
+        processor: its processor (`processor(text=..., videos=..., return_tensors="pt")`).
+        dataset: `datasets.Dataset` / `IterableDataset` or any sequence/iterable of dicts with a text and a
+            video entry (e.g. `load_mugen(...)`). A list of captions takes the first (as the reference's eval).
+        batch_size: pairs per forward pass. Defaults to 8, the tutorial's batch size.
+        num_workers: DataLoader workers rendering and preprocessing. Defaults to 0 (in this process).
+        device: where to run the model. Defaults to `None`: the model's device.
+        autocast_bf16: run under bf16 autocast. Defaults to `False` (the reference evaluates in float32).
+        progress: show a tqdm progress bar. Defaults to `True`.
+        text_column: Defaults to `"text"`, the MUGEN loader's column.
+        video_column: Defaults to `"video"`, the MUGEN loader's column.
+
+    Returns:
+        `(text_embeds, video_embeds)`, each `(N, projection_dim)` float32 on CPU with unit-norm rows; row i
+        of both comes from item i, ready for `retrieval_metrics`.
+    """
+    device = torch.device(device) if device is not None else _model_device(model)
+    collate = _Collator(processor, video_column, text_column)
+    loader, total = _loader(dataset, collate, batch_size, num_workers, device)
+    texts, videos = [], []
+    with _EvalMode(model), torch.inference_mode(), _progress(total, "Embedding pairs", progress, "pair") as bar:
+        for batch in loader:
+            with _autocast(device, autocast_bf16):
+                text_out = model.get_text_features(
+                    input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+                )
+                video_out = model.get_video_features(
+                    pixel_values_videos=batch["pixel_values_videos"].to(device, non_blocking=True)
+                )
+            texts.append(F.normalize(_pooled(text_out).float(), dim=-1).cpu())
+            videos.append(F.normalize(_pooled(video_out).float(), dim=-1).cpu())
+            bar.update(len(texts[-1]))
+    if not texts:
+        raise ValueError("the dataset is empty: nothing to embed")
+    return torch.cat(texts), torch.cat(videos)
+
+
+def retrieve_videos(
+    model: torch.nn.Module,
+    processor: Any,
+    query_texts: str | Sequence[str],
+    video_embeds: torch.Tensor,
+    k: int = 5,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> RetrievalResult:
+    """The k videos of a pool closest to each query text (text -> video retrieval).
+
+    Args:
+        model: a VideoCLIP model.
+        processor: its processor.
+        query_texts: one text (results shaped `(k,)`) or a list of texts (results `(Q, k)`).
+        video_embeds: `(N, dim)` pool, e.g. from `embed_videos`.
+        k: Defaults to 5 (the tutorial's retrievals). Clamped to N.
+        device: Defaults to `None`: the model's device.
+        progress: Defaults to `False` (queries are few).
+
+    Returns:
+        A `RetrievalResult` of cosine scores and indices into `video_embeds`, best first.
+    """
+    queries = embed_texts(model, processor, query_texts, device=device, progress=progress)
+    result = search_embeddings(queries, video_embeds, k)
+    return RetrievalResult(result.scores[0], result.indices[0]) if isinstance(query_texts, str) else result
+
+
+def retrieve_texts(
+    model: torch.nn.Module,
+    processor: Any,
+    query_videos: Any,
+    text_embeds: torch.Tensor,
+    k: int = 5,
+    device: str | torch.device | None = None,
+    batch_size: int = _DEFAULT_VIDEO_BATCH_SIZE,
+    progress: bool = False,
+) -> RetrievalResult:
+    """The k texts of a pool closest to each query video (video -> text retrieval).
+
+    Args:
+        model: a VideoCLIP model.
+        processor: its processor.
+        query_videos: one uint8 `(T, H, W, 3)` video (results shaped `(k,)`), or a list / dataset of them
+            (results `(Q, k)`), as `embed_videos` accepts.
+        text_embeds: `(N, dim)` pool, e.g. from `embed_texts`.
+        k: Defaults to 5 (the tutorial's retrievals). Clamped to N.
+        device: Defaults to `None`: the model's device.
+        batch_size: Defaults to 8, the tutorial's batch size.
+        progress: Defaults to `False` (queries are few).
+
+    Returns:
+        A `RetrievalResult` of cosine scores and indices into `text_embeds`, best first.
+    """
+    single = isinstance(query_videos, (np.ndarray, torch.Tensor)) and query_videos.ndim == 4
+    queries = embed_videos(
+        model, processor, [query_videos] if single else query_videos, batch_size=batch_size, device=device,
+        progress=progress,
+    )
+    result = search_embeddings(queries, text_embeds, k)
+    return RetrievalResult(result.scores[0], result.indices[0]) if single else result
+
+
+# ----------------------------------------------------------------------------------------------------
+# Search at scale: datasets column + FAISS (optional) or exact search
+# ----------------------------------------------------------------------------------------------------
+
+
+def faiss_available() -> bool:
+    """Whether `faiss` (the optional extra ``pip install 'videoclip-hf[faiss]'``) can be imported."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def add_embeddings_column(dataset: Any, embeds: torch.Tensor, column: str = "embeddings") -> Any:
+    """Return `dataset` with the embeddings as a new float32 fixed-length-list column.
+
+    Built through Arrow from the array's buffer (no Python lists), so a million 256-d rows take seconds.
+
+    Args:
+        dataset: a `datasets.Dataset` with one row per embedding.
+        embeds: `(len(dataset), dim)` tensor or array (e.g. from `embed_videos`, already normalised).
+        column: Defaults to `"embeddings"` (the name the `datasets` FAISS docs use).
+
+    Returns:
+        A new `datasets.Dataset` (the input is not modified).
+    """
+    import datasets
+    import pyarrow as pa
+
+    matrix = _as_embedding_matrix(embeds, "embeds").detach().float().cpu().numpy()
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(f"dataset must be a datasets.Dataset, got {type(dataset).__name__}")
+    if len(dataset) != matrix.shape[0]:
+        raise ValueError(f"dataset has {len(dataset)} rows but embeds has {matrix.shape[0]}")
+    if column in dataset.column_names:
+        raise ValueError(f"dataset already has a column {column!r}")
+    dim = matrix.shape[1]
+    values = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(matrix).reshape(-1)), dim)
+    feature = datasets.List(datasets.Value("float32"), length=dim)
+    return dataset.add_column(column, values, feature=feature)
+
+
+def _column_matrix(dataset: Any, column: str) -> torch.Tensor:
+    if column not in dataset.column_names:
+        raise ValueError(f"dataset has no column {column!r} (columns: {dataset.column_names})")
+    with dataset.formatted_as(type="numpy", columns=[column]):
+        matrix = dataset[:][column]
+    return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+
+
+@dataclass
+class EmbeddingIndex:
+    """A searchable embeddings column, as `build_index` returns it.
+
+    Args:
+        dataset: the dataset holding the column; with the FAISS backend it also holds the FAISS index
+            (named `index_name`), so `dataset.get_nearest_examples(index_name, ...)` works too.
+        column: the embeddings column.
+        backend: `"faiss"` or `"exact"`.
+        index_name: the FAISS index's name in `dataset` (the column name by default).
+        embeds: the `(N, dim)` matrix, for the exact backend.
+    """
+
+    dataset: Any
+    column: str
+    backend: str
+    index_name: str | None = None
+    embeds: torch.Tensor | None = None
+
+    def search(self, query_embeds: torch.Tensor, k: int = 10) -> RetrievalResult:
+        """Top-k by inner product (cosine for normalised columns); queries are L2-normalised first."""
+        single = isinstance(query_embeds, (torch.Tensor, np.ndarray)) and query_embeds.ndim == 1
+        queries = _as_embedding_matrix(query_embeds[None] if single else query_embeds, "query_embeds")
+        k = min(_check_k(k), self.embeds.shape[0] if self.embeds is not None else len(self.dataset))
+        if self.backend == "exact":
+            # Same scoring as the FAISS inner-product index: normalised queries, stored vectors as they are.
+            result = search_embeddings(F.normalize(queries.float(), dim=-1), self.embeds, k, normalize=False)
+        else:
+            queries = F.normalize(queries.detach().float().cpu(), dim=-1).numpy()
+            scores, indices = self.dataset.search_batch(self.index_name, np.ascontiguousarray(queries), k=k)
+            result = RetrievalResult(torch.as_tensor(np.stack(scores)), torch.as_tensor(np.stack(indices)).long())
+        return RetrievalResult(result.scores[0], result.indices[0]) if single else result
+
+
+def build_index(
+    dataset: Any,
+    column: str = "embeddings",
+    use_faiss: bool | None = None,
+    index_name: str | None = None,
+) -> EmbeddingIndex:
+    """Make an embeddings column searchable: FAISS when available, exact blocked search otherwise.
+
+    The FAISS backend is `datasets.Dataset.add_faiss_index` with an exact inner-product index
+    (`faiss.METRIC_INNER_PRODUCT`, a flat index): on normalised vectors that is the cosine similarity the
+    model is trained with, and it returns the same top-k as the exact backend.
+
+    Args:
+        dataset: a `datasets.Dataset` with an embeddings column (see `add_embeddings_column`).
+        column: Defaults to `"embeddings"`.
+        use_faiss: `True` (require FAISS), `False` (exact search), or `None` (default: FAISS if importable).
+        index_name: name of the FAISS index in the dataset. Defaults to `None`: the column name.
+
+    Returns:
+        An `EmbeddingIndex`; search it with `search(index, queries, k)` or `index.search(queries, k)`.
+    """
+    import datasets
+
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(f"dataset must be a datasets.Dataset, got {type(dataset).__name__}")
+    if column not in dataset.column_names:
+        raise ValueError(f"dataset has no column {column!r} (columns: {dataset.column_names})")
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: nothing to index")
+    if use_faiss is None:
+        use_faiss = faiss_available()
+    if not use_faiss:
+        return EmbeddingIndex(dataset, column, "exact", embeds=_column_matrix(dataset, column))
+    if not faiss_available():
+        raise ImportError("use_faiss=True needs faiss: pip install 'videoclip-hf[faiss]' (or faiss-cpu)")
+    import faiss
+
+    index_name = index_name or column
+    dataset.add_faiss_index(column=column, index_name=index_name, metric_type=faiss.METRIC_INNER_PRODUCT)
+    return EmbeddingIndex(dataset, column, "faiss", index_name=index_name)
+
+
+def search(
+    dataset_or_index: Any, query_embeds: torch.Tensor, k: int = 10, column: str = "embeddings"
+) -> RetrievalResult:
+    """Top-k of `query_embeds` in an `EmbeddingIndex`, a `datasets.Dataset` or an embeddings tensor.
+
+    A dataset is searched with its FAISS index on `column` if it has one (`build_index` or
+    `add_faiss_index(..., index_name=column)`), exactly over the column otherwise; a tensor/array is an
+    exact search over its rows. Scores are inner products with the L2-normalised queries (cosine for the
+    normalised embeddings of `embed_texts` / `embed_videos`).
+
+    Args:
+        dataset_or_index: what to search.
+        query_embeds: `(Q, dim)`, or `(dim,)` for one query (results then `(k,)`).
+        k: Defaults to 10, the largest k the reference reports. Clamped to the pool size.
+        column: the embeddings column of a dataset. Defaults to `"embeddings"`.
+
+    Returns:
+        A `RetrievalResult` (scores, indices), best first.
+    """
+    if isinstance(dataset_or_index, EmbeddingIndex):
+        return dataset_or_index.search(query_embeds, k)
+    if isinstance(dataset_or_index, (torch.Tensor, np.ndarray)):
+        pool = _as_embedding_matrix(dataset_or_index, "pool")
+        return EmbeddingIndex(None, column, "exact", embeds=pool).search(query_embeds, k)
+    if column in getattr(dataset_or_index, "list_indexes", lambda: [])():
+        return EmbeddingIndex(dataset_or_index, column, "faiss", index_name=column).search(query_embeds, k)
+    return build_index(dataset_or_index, column, use_faiss=False).search(query_embeds, k)
