@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["MugenFormatError", "Agent", "Monster", "Frame", "Game", "load_game", "TILE_CHARS"]
+__all__ = ["MugenFormatError", "Agent", "Monster", "Frame", "FrameList", "Game", "load_game", "TILE_CHARS"]
 
 #: Tile characters a maze may contain.
 TILE_CHARS = frozenset(".=^|SAab12#$&%")
@@ -26,6 +26,9 @@ class MugenFormatError(ValueError):
 
 def _num(d: Mapping[str, Any], key: str, where: str, default: Optional[float] = None) -> float:
     value = d.get(key, default)
+    t = type(value)
+    if t is int or (t is float and value - value == 0):  # fast path; x - x is nan for inf/nan
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if key not in d and default is None:
             raise MugenFormatError(f"{where}: missing numeric field {key!r}")
@@ -173,12 +176,42 @@ class Frame:
         )
 
 
+class FrameList(Sequence):
+    """The frames of a game, parsed and validated when first accessed (a clip renders 32 of its 96)."""
+
+    def __init__(self, raw: List[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
+        self._raw, self._parsed = raw, [None] * len(raw)
+        self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        frame = self._parsed[k]
+        if frame is None:
+            k = k % len(self._raw) if k < 0 else k
+            where = f"{self._source}: frames[{k}]"
+            frame = Frame.from_dict(self._raw[k], where)
+            for x, y in frame.coins_eaten:
+                if not (0 <= x < self._w and 0 <= y < self._h):
+                    raise MugenFormatError(f"{where} eats a coin outside the maze at {(x, y)}")
+            for m in frame.monsters:
+                if not 0 <= m.theme < self._n_monsters:
+                    raise MugenFormatError(
+                        f"{where} has a monster with theme {m.theme}, but only {self._n_monsters} monster names are listed"
+                    )
+            self._parsed[k] = frame
+        return frame
+
+
 @dataclass
 class Game:
     """A parsed game JSON. ``maze[y][x]`` with ``y = 0`` the bottom row; eaten coins restored (see below)."""
 
     maze: List[str]
-    frames: List[Frame]
+    frames: Sequence[Frame]
     zoom: float = 5.5
     bgzoom: float = 0.4
     world_theme_n: int = 0
@@ -214,7 +247,8 @@ class Game:
         return self.agent_themes[self.agent_theme_n]
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<game>", restore_eaten_coins: bool = True) -> "Game":
+    def from_dict(cls, data: Any, source: str = "<game>", restore_eaten_coins: bool = True,
+                  lazy: bool = True) -> "Game":
         """Validate and parse a game JSON object.
 
         Args:
@@ -223,6 +257,8 @@ class Game:
             restore_eaten_coins: put coins eaten by the last frame back into the maze when their cell is
                 empty (default True, what the reference loader does: MUGEN's clip JSONs were cut from longer
                 games, so coins eaten during the clip may be missing from the saved maze).
+            lazy: parse and validate each frame when first accessed (default True: a clip renders 32 of its
+                96 frames); False validates every frame now.
 
         Raises:
             MugenFormatError: naming ``source`` and the offending field.
@@ -254,9 +290,11 @@ class Game:
             isinstance(v, list) and all(isinstance(n, str) for n in v) for v in names.values()
         ):
             raise MugenFormatError(f"{source}: 'monster_names' should map 'ground'/'walking'/'flying' to name lists")
+        n_monsters = sum(len(v) for k, v in names.items() if k in ("ground", "walking", "flying"))
         game = cls(
             maze=list(maze),
-            frames=[Frame.from_dict(f, f"{source}: frames[{k}]") for k, f in enumerate(frames)],
+            frames=FrameList(frames, source, n_monsters, maze_w, maze_h) if lazy else
+            [Frame.from_dict(f, f"{source}: frames[{k}]") for k, f in enumerate(frames)],
             zoom=_num(data, "zoom", source, 5.5), bgzoom=_num(data, "bgzoom", source, 0.4),
             world_theme_n=int(_num(data, "world_theme_n", source, 0)),
             agent_theme_n=int(_num(data, "agent_theme_n", source, 0)),
@@ -279,6 +317,8 @@ class Game:
         ):
             if not 0 <= value < len(options):
                 raise MugenFormatError(f"{self.source}: {name}={value} is out of range for {options}")
+        if isinstance(self.frames, FrameList):
+            return  # checked per frame on access
         n_monsters = len(self.flattened_monster_names)
         for k, frame in enumerate(self.frames):
             for x, y in frame.coins_eaten:
@@ -312,6 +352,7 @@ class Game:
                 "m_id", "x", "y", "vx", "vy", "theme", "is_flying", "is_walking", "is_jumping", "is_dead", "time",
                 "anim_freq", "monster_dying_frame_cnt")}
 
+        frames = [self.frames[k] for k in range(len(self.frames))]
         return {
             "game_id": self.game_id, "level_seed": self.level_seed, "rl_agent_seed": self.rl_agent_seed,
             "zoom": self.zoom, "bgzoom": self.bgzoom, "world_theme_n": self.world_theme_n,
@@ -323,17 +364,18 @@ class Game:
                 {"frame_id": f.frame_id, "file_name": f.file_name, "state_time": f.state_time,
                  "coins_eaten": [list(c) for c in f.coins_eaten], "agent": agent(f.agent),
                  "monsters": [monster(m) for m in f.monsters]}
-                for f in self.frames
+                for f in frames
             ],
         }
 
 
-def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True) -> Game:
+def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True, lazy: bool = True) -> Game:
     """Read and validate one clip's game JSON.
 
     Args:
         path: the game JSON file.
         restore_eaten_coins: see :meth:`Game.from_dict` (default True, as the reference loader).
+        lazy: see :meth:`Game.from_dict` (default True).
 
     Returns:
         The parsed :class:`Game`.
@@ -353,4 +395,4 @@ def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True) -> Game
             data = json.load(f)
     except json.JSONDecodeError as e:
         raise MugenFormatError(f"{path}: not valid JSON ({e}); the file may be truncated") from None
-    return Game.from_dict(data, source=path, restore_eaten_coins=restore_eaten_coins)
+    return Game.from_dict(data, source=path, restore_eaten_coins=restore_eaten_coins, lazy=lazy)

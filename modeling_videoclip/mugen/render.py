@@ -23,6 +23,7 @@ like the reference dataset, draw the agent, shield and monsters as (top-trimmed)
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import threading
@@ -128,6 +129,8 @@ class _SpriteBank:
     def __init__(self, asset_dir: str, kx: float, ky: float):
         self.asset_dir, self.kx, self.ky = asset_dir, kx, ky
         self._cache: Dict[Tuple[str, str, bool], _Sprite] = {}
+        self._pieces: Dict[Tuple, _Sprite] = {}
+        self._strips: Dict[Tuple, Tuple[_Sprite, _Sprite]] = {}
         self._lock = threading.Lock()
 
     def get(self, relative: str, kind: str, flip: bool = False, resize: bool = True) -> _Sprite:
@@ -138,6 +141,40 @@ class _SpriteBank:
                 sprite = self._cache.get(key) or self._load(relative, kind, flip, resize)
                 self._cache[key] = sprite
         return sprite
+
+    def strip(self, sprite: _Sprite, n: int, step: int, labels: bool) -> _Sprite:
+        """``n`` copies of ``sprite`` pasted left to right ``step`` pixels apart, as one sprite."""
+        key = (id(sprite), n, step, labels)
+        hit = self._strips.get(key)
+        if hit is not None and hit[0] is sprite:
+            return hit[1]
+        h, w = sprite.rgb.shape[:2]
+        width = step * (n - 1) + w
+        rgb = np.zeros((h, width, 3), np.uint8)
+        cover = np.zeros((h, width), bool)
+        for k in range(n):
+            if sprite.alpha is None:
+                rgb[:, k * step:k * step + w] = sprite.rgb
+                cover[:, k * step:k * step + w] = True
+            else:
+                np.copyto(rgb[:, k * step:k * step + w], sprite.rgb, where=sprite.mask[..., None])
+                cover[:, k * step:k * step + w] |= sprite.mask
+        if sprite.alpha is None:
+            strip = _Sprite(Image.fromarray(rgb, "RGB"))
+        else:
+            strip = _Sprite(Image.fromarray(np.dstack([rgb, cover.view(np.uint8) * np.uint8(255)]), "RGBA"))
+        self._strips[key] = (sprite, strip)
+        return strip
+
+    def lava_piece(self, relative: str, crop: Tuple[int, int, int, int], w: int, h: int, nearest: bool) -> _Sprite:
+        """A crop of the (full-size) lava sprite resized to ``(w, h)``, as the reference draws lava halves."""
+        key = (relative, crop, w, h, nearest)
+        piece = self._pieces.get(key)
+        if piece is None:
+            source = self.get(relative, "world", resize=False)
+            piece = _Sprite(source.image.crop(crop)).fit(w, h, nearest=nearest)
+            self._pieces[key] = piece
+        return piece
 
     def _load(self, relative: str, kind: str, flip: bool, resize: bool) -> _Sprite:
         path = resolve_asset_path(self.asset_dir, relative)
@@ -215,6 +252,67 @@ def _out_of_bounds(x: float, y: float, w: float, h: float, size: int) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------
+# Recordings: a dynamic tile's neighbourhood replayed once, with the background left symbolic
+# ------------------------------------------------------------------------------------------------
+
+
+class _Recording:
+    """The reference's paste sequence over one small region, reduced to what a frame needs.
+
+    ``opaque`` pixels end with a known value (``const``) whatever the background; the others are the
+    background blended, in order, with ``chain`` (colour, alpha) layers (alpha 0 = untouched). Label
+    recordings only have ``const`` (0 where nothing was drawn).
+    """
+
+    __slots__ = ("const", "opaque", "chain")
+
+    def __init__(self, const: np.ndarray, opaque: Optional[np.ndarray], chain: List[Tuple[np.ndarray, np.ndarray]]):
+        self.const, self.opaque, self.chain = const, opaque, chain
+
+
+def _record_rgb(ops: List[Tuple[_Sprite, int, int]], h: int, w: int) -> _Recording:
+    const = np.zeros((h, w, 3), np.uint8)
+    opaque = np.zeros((h, w), bool)
+    count = np.zeros((h, w), np.int16)
+    chain: List[Tuple[np.ndarray, np.ndarray]] = []
+    for spr, x, y in ops:
+        c = _clip(x, y, spr.rgb.shape[1], spr.rgb.shape[0], w, h)
+        if c is None:
+            continue
+        x0, y0, x1, y1, sx, sy = c
+        src = spr.rgb[sy:sy + y1 - y0, sx:sx + x1 - x0]
+        a = (np.full(src.shape[:2], 255, np.uint8) if spr.alpha is None
+             else spr.alpha[sy:sy + y1 - y0, sx:sx + x1 - x0])
+        dst, op, cnt = const[y0:y1, x0:x1], opaque[y0:y1, x0:x1], count[y0:y1, x0:x1]
+        part = (a > 0) & (a < 255)
+        if part.any():
+            blend_const = part & op
+            if blend_const.any():
+                aa = a[blend_const].astype(np.uint16)[:, None]
+                t = dst[blend_const].astype(np.uint16) * (255 - aa) + src[blend_const].astype(np.uint16) * aa + 128
+                dst[blend_const] = ((t >> 8) + t) >> 8
+            pending = part & ~op
+            for k in np.unique(cnt[pending]):
+                while len(chain) <= k:
+                    chain.append((np.zeros((h, w, 3), np.uint16), np.zeros((h, w, 1), np.uint16)))
+                sel = pending & (cnt == k)
+                chain[k][0][y0:y1, x0:x1][sel] = src[sel]
+                chain[k][1][y0:y1, x0:x1][sel, 0] = a[sel]
+            cnt[pending] += 1
+        full = a == 255
+        dst[full] = src[full]
+        op |= full
+    return _Recording(const, opaque[..., None], chain)
+
+
+def _record_labels(ops: List[Tuple[_Sprite, int, int, int]], h: int, w: int) -> _Recording:
+    const = np.zeros((h, w), np.uint8)
+    for spr, value, x, y in ops:
+        _paste_label(const, spr, value, x, y)
+    return _Recording(const, None, [])
+
+
+# ------------------------------------------------------------------------------------------------
 # Per-level state
 # ------------------------------------------------------------------------------------------------
 
@@ -246,121 +344,202 @@ class _Camera:
                    math.ceil(tile_w), math.ceil(tile_h))
 
 
+_MARGIN = 2  # lava halves overhang their tile by up to 2 px; dynamic regions include that
+
+
+class _Layer:
+    """Static tiles of columns ``[c0, c1)`` drawn once; tile ``x`` sits at column ``rel[x] - rel[c0]``."""
+
+    __slots__ = ("c0", "c1", "rgb", "mask", "labels")
+
+    def __init__(self, c0: int, c1: int):
+        self.c0, self.c1 = c0, c1
+        self.rgb: Optional[np.ndarray] = None
+        self.mask: Optional[np.ndarray] = None
+        self.labels: Optional[np.ndarray] = None
+
+
 class _Level:
     """Tiles of one level (maze + ground theme) at one cell size, with cached static layers."""
 
-    def __init__(self, maze: Sequence[str], ground_theme: str, cam: _Camera, bank: _SpriteBank):
-        self.cam, self.bank = cam, bank
+    def __init__(self, maze: Sequence[str], ground_theme: str, cam: _Camera, bank: "_SpriteBank"):
+        self.cam, self.bank, self.theme = cam, bank, ground_theme
         self.maze_w, self.maze_h = len(maze[0]), len(maze)
+        self.maze = maze
         self.tiles: List[Tuple[int, int, str]] = [
             (x, y, maze[y][x]) for y in range(self.maze_h) for x in range(self.maze_w) if maze[y][x] != "."
         ]
         self.sprites: Dict[str, _Sprite] = {}
+        self.files: Dict[str, str] = {}
         for ch in {t[2] for t in self.tiles}:
             rel = ground_file(ground_theme, ch) if ch in "ASab" else TILE_FILES[ch]
+            self.files[ch] = rel
             self.sprites[ch] = bank.get(rel, "world", resize=ch not in LAVA)
         # A tile is dynamic when its pixels change during a clip (lava, coins) or when it cannot be stored in
         # a binary-coverage layer (its rect differs from the sprite size, so PIL blends a resized sprite).
-        self.dynamic_chars = set(LAVA | COINS)
+        # Coins are in the static layer; a coin eaten by the current frame gets its region redrawn without it.
+        self.dynamic_chars = set(LAVA)
         for ch, spr in self.sprites.items():
             if ch not in LAVA and not spr.fit(cam.tw, cam.th).binary:
                 self.dynamic_chars.add(ch)
-        self.order = {(x, y): i for i, (x, y, _) in enumerate(self.tiles)}
+        kx_int = float(cam.kx).is_integer()
+        self.canonical_rel = (np.arange(self.maze_w) * int(cam.kx)).astype(np.int64).tobytes() if kx_int else None
         self.py = np.floor(cam.res - cam.ky * np.arange(self.maze_h) + cam.dy - 0.1).astype(np.int64)
         self.y_float = [cam.res - cam.ky * y + cam.dy - 0.1 for y in range(self.maze_h)]
-        self.dynamic = [t for t in self.tiles if t[2] in self.dynamic_chars]
-        self.neighbours: Dict[Tuple[int, int], List[Tuple[int, int, str]]] = {}
-        for x, y, _ in self.dynamic:
-            near = [(x + i, y + j) for j in (-1, 0, 1) for i in (-1, 0, 1)]
-            idx = sorted(self.order[p] for p in near if p in self.order)
-            self.neighbours[(x, y)] = [self.tiles[i] for i in idx]
-        self._layers: "OrderedDict[Tuple, Tuple[np.ndarray, np.ndarray]]" = OrderedDict()
-        self._labels: "OrderedDict[Tuple, np.ndarray]" = OrderedDict()
-        self._lava_cache: Dict[Tuple, _Sprite] = {}
+        self.row_visible = [bool(self.py[y] + cam.th > 0 and self.py[y] < cam.res) for y in range(self.maze_h)]
+        self.static_by_col: List[List[Tuple[int, str]]] = [[] for _ in range(self.maze_w)]
+        for x, y, ch in self.tiles:
+            if ch not in self.dynamic_chars and self.row_visible[y]:
+                self.static_by_col[x].append((y, ch))
+        # neighbourhood of each dynamic tile: every tile whose rect can reach the tile's region
+        rx = max(i for i in range(1, self.maze_w) if i * cam.kx - 1 < cam.tw + _MARGIN or i == 1)
+        ry = max(j for j in range(1, self.maze_h) if j * cam.ky - 1 < cam.th or j == 1)
+        self.radius = rx
+        self.dynamic: List[Tuple] = []  # (x, y, char, neighbours, pattern, coin neighbours, lava neighbours)
+        self.coin_regions: Dict[Tuple[int, int], Tuple] = {}
+        for x, y, ch in self.tiles:
+            if (ch not in self.dynamic_chars and ch not in COINS) or not self.row_visible[y]:
+                continue
+            near = []
+            for ny in range(y - ry, y + ry + 1):
+                for nx in range(x - rx, x + rx + 1):
+                    if 0 <= nx < self.maze_w and 0 <= ny < self.maze_h and maze[ny][nx] != ".":
+                        near.append((nx, ny, maze[ny][nx], int(self.py[ny] - self.py[y])))
+            # strings hash once; the row offsets are fixed per level so they go into the pattern
+            pattern = f"{ground_theme}|" + ";".join(f"{c}{nx - x},{ny - y},{oy}" for nx, ny, c, oy in near)
+            coins = [i for i, n in enumerate(near) if n[2] in COINS]
+            lava_near = [(nx, ny) for nx, ny, c, _ in near if c in LAVA]
+            entry = (x, y, ch, near, pattern, coins, lava_near)
+            if ch in self.dynamic_chars:
+                self.dynamic.append(entry)
+            else:
+                self.coin_regions[(x, y)] = entry
+        self.dynamic.sort(key=lambda d: (d[0], d[1]))
+        self.dynamic_x = [d[0] for d in self.dynamic]
+        self.lava = sorted(((x, y, ch) for x, y, ch in self.tiles if ch in LAVA), key=lambda t: (t[0], t[1]))
+        self.lava_xs = [t[0] for t in self.lava]
+        self.lava_x = np.array([t[0] for t in self.lava], np.float64)
+        self.lava_ty = np.array([self.y_float[t[1]] for t in self.lava], np.float64)
+        self._layers: "OrderedDict[Tuple, _Layer]" = OrderedDict()
 
     # -- static layer ----------------------------------------------------------------------------
 
-    def _static_tiles(self, window: Optional[Tuple[int, int, int, int]]):
-        for x, y, ch in self.tiles:
-            if ch in self.dynamic_chars:
-                continue
-            if window is not None and not (window[0] <= x < window[1] and window[2] <= y < window[3]):
-                continue
-            yield x, y, ch
-
-    def layer(self, rel: np.ndarray, window) -> Tuple[np.ndarray, np.ndarray]:
-        """RGB layer and 0/255 coverage mask of the static tiles, tile ``x`` at column ``rel[x]``."""
+    def layer(self, rel: np.ndarray, window, c0: int, c1: int, labels: bool) -> _Layer:
+        """The static layer for grid ``rel`` (tile x at ``rel[x]``) covering at least columns ``[c0, c1)``."""
         key = (rel.tobytes(), window)
-        hit = self._layers.get(key)
-        if hit is not None:
-            return hit
-        cam = self.cam
-        width = int(rel[-1]) + cam.tw
-        rgb = np.zeros((cam.res, width, 3), np.uint8)
-        cover = np.zeros((cam.res, width), bool)
-        for x, y, ch in self._static_tiles(window):
-            spr = self.sprites[ch].fit(cam.tw, cam.th)
-            _paste(rgb, spr, int(rel[x]), int(self.py[y]))
-            _fill_bool(cover, int(rel[x]), int(self.py[y]), spr.size[0], spr.size[1], spr.mask)
-        mask = np.repeat(cover[..., None], 3, axis=2).view(np.uint8) * np.uint8(255)
-        self._layers[key] = (rgb, mask)
-        if len(self._layers) > 8:
-            self._layers.popitem(last=False)
-        return rgb, mask
+        layer = self._layers.get(key)
+        if layer is None or layer.c0 > c0 or layer.c1 < c1:
+            if layer is not None:
+                c0, c1 = min(c0, layer.c0), max(c1, layer.c1)
+            layer = _Layer(c0, c1)
+            self._layers[key] = layer
+            if len(self._layers) > 8:
+                self._layers.popitem(last=False)
+        if labels and layer.labels is None:
+            layer.labels = self._draw_layer(rel, window, layer, labels=True)
+        if not labels and layer.rgb is None:
+            layer.rgb, layer.mask = self._draw_layer(rel, window, layer, labels=False)
+        return layer
 
-    def label_layer(self, rel: np.ndarray, window) -> np.ndarray:
-        key = (rel.tobytes(), window)
-        hit = self._labels.get(key)
-        if hit is not None:
-            return hit
+    def _draw_layer(self, rel: np.ndarray, window, layer: _Layer, labels: bool):
         cam = self.cam
-        labels = np.zeros((cam.res, int(rel[-1]) + cam.tw), np.uint8)
-        for x, y, ch in self._static_tiles(window):
-            spr = self.sprites[ch].fit(cam.tw, cam.th, nearest=True)
-            _paste_label(labels, spr, _TILE_LABELS[ch], int(rel[x]), int(self.py[y]))
-        self._labels[key] = labels
-        if len(self._labels) > 8:
-            self._labels.popitem(last=False)
-        return labels
+        base = int(rel[layer.c0])
+        width = int(rel[layer.c1 - 1]) - base + cam.tw
+        res = cam.res
+        if labels:
+            canvas = np.zeros((res, width), np.uint8)
+        else:
+            canvas = np.zeros((res, width, 3), np.uint8)
+            cover = np.zeros((res, width), bool)
+        fitted = {ch: spr.fit(cam.tw, cam.th, nearest=labels) for ch, spr in self.sprites.items() if ch not in LAVA}
+        # the reference's order: rows bottom-up, each row left to right
+        items = [(y, x, ch) for x in range(layer.c0, layer.c1) for y, ch in self.static_by_col[x]
+                 if window is None or (window[0] <= x < window[1] and window[2] <= y < window[3])]
+        items.sort()
+        # Consecutive equal tiles in a row are pasted as one pre-composited strip (same pixels as pasting them
+        # one by one, since nothing else is drawn between them), when the grid is regular there.
+        i = 0
+        while i < len(items):
+            y, x, ch = items[i]
+            j = i + 1
+            step = int(rel[x + 1] - rel[x]) if x + 1 < len(rel) else 0
+            while (j < len(items) and items[j][0] == y and items[j][2] == ch and items[j][1] == x + (j - i)
+                   and int(rel[items[j][1]] - rel[items[j - 1][1]]) == step):
+                j += 1
+            spr = fitted[ch] if j - i == 1 else self.bank.strip(fitted[ch], j - i, step, labels)
+            X, Y = int(rel[x]) - base, int(self.py[y])
+            i = j
+            if labels:
+                _paste_label(canvas, spr, _TILE_LABELS[ch], X, Y)
+                continue
+            c = _clip(X, Y, spr.rgb.shape[1], spr.rgb.shape[0], width, res)
+            if c is None:
+                continue
+            x0, y0, x1, y1, sx, sy = c
+            if spr.alpha is None:
+                canvas[y0:y1, x0:x1] = spr.rgb[sy:sy + y1 - y0, sx:sx + x1 - x0]
+                cover[y0:y1, x0:x1] = True
+            else:
+                m = spr.mask[sy:sy + y1 - y0, sx:sx + x1 - x0]
+                np.copyto(canvas[y0:y1, x0:x1], spr.rgb[sy:sy + y1 - y0, sx:sx + x1 - x0], where=m[..., None])
+                cover[y0:y1, x0:x1] |= m
+        if labels:
+            return canvas
+        mask = np.empty(canvas.shape, np.uint8)  # 3 channels: broadcasting a 1-channel mask is ~30x slower
+        mask[...] = (cover.view(np.uint8) * np.uint8(255))[..., None]
+        return canvas, mask
 
-    # -- dynamic tiles ---------------------------------------------------------------------------
+    # -- lava ------------------------------------------------------------------------------------
 
-    def lava_parts(self, ch: str, tx: float, ty: float, state_time: float, nearest: bool):
-        """The (sprite, x, y) pieces of a lava tile, replaying the reference's crop arithmetic exactly."""
+    def lava_geometry(self, dx: float, state_time: float, x_lo: int, x_hi: int) -> Dict[Tuple[int, int], Tuple]:
+        """Each lava tile's two halves this frame: ``(crop box, x offset from the tile, width, height)`` or None.
+
+        Only for lava in columns ``[x_lo, x_hi)``; vectorised, with the reference's float expressions in the
+        same order.
+        """
+        i0, i1 = bisect.bisect_left(self.lava_xs, x_lo), bisect.bisect_left(self.lava_xs, x_hi)
+        if i0 >= i1:
+            return {}
+        lava = self.lava[i0:i1]
         cam = self.cam
-        spr = self.sprites[ch]
-        aw, ah = spr.size
-        tile = [tx, ty, cam.tile_w, cam.tile_h]
+        W, H = cam.tile_w, cam.tile_h
         tr = state_time * 0.1
         tr -= int(tr)
         tr *= -1
-        d1 = [tx + tr * tile[2], ty, tile[2], tile[3]]
-        d2 = [tx + tile[2] + tr * tile[2], ty, tile[2], tile[3]]
-        sr = [0, 0, aw, ah]
-        sr1 = [0 + -tr * aw, 0, aw, ah]
-        sr2 = [0 + -aw - tr * aw, 0, aw, ah]
-        d1, d2 = _intersect(d1, tile), _intersect(d2, tile)
-        if d1 is not None:
-            d1[2] += 0.5
-        if d2 is not None:
-            d2[0] -= 0.5
-            d2[2] += 0.5
-        sr1, sr2 = _intersect(sr1, sr), _intersect(sr2, sr)
-        parts = []
-        for s, d in ((sr1, d1), (sr2, d2)):
-            if s is None or d is None:
-                continue
-            crop = (math.floor(s[0]), math.floor(s[1]), math.ceil(s[0] + s[2]), math.ceil(s[1] + s[3]))
-            rect = (math.floor(d[0]), math.floor(d[1]), math.ceil(d[2]), math.ceil(d[3]))
-            key = (ch, crop, rect[2], rect[3], nearest)
-            piece = self._lava_cache.get(key)
-            if piece is None:
-                piece = _Sprite(spr.image.crop(crop)).fit(rect[2], rect[3], nearest=nearest)
-                if len(self._lava_cache) > 4096:
-                    self._lava_cache.clear()
-                self._lava_cache[key] = piece
-            parts.append((piece, rect[0], rect[1]))
-        return parts
+        trW = tr * W
+        tx = cam.kx * self.lava_x[i0:i1] + dx - 0.1
+        ty = self.lava_ty[i0:i1]
+        X = np.floor(tx)
+        # first half: the tile rect shifted left by -tr * W, intersected with the tile rect
+        a = tx + trW
+        x0 = np.maximum(a, tx)
+        w1 = np.minimum(a + W, tx + W) - x0
+        h1 = np.minimum(ty + H, ty + H) - ty
+        ok1 = (w1 > 0) & (h1 > 0)
+        d1x, d1w, d1h = np.floor(x0) - X, np.ceil(w1 + 0.5), np.ceil(h1)
+        # second half: the same rect one tile further right
+        b = tx + (W + trW)
+        x0 = np.maximum(b, tx)
+        w2 = np.minimum(b + W, tx + W) - x0
+        ok2 = (w2 > 0) & (h1 > 0)
+        d2x, d2w = np.floor(x0 - 0.5) - X, np.ceil(w2 + 0.5)
+        crops = {}
+        for ch in {t[2] for t in lava}:
+            aw, ah = self.sprites[ch].size
+            sr = [0, 0, aw, ah]
+            crops[ch] = tuple(
+                None if s is None else (math.floor(s[0]), math.floor(s[1]), math.ceil(s[0] + s[2]), math.ceil(s[1] + s[3]))
+                for s in (_intersect([0 + -tr * aw, 0, aw, ah], sr), _intersect([0 + -aw - tr * aw, 0, aw, ah], sr))
+            )
+        cols = [v.astype(np.int64).tolist() for v in (d1x, d1w, d1h, d2x, d2w)]
+        ok1, ok2 = ok1.tolist(), ok2.tolist()
+        out = {}
+        for i, (x, y, ch) in enumerate(lava):
+            c1, c2 = crops[ch]
+            p1 = (c1, cols[0][i], cols[1][i], cols[2][i]) if ok1[i] and c1 is not None else None
+            p2 = (c2, cols[3][i], cols[4][i], cols[2][i]) if ok2[i] and c2 is not None else None
+            out[(x, y)] = (ch, p1, p2)
+        return out
 
 
 def _fill_bool(canvas: np.ndarray, x: int, y: int, w: int, h: int, mask: Optional[np.ndarray]) -> None:
@@ -411,7 +590,7 @@ class MugenRenderer:
         bbox_smap_for_monsters: bool = True,
         level_cache_size: int = 16,
     ):
-        if not isinstance(resolution, int) or resolution < 16:
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 16:
             raise ValueError(f"resolution must be an integer >= 16, got {resolution!r}")
         self.asset_dir = os.fspath(asset_dir)
         if not os.path.isdir(self.asset_dir):
@@ -429,11 +608,12 @@ class MugenRenderer:
         self._banks: Dict[Tuple[float, float], _SpriteBank] = {}
         self._levels: "OrderedDict[Tuple, _Level]" = OrderedDict()
         self._backgrounds: Dict[Tuple[str, float], np.ndarray] = {}
+        self._recordings: Dict[Tuple, _Recording] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_banks", "_levels", "_backgrounds", "_lock"):
+        for key in ("_banks", "_levels", "_backgrounds", "_recordings", "_lock"):
             state.pop(key, None)
         return state
 
@@ -496,9 +676,16 @@ class MugenRenderer:
         )
         return dx, px, (win if hides else None)
 
-    def _visible(self, cam: _Camera, px: np.ndarray, level: _Level, x: int, y: int, dx: float) -> bool:
-        tx = cam.kx * x + dx - 0.1
-        return not _out_of_bounds(tx, level.y_float[y], cam.tile_w, cam.tile_h, cam.res)
+    def _column_span(self, game: Game, cam: _Camera, frame_ids: Sequence[int]) -> Tuple[int, int]:
+        """Columns whose tiles can be on screen in any of these frames (also checks the frame ids)."""
+        if not frame_ids:
+            raise ValueError("frame_ids is empty")
+        bad = [k for k in frame_ids if not 0 <= k < len(game.frames)]
+        if bad:
+            raise IndexError(f"{game.source or 'game'}: frame {bad[0]} requested but the game has {len(game.frames)} frames")
+        xs = [game.frames[k].agent.x for k in frame_ids]
+        margin = int(math.ceil((cam.res / 2 + cam.kx) / cam.kx)) + 2
+        return max(int(math.floor(min(xs))) - margin, 0), min(int(math.ceil(max(xs))) + margin + 1, game.maze_w)
 
     # -- RGB -------------------------------------------------------------------------------------
 
@@ -512,89 +699,181 @@ class MugenRenderer:
         Returns:
             ``uint8`` array of shape ``(T, resolution, resolution, 3)``.
         """
-        frame_ids = range(len(game.frames)) if frame_ids is None else frame_ids
+        frame_ids = list(range(len(game.frames)) if frame_ids is None else frame_ids)
         cam = self._camera(game)
         level = self._level(game, cam)
         bg = self._background(game, cam)
+        span = self._column_span(game, cam, frame_ids)
         out = np.empty((len(frame_ids), cam.res, cam.res, 3), np.uint8)
-        scratch = np.empty((cam.res, cam.res, 3), np.uint8)
+        back = np.empty((cam.res, cam.res, 3), np.uint8)
         for i, k in enumerate(frame_ids):
-            self._render_rgb_frame(game, int(k), cam, level, bg, out[i], scratch)
+            self._render_frame(game, int(k), cam, level, out[i], span, bg=bg, back=back)
         return out
 
     def _draw_background(self, game: Game, cam: _Camera, bg: np.ndarray, dx: float, canvas: np.ndarray) -> None:
-        canvas[...] = 0
         zx = cam.res * game.zoom
         zy = zx
         c = cam.center
+        covered = 0
         for tile_x in range(-1, 3):
             for tile_y in range(-1, 2):
                 bx = zx * tile_x + c + game.bgzoom * (dx + cam.kx * game.maze_h / 2) - zx * 0.5
                 by = zy * tile_y + c + game.bgzoom * (cam.dy - cam.ky * game.maze_h / 2) - zy * 0.5
                 if _out_of_bounds(bx, by, zx, zy, cam.res):
                     continue
-                x, y = math.floor(bx), math.floor(by)
-                cl = _clip(x, y, bg.shape[1], bg.shape[0], cam.res, cam.res)
+                cl = _clip(math.floor(bx), math.floor(by), bg.shape[1], bg.shape[0], cam.res, cam.res)
                 if cl is not None:
                     x0, y0, x1, y1, sx, sy = cl
                     canvas[y0:y1, x0:x1] = bg[sy:sy + y1 - y0, sx:sx + x1 - x0]
+                    covered += (x1 - x0) * (y1 - y0)
+        if covered < cam.res * cam.res:  # parts of the frame no background tile reaches stay black
+            mask = np.zeros(canvas.shape[:2], bool)
+            for tile_x in range(-1, 3):
+                for tile_y in range(-1, 2):
+                    bx = zx * tile_x + c + game.bgzoom * (dx + cam.kx * game.maze_h / 2) - zx * 0.5
+                    by = zy * tile_y + c + game.bgzoom * (cam.dy - cam.ky * game.maze_h / 2) - zy * 0.5
+                    if not _out_of_bounds(bx, by, zx, zy, cam.res):
+                        _fill_bool(mask, math.floor(bx), math.floor(by), bg.shape[1], bg.shape[0], None)
+            canvas[~mask] = 0
 
-    def _render_rgb_frame(self, game, k, cam, level, bg, out, scratch) -> None:
+    def _render_frame(self, game: Game, k: int, cam: _Camera, level: _Level, out: np.ndarray,
+                      span: Tuple[int, int], bg: Optional[np.ndarray] = None, back: Optional[np.ndarray] = None) -> None:
+        """Draw frame ``k`` into ``out``: RGB when ``bg`` is given, labels otherwise."""
+        labels = bg is None
         frame = game.frames[k]
         dx, px, window = self._frame_geometry(game, level, cam, k)
-        back = scratch
-        self._draw_background(game, cam, bg, dx, back)
-        # static tiles: out = back where the layer is empty, the layer elsewhere (branch-free select)
         rel = px - px[0]
-        rgb, mask = level.layer(rel, window)
-        x0, x1 = max(int(px[0]), 0), min(int(px[0]) + rgb.shape[1], cam.res)
-        out[...] = back
+        layer = level.layer(rel, window, span[0], span[1], labels)
+        origin = int(px[layer.c0])
+        if labels:
+            out[...] = 0
+            lay = layer.labels
+        else:
+            self._draw_background(game, cam, bg, dx, back)
+            out[...] = back
+            lay = layer.rgb
+        x0, x1 = max(origin, 0), min(origin + lay.shape[1], cam.res)
         if x0 < x1:
-            lx = x0 - int(px[0])
-            seg = out[:, x0:x1]
-            np.bitwise_xor(seg, rgb[:, lx:lx + x1 - x0], out=seg)
-            np.bitwise_and(seg, mask[:, lx:lx + x1 - x0], out=seg)
-            np.bitwise_xor(seg, back[:, x0:x1], out=seg)
-        # dynamic tiles: replay the reference's paste order on each one's neighbourhood
-        eaten = set(frame.coins_eaten)
-        for x, y, ch in level.dynamic:
+            lx = x0 - origin
+            if labels:
+                out[:, x0:x1] = lay[:, lx:lx + x1 - x0]
+            else:  # out = back where the layer is empty, the layer elsewhere, branch-free
+                seg = out[:, x0:x1]
+                np.bitwise_xor(seg, lay[:, lx:lx + x1 - x0], out=seg)
+                np.bitwise_and(seg, layer.mask[:, lx:lx + x1 - x0], out=seg)
+                np.bitwise_xor(seg, back[:, x0:x1], out=seg)
+        if level.dynamic or (frame.coins_eaten and level.coin_regions):
+            self._draw_dynamic(game, frame, cam, level, px, rel.tobytes(), dx, window, out, back, labels)
+        if labels:
+            self._draw_sprites_labels(game, frame, cam, dx, out)
+        else:
+            self._draw_sprites_rgb(game, frame, cam, dx, out)
+
+    def _draw_dynamic(self, game, frame, cam: _Camera, level: _Level, px, rel_bytes: bytes, dx, window, out, back,
+                      labels: bool) -> None:
+        """Lava, blended tiles and eaten coins: apply each one's neighbourhood recording over this frame."""
+        res, tw = cam.res, cam.tw
+        # columns whose region can reach the frame (px is increasing)
+        x_lo = int(np.searchsorted(px, -tw - _MARGIN, side="right"))
+        x_hi = int(np.searchsorted(px, res + _MARGIN, side="left"))
+        d0, d1 = bisect.bisect_left(level.dynamic_x, x_lo), bisect.bisect_left(level.dynamic_x, x_hi)
+        eaten = set(frame.coins_eaten) if frame.coins_eaten else ()
+        todo = level.dynamic[d0:d1]
+        if eaten:
+            todo = todo + [level.coin_regions[c] for c in eaten if c in level.coin_regions and x_lo <= c[0] < x_hi]
+        if not todo:
+            return
+        r = level.radius
+        lava = level.lava_geometry(dx, frame.state_time, x_lo - r, x_hi + r) if level.lava else {}
+        canonical = rel_bytes == level.canonical_rel
+        kx = level.bank.kx
+        for x, y, ch, near, pattern, coin_idx, lava_near in todo:
             if window is not None and not (window[0] <= x < window[1] and window[2] <= y < window[3]):
                 continue
-            if (x, y) in eaten or not self._visible(cam, px, level, x, y, dx):
-                continue
-            self._redraw_box(game, frame, cam, level, px, dx, x, y, eaten, window, back, out, labels=False)
-        self._draw_sprites_rgb(game, frame, cam, dx, out)
+            X = int(px[x])
+            eaten_bits = sum(1 << i for i in coin_idx if (near[i][0], near[i][1]) in eaten) if eaten else 0
+            win_bits = 0
+            if window is not None:
+                win_bits = sum(1 << i for i, n in enumerate(near)
+                               if not (window[0] <= n[0] < window[1] and window[2] <= n[1] < window[3]))
+            offs = None if canonical else tuple(int(px[n[0]]) - X for n in near)
+            geoms = tuple([lava[p] for p in lava_near]) if lava_near else ()
+            key = (labels, kx, pattern, offs, eaten_bits, win_bits, geoms)
+            rec = self._recordings.get(key)
+            if rec is None:
+                rec = self._record(level, x, y, near, px, lava, eaten_bits, win_bits, labels)
+                if len(self._recordings) > 50000:
+                    self._recordings.clear()
+                self._recordings[key] = rec
+            self._apply(rec, X - _MARGIN, int(level.py[y]), out, back, labels)
 
-    def _redraw_box(self, game, frame, cam, level, px, dx, x, y, eaten, window, back, out, labels: bool) -> None:
-        # the box covers the tile and the lava halves' 1-2 px overhang on either side
-        bx, by = int(px[x]) - 2, int(level.py[y])
-        bw, bh = cam.tw + 4, cam.th
-        c = _clip(bx, by, bw, bh, cam.res, cam.res)
-        if c is None:
+    @staticmethod
+    def _apply(rec: _Recording, rx: int, ry: int, out: np.ndarray, back: Optional[np.ndarray], labels: bool) -> None:
+        res = out.shape[0]
+        h, w = rec.const.shape[:2]
+        if rx >= 0 and ry >= 0 and rx + w <= res and ry + h <= res:
+            x0, y0, x1, y1, sx, sy = rx, ry, rx + w, ry + h, 0, 0
+            const, opaque = rec.const, rec.opaque
+        else:
+            c = _clip(rx, ry, w, h, res, res)
+            if c is None:
+                return
+            x0, y0, x1, y1, sx, sy = c
+            const = rec.const[sy:sy + y1 - y0, sx:sx + x1 - x0]
+            opaque = None if labels else rec.opaque[sy:sy + y1 - y0, sx:sx + x1 - x0]
+        dst = out[y0:y1, x0:x1]
+        if labels:
+            dst[...] = const
             return
-        x0, y0, x1, y1, _, _ = c
-        buf = np.zeros((y1 - y0, x1 - x0), np.uint8) if labels else back[y0:y1, x0:x1].copy()
-        for tx_, ty_, ch in level.neighbours[(x, y)]:
-            if window is not None and not (window[0] <= tx_ < window[1] and window[2] <= ty_ < window[3]):
+        if rec.chain:
+            v = back[y0:y1, x0:x1].astype(np.uint16)
+            for C, A in rec.chain:
+                a = A[sy:sy + y1 - y0, sx:sx + x1 - x0]
+                t = v * (255 - a) + C[sy:sy + y1 - y0, sx:sx + x1 - x0] * a + 128
+                v = ((t >> 8) + t) >> 8
+            dst[...] = v
+        else:
+            dst[...] = back[y0:y1, x0:x1]
+        np.copyto(dst, const, where=opaque)
+
+    def _record(self, level: _Level, x: int, y: int, near, px, lava, eaten_bits: int, win_bits: int,
+                labels: bool) -> _Recording:
+        """Replay the reference's pastes of every tile touching tile (x, y)'s region."""
+        cam = level.cam
+        X, Y = int(px[x]) - _MARGIN, int(level.py[y])
+        ops = []
+        for i, (nx, ny, ch, _) in enumerate(near):
+            if (eaten_bits >> i) & 1 or (win_bits >> i) & 1:
                 continue
-            if (tx_, ty_) in eaten and ch in COINS:
-                continue
-            if not self._visible(cam, px, level, tx_, ty_, dx):
+            NX = int(px[nx])
+            if ch in LAVA:
+                _, p1, p2 = lava[(nx, ny)]
+                for piece in (p1, p2):
+                    if piece is None:
+                        continue
+                    crop, off, w, h = piece
+                    spr = level.bank.lava_piece(level.files[ch], crop, w, h, labels)
+                    ops.append((spr, NX + off - X, int(level.py[ny]) - Y))
+            else:
+                ops.append((level.sprites[ch].fit(cam.tw, cam.th, nearest=labels), NX - X, int(level.py[ny]) - Y))
+        h, w = cam.th, cam.tw + 2 * _MARGIN
+        if labels:
+            lab = [(spr, _TILE_LABELS[near_ch], ox, oy) for (spr, ox, oy), near_ch in zip(ops, self._op_chars(near, lava, eaten_bits, win_bits))]
+            return _record_labels(lab, h, w)
+        return _record_rgb(ops, h, w)
+
+    @staticmethod
+    def _op_chars(near, lava, eaten_bits: int, win_bits: int) -> List[str]:
+        chars = []
+        for i, (nx, ny, ch, _) in enumerate(near):
+            if (eaten_bits >> i) & 1 or (win_bits >> i) & 1:
                 continue
             if ch in LAVA:
-                fx = cam.kx * tx_ + dx - 0.1
-                for piece, rx, ry in level.lava_parts(ch, fx, level.y_float[ty_], frame.state_time, nearest=labels):
-                    if labels:
-                        _paste_label(buf, piece, _TILE_LABELS[ch], rx - x0, ry - y0)
-                    else:
-                        _paste(buf, piece, rx - x0, ry - y0)
+                _, p1, p2 = lava[(nx, ny)]
+                chars += [ch] * ((p1 is not None) + (p2 is not None))
             else:
-                spr = level.sprites[ch].fit(cam.tw, cam.th, nearest=labels)
-                if labels:
-                    _paste_label(buf, spr, _TILE_LABELS[ch], int(px[tx_]) - x0, int(level.py[ty_]) - y0)
-                else:
-                    _paste(buf, spr, int(px[tx_]) - x0, int(level.py[ty_]) - y0)
-        out[y0:y1, x0:x1] = buf
+                chars.append(ch)
+        return chars
 
     def _monster_draw(self, game: Game, cam: _Camera, dx: float, bank: _SpriteBank, m):
         win_h = cam.res
@@ -606,8 +885,7 @@ class MugenRenderer:
         else:
             rect = [math.floor(cam.kx * m.x + dx), math.floor(win_h - cam.ky * m.y + cam.dy),
                     math.ceil(cam.kx), math.ceil(cam.ky)]
-        names = game.flattened_monster_names
-        name = names[m.theme]
+        name = game.flattened_monster_names[m.theme]
         pose = "_dead" if m.is_dead else ("" if m.walk1_mode else "_move")
         sprite = bank.get(monster_file(name, pose), "monster", flip=m.vx > 0)
         return name, sprite, rect
@@ -658,30 +936,16 @@ class MugenRenderer:
         Returns:
             ``uint8`` array of shape ``(T, resolution, resolution)`` with values in ``[0, 21]``.
         """
-        frame_ids = range(len(game.frames)) if frame_ids is None else frame_ids
+        frame_ids = list(range(len(game.frames)) if frame_ids is None else frame_ids)
         cam = self._camera(game)
         level = self._level(game, cam)
+        span = self._column_span(game, cam, frame_ids)
         out = np.zeros((len(frame_ids), cam.res, cam.res), np.uint8)
         for i, k in enumerate(frame_ids):
-            self._render_label_frame(game, int(k), cam, level, out[i])
+            self._render_frame(game, int(k), cam, level, out[i], span)
         return out
 
-    def _render_label_frame(self, game, k, cam, level, out) -> None:
-        frame = game.frames[k]
-        dx, px, window = self._frame_geometry(game, level, cam, k)
-        labels = level.label_layer(px - px[0], window)
-        x0, x1 = max(int(px[0]), 0), min(int(px[0]) + labels.shape[1], cam.res)
-        out[...] = 0
-        if x0 < x1:
-            lx = x0 - int(px[0])
-            out[:, x0:x1] = labels[:, lx:lx + x1 - x0]
-        eaten = set(frame.coins_eaten)
-        for x, y, ch in level.dynamic:
-            if window is not None and not (window[0] <= x < window[1] and window[2] <= y < window[3]):
-                continue
-            if (x, y) in eaten or not self._visible(cam, px, level, x, y, dx):
-                continue
-            self._redraw_box(game, frame, cam, level, px, dx, x, y, eaten, window, None, out, labels=True)
+    def _draw_sprites_labels(self, game: Game, frame, cam: _Camera, dx: float, out: np.ndarray) -> None:
         bank = self._bank(cam)
         for m in frame.monsters:
             name, sprite, rect = self._monster_draw(game, cam, dx, bank, m)
