@@ -1,0 +1,204 @@
+"""The MUGEN renderer: determinism and the documented behaviours on small hand-built games."""
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from modeling_videoclip.mugen import MugenRenderer, load_game, make_mugen_sample, make_stand_in_assets
+from modeling_videoclip.mugen.assets import AGENT_THEMES, BACKGROUND_THEMES, GROUND_THEMES, MONSTER_NAMES
+from modeling_videoclip.mugen.game import Agent, Game, MugenFormatError
+from modeling_videoclip.mugen.render import NUM_SEGMENTATION_LABELS, SEMANTIC_LABELS, _paste, _Sprite
+
+RES = 256
+KX = 5.5 * RES / 64  # 22 px cells at 256
+AGENT_LEFT = int((RES - 1) // 2 - 0.5 * KX)  # the camera keeps the agent's left edge here
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return make_stand_in_assets(tmp_path_factory.mktemp("assets"))
+
+
+@pytest.fixture(scope="module")
+def renderer(assets):
+    return MugenRenderer(assets, RES)
+
+
+def make_game(frames, maze=None, world=0):
+    """A CoinRun-style game dict: flat ground (rows 0-1), optional extra tiles via ``maze``."""
+    rows = [["."] * 64 for _ in range(13)]
+    for x in range(64):
+        rows[0][x], rows[1][x] = "A", "S"
+    for (x, y), ch in (maze or {}).items():
+        rows[y][x] = ch
+    return Game.from_dict({
+        "maze": ["".join(r) for r in rows], "frames": frames, "zoom": 5.5, "bgzoom": 0.4, "world_theme_n": world,
+        "agent_theme_n": 0, "background_themes": BACKGROUND_THEMES, "ground_themes": GROUND_THEMES,
+        "agent_themes": AGENT_THEMES, "monster_names": MONSTER_NAMES, "maze_w": 64, "maze_h": 13,
+    }, source="test-game")
+
+
+def frame(x=10.0, y=2.0, state_time=0, coins_eaten=(), monsters=(), **agent):
+    return {"frame_id": 0, "state_time": state_time, "coins_eaten": [list(c) for c in coins_eaten],
+            "agent": {"x": x, "y": y, **agent}, "monsters": list(monsters)}
+
+
+def test_deterministic_and_picklable(renderer, tmp_path):
+    root = make_mugen_sample(tmp_path, num_clips=3, seed=5, with_audio=False, with_assets=False)
+    game = load_game(next((root / "game_jsons").glob("*.json")))
+    a = renderer.render(game, range(0, 96, 3))
+    clone = pickle.loads(pickle.dumps(renderer))  # what DataLoader workers receive: caches are rebuilt
+    b = clone.render(load_game(game.source), range(0, 96, 3))
+    assert a.shape == (32, RES, RES, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a[5], renderer.render(game, [15])[0])  # a frame alone == in a clip
+    assert len(np.unique(a[0].reshape(-1, 3), axis=0)) > 50  # not a blank frame
+
+
+def test_camera_follows_the_agent(renderer):
+    game = make_game([frame(x=8.0 + 0.37 * k, vx=0.37, time_alive=k) for k in range(6)])
+    seg = renderer.render_segmentation(game)
+    for t in range(6):
+        cols = np.where((seg[t] == SEMANTIC_LABELS["agent"]).any(0))[0]
+        assert cols.min() == AGENT_LEFT and cols.max() == AGENT_LEFT + int(np.ceil(KX)) - 1
+    # ...while the world scrolls: the ground moves by 0.37 cells * 22 px per frame
+    rgb = renderer.render(game)
+    assert not np.array_equal(rgb[0][240:], rgb[1][240:])
+
+
+def test_eaten_coins_disappear_and_are_restored_for_the_start(renderer):
+    coin = (12, 2)
+    frames = [frame(x=10.0, vx=0.1), frame(x=10.0, vx=0.1, coins_eaten=[coin])]
+    game = make_game(frames)  # the saved maze lacks the coin (eaten by the last frame)...
+    assert game.maze[2][12] == "1"  # ...and it is put back
+    seg = renderer.render_segmentation(game)
+    assert (seg[0] == SEMANTIC_LABELS["coin"]).sum() > 50
+    assert (seg[1] == SEMANTIC_LABELS["coin"]).sum() == 0
+    rgb = renderer.render(game)
+    coin_box = (slice(None), slice(AGENT_LEFT + 2 * 22, AGENT_LEFT + 3 * 22))
+    assert not np.array_equal(rgb[0][coin_box], rgb[1][coin_box])
+
+
+@pytest.mark.parametrize("state, pose", [
+    (dict(is_killed=True, ladder=True, killed_animation_frame_cnt=30), "hit"),
+    (dict(ladder=True, vy=0.2, time_alive=0), "climb1"),
+    (dict(ladder=True, time_alive=5), "climb2"),
+    (dict(vy=0.3, vx=0.2), "jump"),
+    (dict(spring=1), "duck"),
+    (dict(), "stand"),
+    (dict(vx=0.2, time_alive=4), "walk1"),
+    (dict(vx=0.2, time_alive=7), "walk2"),
+])
+def test_agent_poses(state, pose):
+    assert Agent(x=1.0, y=1.0, **state).pose == pose
+
+
+def test_poses_and_facing_change_the_sprite(assets):
+    r = MugenRenderer(assets, RES, bbox_smap_for_agent=False)  # sprite masks instead of boxes
+    game = make_game([frame(vx=0.2, time_alive=0), frame(vx=0.2, time_alive=5), frame(vy=0.3),
+                      frame(vx=-0.2, time_alive=0)])
+    agent = r.render_segmentation(game) == SEMANTIC_LABELS["agent"]
+    box = (slice(None), slice(AGENT_LEFT, AGENT_LEFT + 22))
+    assert not np.array_equal(agent[0][box], agent[1][box])  # walk1 vs walk2
+    assert not np.array_equal(agent[0][box], agent[2][box])  # walk vs jump
+    np.testing.assert_array_equal(agent[3][box], agent[0][box][:, ::-1])  # facing left = mirrored
+
+
+def test_lava_is_animated_by_state_time(renderer):
+    lava = {(x, 1): "^" for x in range(8, 14)}
+    lava.update({(x, 0): "|" for x in range(8, 14)})
+    game = make_game([frame(x=10.0, state_time=t) for t in (0, 3, 0)], maze=lava)
+    rgb = renderer.render(game)
+    lava_rows = slice(RES - 40, RES)
+    assert not np.array_equal(rgb[0][lava_rows], rgb[1][lava_rows])
+    np.testing.assert_array_equal(rgb[0], rgb[2])
+    seg = renderer.render_segmentation(game)
+    assert (seg[0] == SEMANTIC_LABELS["lava"]).any() and (seg[0] == SEMANTIC_LABELS["lava_top"]).any()
+
+
+def test_dying_monster_shrinks_and_dying_agent_fades(renderer):
+    snail = MONSTER_NAMES["ground"].__len__() + MONSTER_NAMES["walking"].index("snail")
+
+    def monster(**kw):
+        return {"m_id": 1, "x": 12.0, "y": 2.0, "theme": snail, **kw}
+
+    game = make_game([frame(monsters=[monster()]), frame(monsters=[monster(is_dead=True, monster_dying_frame_cnt=3)]),
+                      frame(monsters=[monster(is_dead=True, monster_dying_frame_cnt=1)])])
+    seg = renderer.render_segmentation(game)
+    heights = [int((seg[t] == SEMANTIC_LABELS["snail"]).any(1).sum()) for t in range(3)]
+    assert heights[0] == heights[1] == 22 and heights[2] < heights[1]
+
+    game = make_game([frame(), frame(is_killed=True, killed_animation_frame_cnt=30),
+                      frame(is_killed=True, killed_animation_frame_cnt=15),
+                      frame(is_killed=True, killed_animation_frame_cnt=5)])
+    rgb = renderer.render(game).astype(int)
+    seg = renderer.render_segmentation(game)
+    box = (slice(100, 240), slice(AGENT_LEFT, AGENT_LEFT + 22))
+    assert (seg[3] == SEMANTIC_LABELS["agent"]).sum() == 0  # fully faded: not drawn
+    hit_vs_gone = np.abs(rgb[1][box] - rgb[3][box]).sum()
+    assert hit_vs_gone > np.abs(rgb[2][box] - rgb[3][box]).sum() > 0  # fading towards the background
+
+
+def test_shield_and_segmentation_labels(renderer):
+    game = make_game([frame(), frame(power_up_mode=True)])
+    seg = renderer.render_segmentation(game)
+    assert (seg[1] == SEMANTIC_LABELS["agent"]).sum() > (seg[0] == SEMANTIC_LABELS["agent"]).sum()
+    assert seg.max() < NUM_SEGMENTATION_LABELS == 22
+    assert set(np.unique(seg[0])) >= {0, SEMANTIC_LABELS["wall"], SEMANTIC_LABELS["wall_top"], SEMANTIC_LABELS["agent"]}
+
+
+def test_other_resolutions(assets):
+    game = make_game([frame(), frame(x=10.5, vx=0.5)], maze={(12, 2): "#", (14, 2): "="})
+    for res in (224, 64):
+        r = MugenRenderer(assets, res)
+        assert r.render(game).shape == (2, res, res, 3)
+        seg = r.render_segmentation(game)
+        assert seg.shape == (2, res, res) and (seg == SEMANTIC_LABELS["crate"]).any()
+
+
+def test_fractional_alpha_blends_like_pil():
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (9, 7, 4), dtype=np.uint8)
+    canvas = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    img = Image.fromarray(canvas.copy())
+    sprite = Image.fromarray(rgba, "RGBA")
+    img.paste(sprite, (-2, 4, 5, 13), sprite)
+    ours = canvas.copy()
+    _paste(ours, _Sprite(sprite), -2, 4)
+    np.testing.assert_array_equal(ours, np.asarray(img))
+
+
+def test_errors(assets, renderer, tmp_path):
+    with pytest.raises(FileNotFoundError, match="asset folder"):
+        MugenRenderer(tmp_path / "missing")
+    game = make_game([frame()])
+    with pytest.raises(IndexError, match="frame 3 requested but the game has 1 frames"):
+        renderer.render(game, [3])
+    with pytest.raises(MugenFormatError, match="unknown tile"):
+        make_game([frame()], maze={(3, 3): "Z"})
+    with pytest.raises(MugenFormatError, match=r"frames\[1\] has a monster with theme 99"):
+        make_game([frame(), frame(monsters=[{"m_id": 0, "x": 1.0, "y": 2.0, "theme": 99}]), frame()]).frames[1]
+
+
+@pytest.mark.skipif(not os.environ.get("MUGEN_REFERENCE_DIR"),
+                    reason="set MUGEN_REFERENCE_DIR to a facebookresearch/multimodal checkout to compare pixels")
+def test_matches_the_reference_renderer(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_render import ReferenceRenderer
+
+    root = make_mugen_sample(tmp_path, num_clips=4, seed=11, with_audio=False, short_clips=0)
+    paths = sorted(str(p) for p in (root / "game_jsons").glob("*.json"))
+    ref = ReferenceRenderer(Path(os.environ["MUGEN_REFERENCE_DIR"]), str(root / "assets"), paths[0], RES)
+    ours = MugenRenderer(root / "assets", RES)
+    frames = list(range(0, 96, 3))
+    for p in paths:
+        ref.game.load_json(p)
+        ref.game.video_res = RES
+        np.testing.assert_array_equal(ours.render(load_game(p), frames), ref.render_loaded(frames))
+        np.testing.assert_array_equal(ours.render_segmentation(load_game(p), frames),
+                                      ref.render_loaded(frames, segmentation=True))
