@@ -415,13 +415,19 @@ def convert_checkpoint(checkpoint: CheckpointFile, config: VideoCLIPConfig, allo
     try:
         state = load_checkpoint(checkpoint.path, allow_pickle=allow_pickle)
     except CheckpointConversionError as error:
-        if isinstance(error.__cause__, pickle.UnpicklingError):
+        cause = error.__cause__
+        if isinstance(cause, pickle.UnpicklingError) and "weights only load failed" in str(cause).lower():
             raise UploadError(
                 f"checkpoint {checkpoint.source} holds objects other than tensors and needs pickle to load; if you "
                 f"trust the file, re-run with --allow-pickle",
                 ExitCode.NEEDS_PICKLE,
             ) from error
         raise UploadError(_first_line(error), ExitCode.CHECKPOINT_UNREADABLE) from error
+    except Exception as error:  # noqa: BLE001 - torch.load fails in many ways on files that are not checkpoints
+        raise UploadError(
+            f"Cannot read checkpoint {checkpoint.source!r}: {type(error).__name__}: {_first_line(error)} (not a torch.save file?)",
+            ExitCode.CHECKPOINT_UNREADABLE,
+        ) from error
     try:
         return convert_torchmultimodal_checkpoint(state, config=config)
     except CheckpointConversionError as error:
@@ -771,19 +777,28 @@ def verify_folder(
         for key in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "PYTHONPATH"):
             env.pop(key, None)
         command = [sys.executable, "-c", VERIFY_SCRIPT, str(folder.resolve()), "inputs.pt", "outputs.pt", json.dumps(options)]
-        try:
-            result = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as error:
-            raise UploadError(f"reloading the written folder timed out after {timeout:.0f}s", ExitCode.RELOAD_MISMATCH) from error
-        if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        stderr_path = scratch_path / "stderr.txt"
+        with open(stderr_path, "w") as stderr:
+            process = subprocess.Popen(command, cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+            try:
+                expected = _in_memory_outputs(model, processor, video, options)  # meanwhile, in this process
+                returncode = process.wait(timeout=timeout)
+            except BaseException as error:
+                process.kill()
+                process.wait()
+                if isinstance(error, subprocess.TimeoutExpired):
+                    raise UploadError(f"reloading the written folder timed out after {timeout:.0f}s", ExitCode.RELOAD_MISMATCH) from error
+                raise
+        if returncode != 0:
+            log_text = stderr_path.read_text(errors="replace")
+            last = (log_text.strip().splitlines() or ["no output"])[-1]
             raise UploadError(
                 f"reloading the written folder with AutoModel/AutoProcessor(trust_remote_code=True) failed: {last}",
                 ExitCode.RELOAD_MISMATCH,
-                details=result.stderr,
+                details=log_text,
             )
         reloaded = torch.load(scratch_path / "outputs.pt", weights_only=True)
-    return _compare_reload(reloaded, model, processor, video, options, atol, time.monotonic() - started)
+    return _compare_reload(reloaded, expected, atol, time.monotonic() - started)
 
 
 def _verification_video() -> Any:
@@ -792,22 +807,36 @@ def _verification_video() -> Any:
     return np.random.default_rng(1234).integers(0, 256, (VERIFY_FRAMES + 4, 96, 128, 3), dtype=np.uint8)
 
 
-def _compare_reload(reloaded, model, processor, video, options, atol, seconds) -> VerificationReport:
+def _in_memory_outputs(model, processor, video, options) -> dict[str, Any]:
+    """What the reload must reproduce, computed from the in-memory model and processor."""
     inputs = processor(text=options["texts"], videos=[video], num_frames=options["num_frames"], return_tensors="pt")
     with torch.no_grad():
         text = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).pooler_output
         video_embeds = model.get_video_features(pixel_values_videos=inputs["pixel_values_videos"]).pooler_output
+    return {
+        **{key: inputs[key] for key in ("input_ids", "attention_mask", "pixel_values_videos")},
+        "text_embeds": text,
+        "video_embeds": video_embeds,
+        "state_digest": state_digest(model),
+        "video_processor": processor.video_processor.to_dict(),
+    }
+
+
+def _compare_reload(reloaded: Mapping[str, Any], expected: Mapping[str, Any], atol: float, seconds: float) -> VerificationReport:
     problems = []
     if not reloaded["model_module"].startswith("transformers_modules."):
         problems.append(f"the model class came from {reloaded['model_module']}, not from the folder's remote code")
-    if reloaded["state_digest"] != state_digest(model):
+    if reloaded["state_digest"] != expected["state_digest"]:
         problems.append("the reloaded weights differ from the converted ones")
-    if _comparable(reloaded["video_processor"]) != _comparable(processor.video_processor.to_dict()):
+    if _comparable(reloaded["video_processor"]) != _comparable(expected["video_processor"]):
         problems.append("the reloaded video-processor settings differ")
     for key in ("input_ids", "attention_mask", "pixel_values_videos"):
-        if not torch.equal(reloaded[key], inputs[key]):
+        if reloaded[key].shape != expected[key].shape or not torch.equal(reloaded[key], expected[key]):
             problems.append(f"the reloaded processor gives other {key}")
-    diff = max(float((reloaded["text_embeds"] - text).abs().max()), float((reloaded["video_embeds"] - video_embeds).abs().max()))
+    diff = max(
+        float((reloaded[key] - expected[key]).abs().max()) if reloaded[key].shape == expected[key].shape else float("inf")
+        for key in ("text_embeds", "video_embeds")
+    )
     if not diff <= atol:
         problems.append(f"embeddings differ by up to {diff:.3g} (> {atol})")
     if problems:
@@ -828,15 +857,21 @@ def environment_fingerprint() -> dict[str, str]:
 
 
 def reusable_verification(output_dir: Path, files: Mapping[str, str]) -> dict[str, Any] | None:
-    """The recorded verification of `output_dir` if it holds exactly `files` (same bytes) and was verified with
-    the current library versions; None otherwise."""
+    """The recorded verification of `output_dir` if it holds exactly `files` (same bytes; the model card may
+    differ) and was verified with the current library versions; None otherwise."""
     marker = read_marker(output_dir)
     if not marker or marker.get("state") != "complete" or not marker.get("verification"):
         return None
-    if marker.get("files") != dict(files) or marker.get("environment") != environment_fingerprint():
+    wanted = _loadable(files)
+    if _loadable(marker.get("files", {})) != wanted or marker.get("environment") != environment_fingerprint():
         return None
     present = {name: file_sha256(output_dir / name) for name in _relative_files(output_dir) if name != MARKER_FILE}
-    return marker["verification"] if present == dict(files) else None
+    return marker["verification"] if _loadable(present) == wanted else None
+
+
+def _loadable(files: Mapping[str, str]) -> dict[str, str]:
+    """The files `from_pretrained` reads: all but the model card, which the reload check does not depend on."""
+    return {name: sha for name, sha in files.items() if name != "README.md"}
 
 
 def install_folder(staging: Path, output_dir: Path, files: Mapping[str, str], verification: Mapping[str, Any]) -> None:
@@ -845,14 +880,20 @@ def install_folder(staging: Path, output_dir: Path, files: Mapping[str, str], ve
     produced are removed. The marker says ``installing`` until the folder is complete."""
     output_dir.mkdir(parents=True, exist_ok=True)
     old = set(_relative_files(output_dir)) - {MARKER_FILE}
+    changed = [
+        name
+        for name, sha in files.items()
+        if not ((output_dir / name).is_file() and not (output_dir / name).is_symlink() and file_sha256(output_dir / name) == sha)
+    ]
+    stale = sorted(old - set(files))
+    marker = read_marker(output_dir)
+    if not changed and not stale and marker and marker.get("state") == "complete" and marker.get("files") == dict(files):
+        return  # already exactly this output: touch nothing
     _write_marker(output_dir, "installing", {**{name: "" for name in old}, **files}, verification)
-    for name, sha in files.items():
-        target = output_dir / name
-        if target.is_file() and not target.is_symlink() and file_sha256(target) == sha:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / name, target)
-    for name in sorted(old - set(files)):
+    for name in changed:
+        (output_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, output_dir / name)
+    for name in stale:
         (output_dir / name).unlink(missing_ok=True)
     _remove_empty_dirs(output_dir)
     _write_marker(output_dir, "complete", files, verification)
@@ -941,7 +982,7 @@ def call_with_retries(
                 raise
             attempt += 1
             delay = min(max_wait, wait * 2 ** (attempt - 1))
-            log(f"{what}: transient failure ({_short_error(error)}); retry {attempt}/{retries} in {delay:.1f}s")
+            log(f"{what}: transient failure ({_short_error(error)}); retry {attempt}/{retries} in {delay:.3g}s")
             sleep(delay)
 
 
@@ -1104,13 +1145,16 @@ def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResu
         log(f"Wrote {len(files)} files: {', '.join(files)}")
         verification = None if options.reverify else reusable_verification(output_dir, files)
         if verification is not None:
-            log("Output folder already holds these exact files, verified with these library versions: not re-verified")
+            log(
+                "Output folder already holds these exact model/processor files, verified with these library "
+                "versions: not re-verified (--reverify forces it)"
+            )
         else:
             log("Reloading the folder with AutoModel/AutoProcessor(trust_remote_code=True) in a fresh process ...")
             report = verify_folder(staging, model, processor)
             log(f"Reload check passed: same weights, processor outputs and embeddings (max abs diff {report.max_abs_diff:.2g}, {report.seconds:.1f}s)")
             verification = {"max_abs_diff": report.max_abs_diff, "model_module": report.model_module}
-            install_folder(staging, output_dir, files, verification)
+        install_folder(staging, output_dir, files, verification)
     log(f"Hub folder ready: {output_dir}")
     if not options.repo_id:
         return None

@@ -1,0 +1,730 @@
+"""End-to-end tests of ``upload.py`` (and ``modeling_videoclip.hub``) against the local Hub-protocol server.
+
+Everything that talks to the Hub runs in a subprocess whose environment comes from ``hub_env`` (huggingface_hub
+reads ``HF_ENDPOINT`` at import time; this process is offline). Loading checks run in a fresh process in which
+``modeling_videoclip`` cannot be imported, so only the remote code in the repo can be used.
+
+Checkpoints are the real torchmultimodal layouts, written from the reference model (``reference_videoclip.py``)
+with a tiny DistilBERT text tower (bert-base-uncased's 30522-token vocabulary, width 32, 2 layers) so files stay
+small; the matching ``VideoCLIPConfig`` is given to ``upload.py`` with ``--config``. S3D cannot shrink.
+
+To keep the suite fast, the expensive steps (conversion + fresh-process reload check, the pushes, one loader
+process for all downloads) run once per module in fixtures; later runs reuse the verified output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from transformers import DistilBertConfig
+
+import upload
+from hub_server import LocalHub, hub_env, local_hub  # noqa: F401 (fixture)
+from modeling_videoclip import VideoCLIPConfig, hub
+from reference_videoclip import build_reference_videoclip, randomize_batch_norm_stats
+from tiny_videoclip import bert_vocab_path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TESTS_DIR = Path(__file__).resolve().parent
+UPLOAD = REPO_ROOT / "upload.py"
+REPO = "test/videoclip-mugen"
+CAPTION_IDS = [101, 14757, 2368, 14523, 3031, 1037, 18283, 1012, 102]  # "Mugen jumps onto a ledge." (reference note)
+HUB_FILES = {
+    "README.md",
+    "config.json",
+    "configuration_videoclip.py",
+    "model.safetensors",
+    "modeling_videoclip.py",
+    "processing_videoclip.py",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "video_processing_videoclip.py",
+}
+
+#: Prepended to every fresh-process loader: the package (and upload.py) cannot be imported there.
+BLOCK_PACKAGE = r'''
+import importlib.util, sys
+BLOCKED = ("modeling_videoclip", "upload")
+class _Refusing:
+    def __init__(self, finder):
+        self.finder = finder
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            return None
+        return self.finder.find_spec(name, path, target) if hasattr(self.finder, "find_spec") else None
+    def __getattr__(self, name):
+        return getattr(self.finder, name)
+sys.meta_path[:] = [_Refusing(f) for f in sys.meta_path]
+assert importlib.util.find_spec("modeling_videoclip") is None
+try:
+    import modeling_videoclip
+    raise SystemExit("modeling_videoclip is importable")
+except ModuleNotFoundError:
+    pass
+'''
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Helpers and module fixtures
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def run_upload(local: LocalHub | None, *args: str, token: str | None = "hf_test_dummy", cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python upload.py ...`` in a subprocess (against `local` when given) with fast retries."""
+    env = hub_env(local, token=token) if local is not None else {**os.environ}
+    command = [sys.executable, str(UPLOAD), "--no-progress", "--retry-wait", "0.05", *args]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=400)
+
+
+def output(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+def error_line(result: subprocess.CompletedProcess | str) -> str:
+    text = result if isinstance(result, str) else result.stderr
+    lines = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, f"expected exactly one error line:\n{text}"
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime of every file (the marker included)."""
+    return {
+        p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+class _FileServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def serve_directory(directory: Path) -> tuple[_FileServer, str, list[str]]:
+    """A plain HTTP file server on 127.0.0.1 (stands in for the S3 bucket); returns it, its URL and a request log."""
+    log: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(directory), **kwargs)
+
+        def do_GET(self):  # noqa: N802
+            log.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = _FileServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", log
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    """Reference-model checkpoints in the real layouts, the matching config, and the reference model itself."""
+    root = tmp_path_factory.mktemp("assets")
+    text_config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37)
+    torch.manual_seed(0)
+    reference = build_reference_videoclip(text_config).eval()
+    randomize_batch_norm_stats(reference)
+    state = reference.state_dict()
+    torch.save(state, root / "videoclip_mugen.pt")
+    lightning = {
+        "state_dict": {**{f"model.{k}": v for k, v in state.items()}, "contrastive_loss.logit_scale": torch.tensor(2.5)},
+        "epoch": 3,
+        "global_step": 1200,
+    }
+    torch.save(lightning, root / "videoclip_lightning_mugen.pt")
+    torch.save({**lightning, "hyper_parameters": argparse.Namespace(lr=1e-3)}, root / "lightning_with_objects.pt")
+    VideoCLIPConfig(text_config=text_config.to_dict()).to_json_file(root / "tiny_config.json")
+    return SimpleNamespace(root=root, reference=reference, config=root / "tiny_config.json", vocab=bert_vocab_path())
+
+
+@pytest.fixture(scope="module")
+def module_hub():
+    with LocalHub() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def published(assets, module_hub, tmp_path_factory):
+    """upload.py run twice against one repo: main (checkpoint downloaded over HTTP), then branch ``dev``."""
+    work = tmp_path_factory.mktemp("published")
+    server, base_url, requests = serve_directory(assets.root)
+    try:
+        common = ["--config", str(assets.config), "--tokenizer", assets.vocab, "--cache-dir", str(work / "cache")]
+        checkpoint = f"{base_url}/videoclip_mugen.pt"
+        out = work / "videoclip-mugen"
+        main = run_upload(module_hub, "--checkpoint", checkpoint, *common, "--output-dir", str(out), "--repo-id", REPO)
+        assert main.returncode == 0, output(main)
+        main_snapshot = snapshot(out)
+        main_head = module_hub.branches(REPO)["main"]
+        dev = run_upload(module_hub, "--checkpoint", checkpoint, *common, "--output-dir", str(out), "--repo-id", REPO, "--revision", "dev")
+        assert dev.returncode == 0, output(dev)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return SimpleNamespace(
+        out=out, main=main, dev=dev, main_snapshot=main_snapshot, main_head=main_head, downloads=list(requests), common=common, checkpoint=checkpoint
+    )
+
+
+PUSHER = r'''
+import json, sys
+import torch
+sys.path.insert(0, sys.argv[2])
+from huggingface_hub import HfApi
+from tiny_videoclip import CAPTIONS, tiny_model, tiny_processor
+from modeling_videoclip.hub import state_digest
+
+processor = tiny_processor()
+inputs = processor(text=CAPTIONS, return_tensors="pt")
+result = {}
+for revision, seed in (("main", 0), ("dev", 1)):
+    model = tiny_model(seed=seed)
+    if revision != "main":
+        HfApi().create_branch("test/pushed", branch=revision, exist_ok=True)
+    model.push_to_hub("test/pushed", revision=revision)
+    processor.push_to_hub("test/pushed", revision=revision)
+    with torch.no_grad():
+        text = model.get_text_features(**inputs).pooler_output
+    result[revision] = {"digest": state_digest(model), "text_embeds": text}
+torch.save(result, sys.argv[1])
+'''
+
+LOADER = BLOCK_PACKAGE + r'''
+import json, re
+import torch
+from huggingface_hub import HfApi, hf_hub_download
+from transformers import AutoModel, AutoProcessor
+
+out_path, repo = sys.argv[1], sys.argv[2]
+result = {}
+
+# 1. The model card's usage code, exactly as published, loads the repo and runs.
+readme = open(hf_hub_download(repo, "README.md")).read()
+code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+scope = {}
+exec(compile(code, "README.md", "exec"), scope)
+model, processor, inputs, outputs = scope["model"], scope["processor"], scope["inputs"], scope["outputs"]
+result["card"] = {
+    "input_ids": inputs["input_ids"],
+    "attention_mask": inputs["attention_mask"],
+    "pixel_values_videos": inputs["pixel_values_videos"],
+    "text_embeds": outputs.text_embeds,
+    "video_embeds": outputs.video_embeds,
+    "model_module": type(model).__module__,
+    "processor_module": type(processor).__module__,
+    "video_processor_module": type(processor.video_processor).__module__,
+    "caption_ids": processor(text=["Mugen jumps onto a ledge."])["input_ids"][0].tolist(),
+}
+
+from pathlib import Path
+from huggingface_hub import constants
+
+def loaded_commit(repo_id, revision):
+    """The commit the cache resolved `revision` to, and the files from_pretrained fetched from it."""
+    folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    commit = (folder / "refs" / revision).read_text().strip()
+    return commit, sorted(p.name for p in (folder / "snapshots" / commit).iterdir())
+
+# 2. The branch upload.py wrote, by revision.
+dev = AutoModel.from_pretrained(repo, revision="dev", trust_remote_code=True)
+dev_commit, dev_files = loaded_commit(repo, "dev")
+dev_readme = open(hf_hub_download(repo, "README.md", revision="dev")).read()
+result["dev"] = {"commit": dev_commit, "files": dev_files, "readme_has_revision": 'revision="dev"' in dev_readme}
+
+# 3. The push_to_hub round trip, main and dev.
+def state_digest(model):
+    import hashlib
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+captions = json.loads(sys.argv[3])
+for revision in ("main", "dev"):
+    pushed = AutoModel.from_pretrained("test/pushed", revision=revision, trust_remote_code=True).eval()
+    pushed_processor = AutoProcessor.from_pretrained("test/pushed", revision=revision, trust_remote_code=True)
+    with torch.no_grad():
+        text = pushed.get_text_features(**pushed_processor(text=captions, return_tensors="pt")).pooler_output
+    result["pushed_" + revision] = {
+        "digest": state_digest(pushed),
+        "text_embeds": text,
+        "commit": loaded_commit("test/pushed", revision)[0],
+        "module": type(pushed).__module__,
+    }
+torch.save(result, out_path)
+'''
+
+
+@pytest.fixture(scope="module")
+def pushed(module_hub, tmp_path_factory):
+    """``model.push_to_hub`` / ``processor.push_to_hub`` of two tiny models, to main and to branch ``dev``."""
+    path = tmp_path_factory.mktemp("pushed") / "pushed.pt"
+    result = subprocess.run(
+        [sys.executable, "-c", PUSHER, str(path), str(TESTS_DIR)], env=hub_env(module_hub), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, output(result)
+    return torch.load(path, weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def loaded(published, pushed, module_hub, tmp_path_factory):
+    """One fresh process without the package that loads everything the other fixtures published."""
+    from tiny_videoclip import CAPTIONS
+
+    work = tmp_path_factory.mktemp("loader")
+    result = subprocess.run(
+        [sys.executable, "-c", LOADER, str(work / "loaded.pt"), REPO, json.dumps(CAPTIONS)],
+        env=hub_env(module_hub),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, output(result)
+    return torch.load(work / "loaded.pt", weights_only=True)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Publishing and loading back
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_upload_writes_complete_hub_folder_and_uploads_it_in_one_commit(published, module_hub):
+    out = published.out
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert files == HUB_FILES | {hub.MARKER_FILE}
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "videoclip" and config["architectures"] == ["VideoCLIPModel"]
+    assert config["auto_map"] == {"AutoConfig": "configuration_videoclip.VideoCLIPConfig", "AutoModel": "modeling_videoclip.VideoCLIPModel"}
+    processor_config = json.loads((out / "processor_config.json").read_text())
+    assert processor_config["auto_map"]["AutoProcessor"] == "processing_videoclip.VideoCLIPProcessor"
+    assert processor_config["video_processor"]["num_frames"] == 32
+    assert json.loads((out / "tokenizer_config.json").read_text())["model_max_length"] == 512
+
+    # The checkpoint came over HTTP, once, through the cache.
+    assert published.downloads == ["/videoclip_mugen.pt"]
+    assert "Downloaded http://127.0.0.1" in published.main.stdout
+    assert "Reload check passed" in published.main.stdout
+
+    # Uploaded: one commit on top of the repo's initial commit, holding exactly the local bytes (no marker).
+    main_commits = module_hub.commits(REPO, revision=published.main_head)
+    assert len(main_commits) == 2
+    assert set(module_hub.list_files(REPO, revision=published.main_head)) == HUB_FILES | {".gitattributes"}
+    for name in HUB_FILES - {"README.md"}:
+        assert module_hub.read_file(REPO, name, revision=published.main_head) == (out / name).read_bytes(), name
+    assert module_hub.file_entry(REPO, "model.safetensors").is_lfs
+    assert f"Uploaded to {module_hub.url}/{REPO}\n" in published.main.stdout
+    assert f"Commit {published.main_head}: {module_hub.url}/{REPO}/commit/{published.main_head}" in published.main.stdout
+    assert not module_hub.server_errors and not module_hub.unknown_routes
+
+
+def test_model_card_metadata_and_usage(published, module_hub):
+    import yaml
+
+    readme = module_hub.read_file(REPO, "README.md", revision=published.main_head).decode()
+    metadata = yaml.safe_load(readme.split("---")[1])
+    assert metadata["library_name"] == "transformers"
+    assert metadata["license"] == "cc-by-nc-4.0"
+    assert {"video-text-retrieval", "mugen", "videoclip"} <= set(metadata["tags"])
+    assert metadata["datasets"] == ["mugen"]
+    assert metadata["base_model"] == ["distilbert/distilbert-base-uncased"]
+    # A local test checkpoint is not the published MUGEN file: its Recall@K must not be claimed.
+    assert "model-index" not in metadata
+    assert f'repo_id = "{REPO}"' in readme
+    assert published.checkpoint in readme  # provenance names the source URL
+
+
+def test_card_results_appear_for_the_official_checkpoint():
+    variant = hub.load_variant("videoclip-mugen", REPO_ROOT / "hub_configs")
+    official = hub.CheckpointFile(path=Path("x"), sha256="0" * 64, source=hub.MUGEN_CHECKPOINT_URL, url=hub.MUGEN_CHECKPOINT_URL)
+    assert hub._include_results("auto", variant, official)
+    local = hub.CheckpointFile(path=Path("x"), sha256="0" * 64, source="x.pt")
+    assert not hub._include_results("auto", variant, local) and hub._include_results("yes", variant, local)
+
+    import yaml
+
+    card = hub.render_model_card(variant, "org/videoclip-mugen", hub.load_config(variant), "provenance", include_results=True)
+    metadata = yaml.safe_load(card.split("---")[1])
+    (entry,) = metadata["model-index"]
+    values = {
+        (r["task"]["type"], m["type"]): m["value"] for r in entry["results"] for m in r["metrics"]
+    }
+    assert values == {
+        ("text-to-video-retrieval", "recall@1"): 8.26,
+        ("text-to-video-retrieval", "recall@5"): 22.34,
+        ("text-to-video-retrieval", "recall@10"): 31.68,
+        ("video-to-text-retrieval", "recall@1"): 10.79,
+        ("video-to-text-retrieval", "recall@5"): 25.70,
+        ("video-to-text-retrieval", "recall@10"): 34.60,
+    }
+    assert all(r["dataset"]["type"] == "mugen" and r["dataset"]["split"] == "test" for r in entry["results"])
+    assert "| Text-to-video retrieval | 8.26 | 22.34 | 31.68 |" in card
+
+
+def test_fresh_process_loads_uploaded_model_and_processor_equal_to_reference(loaded, assets):
+    card = loaded["card"]
+    assert card["model_module"].startswith("transformers_modules.")
+    assert card["processor_module"].startswith("transformers_modules.")
+    assert card["video_processor_module"].startswith("transformers_modules.")
+    assert card["caption_ids"] == CAPTION_IDS
+    assert tuple(card["pixel_values_videos"].shape) == (1, 32, 3, 224, 224)
+
+    reference = assets.reference
+    with torch.no_grad():
+        text = torch.nn.functional.normalize(reference.encoder_a(card["input_ids"]), dim=-1)
+        video = torch.nn.functional.normalize(reference.encoder_b(card["pixel_values_videos"].transpose(1, 2)), dim=-1)
+    torch.testing.assert_close(card["text_embeds"], text, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(card["video_embeds"], video, atol=1e-5, rtol=1e-4)
+
+
+def test_upload_to_branch_and_load_by_revision(published, loaded, module_hub):
+    branches = module_hub.branches(REPO)
+    assert branches["main"] == published.main_head  # main untouched by the branch upload
+    assert loaded["dev"]["commit"] == branches["dev"] != branches["main"]
+    assert {"config.json", "model.safetensors", "modeling_videoclip.py"} <= set(loaded["dev"]["files"])
+    assert loaded["dev"]["readme_has_revision"]
+    assert "not re-verified" in published.dev.stdout  # only the card differs from the verified folder
+    assert f"Uploaded to {module_hub.url}/{REPO}/tree/dev" in published.dev.stdout
+    dev_commits = module_hub.commits(REPO, revision="dev")
+    assert [c.id for c in dev_commits[1:]] == [c.id for c in module_hub.commits(REPO, revision=published.main_head)]
+
+
+def test_push_to_hub_round_trip_of_model_and_processor(pushed, loaded, module_hub):
+    assert pushed["main"]["digest"] != pushed["dev"]["digest"]
+    for revision in ("main", "dev"):
+        got = loaded[f"pushed_{revision}"]
+        assert got["module"].startswith("transformers_modules.")
+        assert got["digest"] == pushed[revision]["digest"]
+        assert got["commit"] == module_hub.branches("test/pushed")[revision]
+        torch.testing.assert_close(got["text_embeds"], pushed[revision]["text_embeds"], atol=1e-6, rtol=0)
+    files = set(module_hub.list_files("test/pushed"))
+    assert {"config.json", "model.safetensors", "modeling_videoclip.py", "processor_config.json", "tokenizer.json"} <= files
+
+
+def test_second_upload_is_idempotent(published, module_hub, assets):
+    before = snapshot(published.out)
+    heads = module_hub.branches(REPO)
+    creates = module_hub.count("create_repo")
+    # The same command as the first upload (main), with the checkpoint now coming from the download cache.
+    result = run_upload(module_hub, "--checkpoint", published.checkpoint, *published.common, "--output-dir", str(published.out), "--repo-id", REPO)
+    assert result.returncode == 0, output(result)
+    assert "Using cached download" in result.stdout
+    assert "No changes: test/videoclip-mugen@main already holds these files; nothing committed" in result.stdout
+    assert module_hub.branches(REPO) == heads  # no commit, not even an empty one
+    assert module_hub.count("create_repo") == creates + 1 and module_hub.count("create_repo", 409) >= 1
+    assert module_hub.count("commit", "any") == module_hub.count("commit", 200)
+    after = snapshot(published.out)
+    # The README goes back to the main-branch text (the dev run rewrote it); every other file is untouched.
+    assert {k: v for k, v in after.items() if k not in ("README.md", hub.MARKER_FILE)} == {
+        k: v for k, v in before.items() if k not in ("README.md", hub.MARKER_FILE)
+    }
+    assert after["README.md"][0] == published.main_snapshot["README.md"][0]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Faults
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_transient_failures_are_retried_and_the_upload_completes(published, local_hub, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(published.out, out)
+    local_hub.fail_next("preupload", 503)
+    local_hub.drop_connection_next("lfs_upload")  # connection reset mid-upload of model.safetensors
+    local_hub.fail_next("commit", 500)
+    local_hub.drop_connection_next("commit")
+    result = run_upload(local_hub, "--checkpoint", published.checkpoint, *published.common, "--output-dir", str(out), "--repo-id", "test/retried", "--private")
+    assert result.returncode == 0, output(result)
+    assert local_hub.pending_faults() == {}
+    # huggingface_hub retries the preupload and the LFS PUT itself; upload.py retries the commit (not retried there).
+    assert "HTTP Error 503 thrown while requesting POST" in result.stderr and "Retrying in" in result.stderr
+    assert "uploading: transient failure (RemoteProtocolError: Server disconnected" in result.stdout
+    assert "uploading: transient failure (HTTP 500); retry 2/5" in result.stdout
+    commits = local_hub.commits("test/retried")
+    assert len(commits) == 2  # one commit with everything, no partial one
+    assert set(local_hub.list_files("test/retried")) == HUB_FILES | {".gitattributes"}
+    assert local_hub.read_file("test/retried", "model.safetensors") == (out / "model.safetensors").read_bytes()
+    status, info = _api_get(local_hub, "/api/models/test/retried")
+    assert status == 200 and info["private"] is True
+
+
+def _api_get(local: LocalHub, path: str) -> tuple[int, dict]:
+    request = urllib.request.Request(local.url + path, headers={"Authorization": "Bearer hf_test_dummy"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_permanent_failures_stop_cleanly_and_a_rerun_completes(published, local_hub, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(published.out, out)
+    args = ["--checkpoint", published.checkpoint, *published.common, "--output-dir", str(out), "--repo-id", "someone/videoclip"]
+    local_hub.create_repo("someone/videoclip", read_only=True)
+
+    # 403: a repo this token may not write. The folder is written and verified, nothing reaches the repo.
+    forbidden = run_upload(local_hub, *args)
+    assert forbidden.returncode == hub.ExitCode.FORBIDDEN, output(forbidden)
+    assert error_line(forbidden).startswith("error: permission denied for someone/videoclip (HTTP 403)")
+    written = snapshot(out)
+    assert set(written) == HUB_FILES | {hub.MARKER_FILE}
+    assert local_hub.list_files("someone/videoclip") == [".gitattributes"]
+
+    # 401: a rejected token; stops before any work, never shows the token.
+    local_hub.require_token("hf_the_right_token")
+    unauthorized = run_upload(local_hub, *args, token="hf_wrong_secret_token")
+    assert unauthorized.returncode == hub.ExitCode.AUTH, output(unauthorized)
+    assert error_line(unauthorized).startswith("error: authentication failed for someone/videoclip (HTTP 401)")
+    assert "hf_wrong_secret_token" not in unauthorized.stdout + unauthorized.stderr
+    assert "Converting" not in unauthorized.stdout
+
+    assert local_hub.list_files("someone/videoclip") == [".gitattributes"]
+    assert len(local_hub.commits("someone/videoclip")) == 1
+    assert snapshot(out) == written  # failed uploads never touched the folder
+
+    # The same command again, the faults gone: completes, folder still untouched (identical files are kept).
+    local_hub.set_read_only("someone/videoclip", read_only=False)
+    rerun = run_upload(local_hub, *args, token="hf_the_right_token")
+    assert rerun.returncode == 0, output(rerun)
+    assert "hf_the_right_token" not in rerun.stdout + rerun.stderr
+    assert snapshot(out) == written
+    assert len(local_hub.commits("someone/videoclip")) == 2
+    assert set(local_hub.list_files("someone/videoclip")) == HUB_FILES | {".gitattributes"}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Checkpoint errors, output folder policy, downloads (in this process: no Hub involved)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    code = upload.main(["--no-progress", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_explains_every_option(capsys):
+    parser = upload.build_parser()
+    for action in parser._actions:
+        assert action.help and len(action.help) > 10, action.option_strings
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--checkpoint", "--output-dir", "--variant", "--tokenizer", "--repo-id", "--private", "--revision", "--commit-message", "--allow-pickle", "--sha256", "--overwrite", "--config"):
+        assert option in text
+    assert hub.MUGEN_CHECKPOINT_URL in text and "exit codes:" in text
+
+
+@pytest.mark.parametrize(
+    "kind, code, message",
+    [
+        ("missing", hub.ExitCode.CHECKPOINT_UNREADABLE, "does not exist"),
+        ("garbage", hub.ExitCode.CHECKPOINT_UNREADABLE, "not a torch.save file"),
+        ("not_videoclip", hub.ExitCode.CHECKPOINT_UNREADABLE, "not a torchmultimodal VideoCLIP checkpoint"),
+        ("missing_key", hub.ExitCode.KEY_MISMATCH, "does not match the VideoCLIP architecture (1 missing keys"),
+        ("needs_pickle", hub.ExitCode.NEEDS_PICKLE, "needs pickle to load; if you trust the file, re-run with --allow-pickle"),
+    ],
+)
+def test_bad_checkpoints_end_with_one_line_and_exit_code(kind, code, message, assets, tmp_path, capsys):
+    path = tmp_path / f"{kind}.pt"
+    if kind == "garbage":
+        path.write_bytes(b"this is not a torch file")
+    elif kind == "not_videoclip":
+        torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    elif kind == "missing_key":
+        state = torch.load(assets.root / "videoclip_mugen.pt", weights_only=True)
+        del state["encoder_b.1.layer_norm.bias"]
+        torch.save(state, path)
+    elif kind == "needs_pickle":
+        path = assets.root / "lightning_with_objects.pt"
+    out = tmp_path / "out"
+    result = _main(capsys, "--checkpoint", str(path), "--config", str(assets.config), "--tokenizer", assets.vocab, "--output-dir", str(out))
+    assert result[0] == code, result
+    assert message in error_line(result[2])
+    assert not out.exists()
+
+
+def test_key_mismatch_suggests_config(assets, tmp_path, capsys):
+    # The tiny checkpoint against the default (distilbert-base-uncased sized) config.
+    code, _, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), "--tokenizer", assets.vocab, "--output-dir", str(tmp_path / "o"))
+    assert code == hub.ExitCode.KEY_MISMATCH
+    line = error_line(err)
+    assert "mis-shaped" in line and "--config" in line
+
+
+def test_refuses_foreign_output_dir_unless_overwrite(assets, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    args = ["--checkpoint", str(tmp_path / "missing.pt"), "--output-dir", str(out), "--tokenizer", assets.vocab]
+    code, _, err = _main(capsys, *args)
+    assert code == hub.ExitCode.OUTPUT_DIR and "--overwrite" in error_line(err)
+    code, _, err = _main(capsys, *args, "--overwrite")
+    assert code == hub.ExitCode.CHECKPOINT_UNREADABLE  # past the folder check; a failed run leaves the folder as it was
+    assert (out / "notes.txt").read_text() == "keep me" and sorted(os.listdir(out)) == ["notes.txt"]
+
+
+def test_no_network_is_one_line_and_exit_code(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: connections are refused
+    code, _, err = _main(capsys, "--checkpoint", f"http://127.0.0.1:{port}/videoclip_mugen.pt", "--output-dir", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c"))
+    assert code == hub.ExitCode.NETWORK
+    assert "no network connection" in error_line(err)
+
+
+def test_download_cache_and_verification(assets, tmp_path):
+    server, url, log = serve_directory(assets.root)
+    try:
+        expected = hashlib.sha256((assets.root / "videoclip_mugen.pt").read_bytes()).hexdigest()
+        first = hub.fetch_checkpoint(f"{url}/videoclip_mugen.pt", tmp_path / "cache", progress=False, log=lambda _: None)
+        assert first.sha256 == expected and first.path.read_bytes() == (assets.root / "videoclip_mugen.pt").read_bytes()
+        again = hub.fetch_checkpoint(f"{url}/videoclip_mugen.pt", tmp_path / "cache", sha256=expected, progress=False, log=lambda _: None)
+        assert again.path == first.path and len(log) == 1  # served from the cache
+
+        with pytest.raises(hub.UploadError) as wrong:
+            hub.fetch_checkpoint(f"{url}/videoclip_lightning_mugen.pt", tmp_path / "cache", sha256="0" * 64, progress=False, log=lambda _: None)
+        assert wrong.value.exit_code == hub.ExitCode.DOWNLOAD_FAILED and "differs from the expected" in wrong.value.message
+        assert not any(p.name == "videoclip_lightning_mugen.pt" for p in (tmp_path / "cache").rglob("*"))
+
+        with pytest.raises(hub.UploadError) as missing:
+            hub.fetch_checkpoint(f"{url}/nope.pt", tmp_path / "cache", progress=False, log=lambda _: None)
+        assert missing.value.exit_code == hub.ExitCode.DOWNLOAD_FAILED and "HTTP 404" in missing.value.message
+    finally:
+        server.shutdown()
+        server.server_close()
+    # The public files' digests are not known here (S3 unreachable); they are recorded as unknown, not invented.
+    assert hub.KNOWN_FILES[hub.MUGEN_CHECKPOINT_URL] == hub.KnownFile(size=None, sha256=None)
+
+
+def test_reload_mismatch_stops_before_anything_is_installed(assets, tmp_path, capsys, monkeypatch):
+    """A folder whose reload differs from the converted model (here: a weight altered after saving) is refused."""
+    original = hub.write_folder
+
+    def write_then_corrupt(folder, model, processor, card):
+        from safetensors.torch import load_file, save_file
+
+        files = original(folder, model, processor, card)
+        weights = load_file(folder / "model.safetensors")
+        weights["video_projection.linear1.weight"][0, 0] += 1.0
+        save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+        return files
+
+    monkeypatch.setattr(hub, "write_folder", write_then_corrupt)
+    out = tmp_path / "out"
+    code, _, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), "--config", str(assets.config), "--tokenizer", assets.vocab, "--output-dir", str(out))
+    assert code == hub.ExitCode.RELOAD_MISMATCH
+    assert "the reloaded weights differ" in error_line(err) and "embeddings differ" in error_line(err)
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Units: retries, Lightning + pickle conversion, videoclip-base assembly
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _http_error(status: int):
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    response = httpx2.Response(status, request=httpx2.Request("POST", "http://hub/api/models/a/b/commit/main"))
+    return HfHubHTTPError(f"{status} error", response=response)
+
+
+def test_call_with_retries_backs_off_on_transient_errors_only():
+    import httpx2
+
+    sleeps: list[float] = []
+    failures = [_http_error(500), httpx2.RemoteProtocolError("Server disconnected"), _http_error(503)]
+
+    def flaky():
+        if failures:
+            raise failures.pop(0)
+        return "done"
+
+    assert hub.call_with_retries(flaky, "x", retries=5, wait=0.5, log=lambda _: None, sleep=sleeps.append) == "done"
+    assert sleeps == [0.5, 1.0, 2.0]
+
+    for permanent in (_http_error(401), _http_error(403), ValueError("bug")):
+        sleeps.clear()
+        with pytest.raises(type(permanent)):
+            hub.call_with_retries(lambda: (_ for _ in ()).throw(permanent), "x", log=lambda _: None, sleep=sleeps.append)
+        assert sleeps == []
+    with pytest.raises(type(_http_error(500))):
+        hub.call_with_retries(lambda: (_ for _ in ()).throw(_http_error(502)), "x", retries=2, wait=1, log=lambda _: None, sleep=sleeps.append)
+    assert sleeps == [1, 2]
+    assert hub.hub_error(_http_error(401), "a/b").exit_code == hub.ExitCode.AUTH
+    assert hub.hub_error(_http_error(403), "a/b").exit_code == hub.ExitCode.FORBIDDEN
+    assert hub.hub_error(httpx2.ConnectError("refused"), "a/b").exit_code == hub.ExitCode.NETWORK
+    exhausted = hub.hub_error(_http_error(500), "a/b")
+    assert exhausted.exit_code == hub.ExitCode.HUB_ERROR and "HTTP 500" in exhausted.message
+
+
+def test_lightning_checkpoint_with_objects_converts_with_allow_pickle(assets):
+    config = hub.load_config(hub.load_variant("videoclip-mugen", REPO_ROOT / "hub_configs"), assets.config)
+    checkpoint = hub.fetch_checkpoint(str(assets.root / "lightning_with_objects.pt"), log=lambda _: None)
+    with pytest.raises(hub.UploadError) as refused:
+        hub.convert_checkpoint(checkpoint, config)
+    assert refused.value.exit_code == hub.ExitCode.NEEDS_PICKLE
+    model = hub.convert_checkpoint(checkpoint, config, allow_pickle=True)
+    assert float(model.logit_scale) == 2.5
+    reference = assets.reference.state_dict()
+    assert torch.equal(model.video_model.features[0][0].weight, reference["encoder_b.0.model.features.0.0.weight"])
+    assert torch.equal(model.text_projection.linear1.weight, reference["encoder_a.1.linear1.weight"])
+
+
+def test_videoclip_base_assembles_pretrained_encoders_with_fresh_projections(assets, tmp_path):
+    from torchvision.models.video import S3D
+    from transformers import DistilBertModel
+
+    variant = hub.load_variant("videoclip-base", REPO_ROOT / "hub_configs")
+    assert variant.default_checkpoint is None and variant.spec["default_video_encoder"] == hub.S3D_KINETICS400_URL
+    config = hub.load_config(variant, assets.config)
+    torch.manual_seed(3)
+    text = DistilBertModel(config.text_config)
+    text.save_pretrained(tmp_path / "distilbert")
+    s3d = S3D()
+    torch.save(s3d.state_dict(), tmp_path / "s3d.pth")
+    video = hub.fetch_checkpoint(str(tmp_path / "s3d.pth"), log=lambda _: None)
+
+    model = hub.build_base_model(config, str(tmp_path / "distilbert"), video, seed=7)
+    assert torch.equal(model.text_model.embeddings.word_embeddings.weight, text.embeddings.word_embeddings.weight)
+    features = model.video_model.features.state_dict()
+    for key, value in s3d.state_dict().items():
+        if key.startswith("features."):
+            assert torch.equal(features[key[len("features."):]], value), key
+    again = hub.build_base_model(config, str(tmp_path / "distilbert"), video, seed=7)
+    assert torch.equal(model.text_projection.linear1.weight, again.text_projection.linear1.weight)  # seeded
+
+    del_state = {k: v for k, v in s3d.state_dict().items() if not k.startswith("features.15")}
+    torch.save(del_state, tmp_path / "s3d_cut.pth")
+    with pytest.raises(hub.UploadError) as mismatch:
+        hub.build_base_model(config, str(tmp_path / "distilbert"), hub.fetch_checkpoint(str(tmp_path / "s3d_cut.pth"), log=lambda _: None))
+    assert mismatch.value.exit_code == hub.ExitCode.KEY_MISMATCH
+
+    card = hub.render_model_card(variant, "org/videoclip-base", config, "provenance", include_results=False)
+    assert "model-index" not in card and "base_model:\n- distilbert/distilbert-base-uncased" in card
