@@ -9,7 +9,11 @@ Kinetics mean and std. The output ``pixel_values_videos`` has the transformers l
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -124,28 +128,148 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         if num_frames is not None and num_frames < 1:
             raise ValueError(f"`num_frames` must be at least 1, got {num_frames}.")
 
-        processed = []
-        for index, video in enumerate(_as_video_list(videos)):
-            frames = _to_tchw_tensor(video, index)
-            if device is not None:
-                frames = frames.to(device)
-            if do_sample_frames and frames.shape[0] != num_frames:
-                frames = frames[nearest_frame_indices(frames.shape[0], num_frames).to(frames.device)]
-            if do_resize and tuple(frames.shape[-2:]) != (size["height"], size["width"]):
-                frames = tvF.resize(
-                    frames,
-                    [size["height"], size["width"]],
-                    interpolation=pil_torch_interpolation_mapping[PILImageResampling(self.resample)],
-                    antialias=True,
-                )
-            processed.append(_normalize(frames, mean, std) if do_normalize else frames)
-
-        if return_tensors in ("pt", "torch"):
-            _check_same_shape(processed)
-            return BatchFeature(data={"pixel_values_videos": torch.stack(processed)})
-        if return_tensors is not None:
+        videos = [_to_tchw_tensor(video, index) for index, video in enumerate(_as_video_list(videos))]
+        if device is not None:
+            videos = [video.to(device) for video in videos]
+        target_size = (size["height"], size["width"]) if do_resize else None
+        plans = [_VideoPlan.make(video, num_frames if do_sample_frames else None, target_size) for video in videos]
+        stack = return_tensors in ("pt", "torch")
+        if not stack and return_tensors is not None:
             raise ValueError(f"`return_tensors` must be 'pt' or None, got {return_tensors!r}.")
-        return BatchFeature(data={"pixel_values_videos": processed})
+        if stack:
+            _check_same_shape(plans)
+        normalization = _normalization_tensors(mean, std, videos[0].device) if do_normalize else None
+        outputs = _allocate_outputs(plans, normalization is not None, stack)
+        interpolation = pil_torch_interpolation_mapping[PILImageResampling(self.resample)]
+        tasks = [
+            partial(_process_frames, plan, start, stop, output, interpolation, normalization)
+            for plan, output in zip(plans, outputs if not stack else outputs.unbind(0))
+            for start, stop in plan.chunks(FRAMES_PER_TASK)
+        ]
+        _run_tasks(tasks, parallel=videos[0].device.type == "cpu")
+        return BatchFeature(data={"pixel_values_videos": outputs})
+
+
+# Frames resized and normalised per task. Small enough that a task's frames stay in the CPU cache between the
+# resize and the normalisation (resizing all B*T frames in one call, as the reference does, is about 2x slower
+# per frame), large enough that the per-task overhead is negligible.
+FRAMES_PER_TASK = 4
+
+
+@dataclass(frozen=True)
+class _VideoPlan:
+    """One video's frames and what to do with them: which frames to keep, the output size."""
+
+    frames: torch.Tensor  # (T, C, H, W), possibly a channels-last view
+    frame_indices: torch.Tensor | None  # frames to keep, None for all of them
+    resize_to: tuple[int, int] | None  # None when no resize is needed
+
+    @classmethod
+    def make(cls, frames: torch.Tensor, num_frames: int | None, size: tuple[int, int] | None) -> "_VideoPlan":
+        indices = None
+        if num_frames is not None and frames.shape[0] != num_frames:
+            indices = nearest_frame_indices(frames.shape[0], num_frames).to(frames.device)
+        # The reference skips the resize for frames already at the target size.
+        resize_to = size if size is not None and tuple(frames.shape[-2:]) != size else None
+        return cls(frames, indices, resize_to)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        num_frames = self.frames.shape[0] if self.frame_indices is None else len(self.frame_indices)
+        height, width = self.resize_to or tuple(self.frames.shape[-2:])
+        return (num_frames, self.frames.shape[1], height, width)
+
+    def chunks(self, frames_per_chunk: int) -> list[tuple[int, int]]:
+        """(start, stop) output-frame ranges covering the output."""
+        total = self.output_shape[0]
+        return [(start, min(start + frames_per_chunk, total)) for start in range(0, total, frames_per_chunk)]
+
+    def selected_frames(self, start: int, stop: int) -> torch.Tensor:
+        if self.frame_indices is None:
+            return self.frames[start:stop]
+        return self.frames[self.frame_indices[start:stop]]
+
+
+def _normalization_tensors(
+    mean: Sequence[float], std: Sequence[float], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std as float32 (C, 1, 1) tensors, as torchvision's ``normalize`` builds them."""
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device).view(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=device).view(-1, 1, 1)
+    return mean_t, std_t
+
+
+def _allocate_outputs(plans: list[_VideoPlan], normalize: bool, stack: bool) -> torch.Tensor | list[torch.Tensor]:
+    """The output tensors, allocated once and filled in place by the tasks: one (B, T, C, H, W) tensor when
+    stacking (no copy by ``torch.stack`` afterwards), otherwise one (T, C, H, W) tensor per video."""
+    dtypes = [torch.float32 if normalize or plan.frames.is_floating_point() else plan.frames.dtype for plan in plans]
+    device = plans[0].frames.device
+    if stack:
+        dtype = dtypes[0]
+        for other in dtypes[1:]:
+            dtype = torch.promote_types(dtype, other)
+        return torch.empty((len(plans), *plans[0].output_shape), dtype=dtype, device=device)
+    return [torch.empty(plan.output_shape, dtype=dtype, device=device) for plan, dtype in zip(plans, dtypes)]
+
+
+def _process_frames(
+    plan: _VideoPlan,
+    start: int,
+    stop: int,
+    output: torch.Tensor,
+    interpolation,
+    normalization: tuple[torch.Tensor, torch.Tensor] | None,
+) -> None:
+    """Samples, resizes and normalises output frames ``start:stop`` of one video into ``output[start:stop]``.
+
+    Each frame is resized independently by torchvision's kernel, so resizing a few frames at a time gives
+    exactly the reference's values; the normalisation is the reference's float32 operations in its order.
+    """
+    frames = plan.selected_frames(start, stop)
+    if plan.resize_to is not None:
+        frames = tvF.resize(frames, list(plan.resize_to), interpolation=interpolation, antialias=True)
+    target = output[start:stop]
+    target.copy_(frames)
+    if normalization is not None:
+        mean, std = normalization
+        # ``(frames.float() / 255 - mean) / std``: the reference's operations and order, hence bit-identical.
+        target.div_(255.0).sub_(mean).div_(std)
+
+
+def _run_tasks(tasks: list[Callable[[], None]], parallel: bool) -> None:
+    """Runs the tasks, on ``torch.get_num_threads()`` threads when `parallel` and there is more than one.
+
+    torchvision's uint8 antialiased resize, which dominates the cost, runs on one core whatever torch's thread
+    setting; running independent frame chunks on a thread pool (torch releases the GIL) is what uses the other
+    cores. Each pool thread runs torch single-threaded, so the pool's threads do not each start an OpenMP team
+    and oversubscribe the cores. Inside DataLoader workers (where torch uses one thread) everything runs inline.
+    """
+    workers = min(torch.get_num_threads(), len(tasks)) if parallel else 1
+    if workers <= 1:
+        for task in tasks:
+            task()
+        return
+    with _single_threaded_pool(workers) as pool:
+        for future in [pool.submit(task) for task in tasks]:
+            future.result()
+
+
+@contextmanager
+def _single_threaded_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """A thread pool whose threads run torch ops single-threaded, shut down on exit.
+
+    ``torch.set_num_threads(1)`` in a pool thread only lowers that thread's own OpenMP team size, but it also
+    changes torch's process-wide default for threads started later, so the caller's setting is restored once
+    the pool threads exist. A pool per call (not a module-level one) keeps the processor safe to use after
+    ``fork`` (DataLoader workers), where a pool's threads would not exist.
+    """
+    previous = torch.get_num_threads()
+    pool = ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(1,))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True)
+        torch.set_num_threads(previous)
 
 
 def _reject_unknown_options(options: dict) -> None:
@@ -223,16 +347,8 @@ def _checked_pixels(video: torch.Tensor, index: int) -> torch.Tensor:
     return video.to(torch.uint8)
 
 
-def _normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(frames / 255 - mean) / std`` in float32, in the reference's operation order (bit-identical)."""
-    pixels = frames.float().div_(255.0) if frames.dtype == torch.uint8 else frames.float() / 255.0
-    mean_t = torch.as_tensor(mean, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
-    return pixels.sub_(mean_t).div_(std_t)
-
-
-def _check_same_shape(videos: list[torch.Tensor]) -> None:
-    shapes = {tuple(v.shape) for v in videos}
+def _check_same_shape(plans: list[_VideoPlan]) -> None:
+    shapes = {plan.output_shape for plan in plans}
     if len(shapes) > 1:
         raise ValueError(
             f"Processed videos have different shapes {sorted(shapes)} and cannot be stacked; enable "
