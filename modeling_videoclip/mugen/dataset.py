@@ -311,7 +311,8 @@ def load_mugen(
     Returns:
         A ``datasets.Dataset`` (``IterableDataset`` when streaming) with the columns of :data:`MUGEN_FEATURES`
         plus the rendered fields. ``ds.mugen_report`` / ``ds.info.description`` say how many clips were kept and
-        why the others were dropped; ``ds.mugen_transform.set_epoch(e)`` selects the epoch for random draws.
+        why the others were dropped; ``ds.mugen_transform.set_epoch(e)`` selects the epoch for random draws;
+        ``ds.mugen_data_folder`` is the resolved data folder.
 
     Raises:
         FileNotFoundError: a missing release JSON, data folder, game JSON or asset folder (named in the message).
@@ -365,6 +366,7 @@ def load_mugen(
         ds.set_transform(transform)
     ds.mugen_report = report
     ds.mugen_transform = transform
+    ds.mugen_data_folder = str(folder)
     return ds
 
 
