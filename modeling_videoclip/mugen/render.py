@@ -397,23 +397,10 @@ class _Level:
         self.radius = rx
         self.dynamic: List[Tuple] = []  # (x, y, char, neighbours, pattern, coin neighbours, lava neighbours)
         self.coin_regions: Dict[Tuple[int, int], Tuple] = {}
+        self._ry = ry
         for x, y, ch in self.tiles:
-            if (ch not in self.dynamic_chars and ch not in COINS) or not self.row_visible[y]:
-                continue
-            near = []
-            for ny in range(y - ry, y + ry + 1):
-                for nx in range(x - rx, x + rx + 1):
-                    if 0 <= nx < self.maze_w and 0 <= ny < self.maze_h and maze[ny][nx] != ".":
-                        near.append((nx, ny, maze[ny][nx], int(self.py[ny] - self.py[y])))
-            # strings hash once; the row offsets are fixed per level so they go into the pattern
-            pattern = f"{ground_theme}|" + ";".join(f"{c}{nx - x},{ny - y},{oy}" for nx, ny, c, oy in near)
-            coins = [i for i, n in enumerate(near) if n[2] in COINS]
-            lava_near = [(nx, ny) for nx, ny, c, _ in near if c in LAVA]
-            entry = (x, y, ch, near, pattern, coins, lava_near)
-            if ch in self.dynamic_chars:
-                self.dynamic.append(entry)
-            else:
-                self.coin_regions[(x, y)] = entry
+            if ch in self.dynamic_chars and self.row_visible[y]:
+                self.dynamic.append(self.region(x, y))
         self.dynamic.sort(key=lambda d: (d[0], d[1]))
         self.dynamic_x = [d[0] for d in self.dynamic]
         self.lava = sorted(((x, y, ch) for x, y, ch in self.tiles if ch in LAVA), key=lambda t: (t[0], t[1]))
@@ -421,6 +408,26 @@ class _Level:
         self.lava_x = np.array([t[0] for t in self.lava], np.float64)
         self.lava_ty = np.array([self.y_float[t[1]] for t in self.lava], np.float64)
         self._layers: "OrderedDict[Tuple, _Layer]" = OrderedDict()
+
+    def region(self, x: int, y: int) -> Tuple:
+        """``(x, y, char, neighbours, pattern, coin neighbours, lava neighbours)`` of tile (x, y)'s region."""
+        hit = self.coin_regions.get((x, y))
+        if hit is not None:
+            return hit
+        maze, rx, ry = self.maze, self.radius, self._ry
+        near = []
+        for ny in range(y - ry, y + ry + 1):
+            for nx in range(x - rx, x + rx + 1):
+                if 0 <= nx < self.maze_w and 0 <= ny < self.maze_h and maze[ny][nx] != ".":
+                    near.append((nx, ny, maze[ny][nx], int(self.py[ny] - self.py[y])))
+        # strings hash once; the row offsets are fixed per level so they go into the pattern
+        pattern = f"{self.theme}|" + ";".join(f"{c}{nx - x},{ny - y},{oy}" for nx, ny, c, oy in near)
+        coins = [i for i, n in enumerate(near) if n[2] in COINS]
+        lava_near = [(nx, ny) for nx, ny, c, _ in near if c in LAVA]
+        entry = (x, y, maze[y][x], near, pattern, coins, lava_near)
+        if maze[y][x] in COINS:
+            self.coin_regions[(x, y)] = entry
+        return entry
 
     # -- static layer ----------------------------------------------------------------------------
 
@@ -711,29 +718,30 @@ class MugenRenderer:
         return out
 
     def _draw_background(self, game: Game, cam: _Camera, bg: np.ndarray, dx: float, canvas: np.ndarray) -> None:
+        """Paste the parallax background tiles the reference pastes (4 x 3 candidates, in its order)."""
         zx = cam.res * game.zoom
         zy = zx
         c = cam.center
-        covered = 0
+        ax = game.bgzoom * (dx + cam.kx * game.maze_h / 2)
+        ay = game.bgzoom * (cam.dy - cam.ky * game.maze_h / 2)
+        pasted = []
         for tile_x in range(-1, 3):
+            bx = zx * tile_x + c + ax - zx * 0.5
+            if bx + zx < 0 or bx > cam.res:
+                continue
             for tile_y in range(-1, 2):
-                bx = zx * tile_x + c + game.bgzoom * (dx + cam.kx * game.maze_h / 2) - zx * 0.5
-                by = zy * tile_y + c + game.bgzoom * (cam.dy - cam.ky * game.maze_h / 2) - zy * 0.5
-                if _out_of_bounds(bx, by, zx, zy, cam.res):
+                by = zy * tile_y + c + ay - zy * 0.5
+                if by + zy < 0 or by > cam.res:
                     continue
                 cl = _clip(math.floor(bx), math.floor(by), bg.shape[1], bg.shape[0], cam.res, cam.res)
                 if cl is not None:
                     x0, y0, x1, y1, sx, sy = cl
                     canvas[y0:y1, x0:x1] = bg[sy:sy + y1 - y0, sx:sx + x1 - x0]
-                    covered += (x1 - x0) * (y1 - y0)
-        if covered < cam.res * cam.res:  # parts of the frame no background tile reaches stay black
-            mask = np.zeros(canvas.shape[:2], bool)
-            for tile_x in range(-1, 3):
-                for tile_y in range(-1, 2):
-                    bx = zx * tile_x + c + game.bgzoom * (dx + cam.kx * game.maze_h / 2) - zx * 0.5
-                    by = zy * tile_y + c + game.bgzoom * (cam.dy - cam.ky * game.maze_h / 2) - zy * 0.5
-                    if not _out_of_bounds(bx, by, zx, zy, cam.res):
-                        _fill_bool(mask, math.floor(bx), math.floor(by), bg.shape[1], bg.shape[0], None)
+                    pasted.append((x0, y0, x1, y1))
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in pasted) != cam.res * cam.res or len(pasted) > 2:
+            mask = np.zeros(canvas.shape[:2], bool)  # rare: gaps stay black, as in the reference's blank image
+            for x0, y0, x1, y1 in pasted:
+                mask[y0:y1, x0:x1] = True
             canvas[~mask] = 0
 
     def _render_frame(self, game: Game, k: int, cam: _Camera, level: _Level, out: np.ndarray,
@@ -745,24 +753,24 @@ class MugenRenderer:
         rel = px - px[0]
         layer = level.layer(rel, window, span[0], span[1], labels)
         origin = int(px[layer.c0])
-        if labels:
-            out[...] = 0
-            lay = layer.labels
-        else:
-            self._draw_background(game, cam, bg, dx, back)
-            out[...] = back
-            lay = layer.rgb
+        lay = layer.labels if labels else layer.rgb
         x0, x1 = max(origin, 0), min(origin + lay.shape[1], cam.res)
-        if x0 < x1:
+        if not labels:
+            self._draw_background(game, cam, bg, dx, back)
+        if x0 >= x1:
+            out[...] = 0 if labels else back
+        else:
             lx = x0 - origin
             if labels:
+                out[:, :x0], out[:, x1:] = 0, 0
                 out[:, x0:x1] = lay[:, lx:lx + x1 - x0]
             else:  # out = back where the layer is empty, the layer elsewhere, branch-free
-                seg = out[:, x0:x1]
-                np.bitwise_xor(seg, lay[:, lx:lx + x1 - x0], out=seg)
+                out[:, :x0], out[:, x1:] = back[:, :x0], back[:, x1:]
+                seg, b = out[:, x0:x1], back[:, x0:x1]
+                np.bitwise_xor(b, lay[:, lx:lx + x1 - x0], out=seg)
                 np.bitwise_and(seg, layer.mask[:, lx:lx + x1 - x0], out=seg)
-                np.bitwise_xor(seg, back[:, x0:x1], out=seg)
-        if level.dynamic or (frame.coins_eaten and level.coin_regions):
+                np.bitwise_xor(seg, b, out=seg)
+        if level.dynamic or frame.coins_eaten:
             self._draw_dynamic(game, frame, cam, level, px, rel.tobytes(), dx, window, out, back, labels)
         if labels:
             self._draw_sprites_labels(game, frame, cam, dx, out)
@@ -780,7 +788,8 @@ class MugenRenderer:
         eaten = set(frame.coins_eaten) if frame.coins_eaten else ()
         todo = level.dynamic[d0:d1]
         if eaten:
-            todo = todo + [level.coin_regions[c] for c in eaten if c in level.coin_regions and x_lo <= c[0] < x_hi]
+            todo = todo + [level.region(*c) for c in eaten
+                           if x_lo <= c[0] < x_hi and level.maze[c[1]][c[0]] in COINS and level.row_visible[c[1]]]
         if not todo:
             return
         r = level.radius
