@@ -29,10 +29,8 @@ import torch
 from .demo import (
     TUTORIAL_BATCH_SIZE,
     CommandError,
+    check_model_path,
     LoadedModel,
-    encode_rows,
-    encode_texts,
-    encode_videos,
     load_split,
     load_videoclip,
     metadata_columns,
@@ -290,6 +288,8 @@ def build_parser(with_train_options: bool = True) -> argparse.ArgumentParser:
 def _run_demo(args: argparse.Namespace) -> int:
     if args.model is not None and args.weights != "auto":
         raise CommandError("--weights applies without --model only", exit_code=2)
+    if args.model is not None:
+        check_model_path(args.model)
     _check_data_args(args)
     run_demo(
         model=args.model, data=args.data, assets=args.assets, batch_size=args.batch_size, out=args.out,
@@ -433,7 +433,7 @@ def _card_metrics(metrics: dict[str, Any]) -> list[tuple[str, str, str, str, flo
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from .retrieval import retrieval_metrics
+    from .retrieval import embed_dataset, retrieval_metrics
 
     _check_data_args(args)
     for value, option in ((args.json, "--json"), (args.model_card, "--model-card"), (args.save_embeddings, "--save-embeddings")):
@@ -443,7 +443,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     dataset, description = _load_pool(args)
     if len(dataset) < 2:
         raise CommandError(f"{description} has {len(dataset)} clip; retrieval needs at least 2")
-    text_embeds, video_embeds = encode_rows(loaded, dataset, args.batch_size, args.num_workers, desc="evaluate")
+    text_embeds, video_embeds = embed_dataset(
+        loaded.model, loaded.embedding_processor, dataset, batch_size=args.batch_size, num_workers=args.num_workers
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics = retrieval_metrics(text_embeds, video_embeds).to_dict()
@@ -521,6 +523,8 @@ def _load_embeddings(path: str) -> dict[str, Any]:
 
 def _pool_embeddings(args: argparse.Namespace, loaded: LoadedModel, side: str) -> tuple[torch.Tensor, list[str], list[str], Any]:
     """The pool's embeddings of one side ("video" or "text"), its clip ids and captions, and the dataset."""
+    from .retrieval import embed_texts, embed_videos
+
     if args.embeddings:
         pool = _load_embeddings(args.embeddings)
         limit = args.limit or len(pool["ids"])
@@ -528,12 +532,15 @@ def _pool_embeddings(args: argparse.Namespace, loaded: LoadedModel, side: str) -
     dataset, _ = _load_pool(args)
     ids, texts = metadata_columns(dataset)
     if side == "text":
-        return encode_texts(loaded, texts), ids, texts, dataset
-    _, video_embeds = encode_rows(loaded, dataset, args.batch_size, args.num_workers, desc="embed pool", texts=False)
-    return video_embeds, ids, texts, dataset
+        return embed_texts(loaded.model, loaded.embedding_processor, texts), ids, texts, dataset
+    videos = embed_videos(loaded.model, loaded.embedding_processor, dataset, batch_size=args.batch_size, num_workers=args.num_workers)
+    return videos, ids, texts, dataset
 
 
 def _run_retrieve(args: argparse.Namespace) -> int:
+    from .retrieval import embed_texts, embed_videos, search_embeddings
+    from .video_processing_videoclip import decode_video_file
+
     _check_data_args(args)
     _check_output_path(args.json, "--json")
     if args.video is not None and not os.path.isfile(args.video):
@@ -542,24 +549,24 @@ def _run_retrieve(args: argparse.Namespace) -> int:
         raise CommandError("--query is empty; give a caption to search for", exit_code=2)
     device = resolve_device(args.device)
     loaded = load_videoclip(args.model, device)
+    query_frames = None
     if args.query is not None:
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "video")
-        query = encode_texts(loaded, [args.query])[0]
+        query = embed_texts(loaded.model, loaded.embedding_processor, [args.query], progress=False)[0]
     else:
+        query_frames = decode_video_file(args.video)
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "text")
-        query = encode_videos(loaded, [args.video], progress=False)[0]
+        query = embed_videos(loaded.model, loaded.embedding_processor, [query_frames], progress=False)[0]
     if pool.shape[1] != query.shape[0]:
         raise CommandError(f"--embeddings has {pool.shape[1]}-d embeddings but the model gives {query.shape[0]}-d")
-    scores = pool @ query
-    k = min(args.top_k, len(ids))
-    top = torch.topk(scores, k)  # exact search; ties: lower index first is not guaranteed by topk
+    top = search_embeddings(query, pool, args.top_k)  # exact cosine top-k; order among exact ties unspecified
     results = [
         {"rank": rank + 1, "index": int(i), "score": float(s), "id": ids[i], "text": texts[i]}
-        for rank, (s, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()))
+        for rank, (s, i) in enumerate(zip(top.scores.tolist(), top.indices.tolist()))
     ]
     what = "videos" if args.query is not None else "texts"
     print(f"Query: {args.query!r}" if args.query is not None else f"Query video: {args.video}")
-    print(f"Top {k} {what} of {len(ids)} (cosine similarity):")
+    print(f"Top {len(results)} {what} of {len(ids)} (cosine similarity):")
     for r in results:
         label = f"clip {r['id']}" if args.query is not None else f"text {r['index']} (clip {r['id']})"
         print(f"{r['rank']:>4}. {r['score']:.3f}  {label}: {r['text']}")
@@ -567,13 +574,15 @@ def _run_retrieve(args: argparse.Namespace) -> int:
         _write_json(args.json, {"model": args.model, "query": args.query, "video": args.video, "results": results})
         print(f"Wrote {args.json}")
     if args.out:
-        files = _write_retrieval_outputs(args, results, dataset)
+        files = _write_retrieval_outputs(args, results, dataset, query_frames)
         print(f"Wrote {len(files)} files to {args.out}: " + ", ".join(Path(f).name for f in files))
     return 0
 
 
-def _write_retrieval_outputs(args: argparse.Namespace, results: list[dict[str, Any]], dataset) -> list[str]:
-    from .video_processing_videoclip import decode_video_file
+def _write_retrieval_outputs(
+    args: argparse.Namespace, results: list[dict[str, Any]], dataset, query_frames: np.ndarray | None
+) -> list[str]:
+    """For a text query: the retrieved clips as mp4 and a contact sheet; for a video query: a contact sheet."""
     from .visualize import SheetEntry, SheetSection, contact_sheet, save_png, write_mp4
 
     out = Path(args.out)
@@ -593,7 +602,7 @@ def _write_retrieval_outputs(args: argparse.Namespace, results: list[dict[str, A
         section = SheetSection("Videos for the text", SheetEntry("query text", text=args.query, is_query=True), entries)
     else:
         entries = [SheetEntry(f"#{r['rank']}  text {r['index']}  score {r['score']:.3f}", text=r["text"]) for r in results]
-        query = SheetEntry(f"query: {Path(args.video).name}", frames=decode_video_file(args.video), is_query=True)
+        query = SheetEntry(f"query: {Path(args.video).name}", frames=query_frames, is_query=True)
         section = SheetSection("Texts for the video", query, entries)
     sheet = contact_sheet([section], title="VideoCLIP retrieval", subtitle=f"model: {args.model}")
     files.append(str(save_png(sheet, out / "contact_sheet.png")))

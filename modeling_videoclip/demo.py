@@ -11,8 +11,9 @@ as mp4 files. `run_demo` does the same here, on a fresh machine with no network:
   torchmultimodal checkpoint when it is cached or can be downloaded, else randomly initialised weights, said in
   one line and labelled RANDOM WEIGHTS in every output.
 
-It also holds the small pieces the other `videoclip` commands share: loading a model with its processor
-(`load_videoclip`) and embedding texts and videos (`encode_texts`, `encode_videos`, `encode_rows`).
+Embedding, similarity and search come from `modeling_videoclip.retrieval`. This module also holds the small
+pieces the other `videoclip` commands share: loading data (`load_split`) and a model with its processor
+(`load_videoclip`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .configuration_videoclip import VideoCLIPConfig
 from .modeling_videoclip import VideoCLIPModel
 from .processing_videoclip import VideoCLIPProcessor
+from .retrieval import embed_texts, embed_videos
+from .retrieval import similarity as cosine_similarity
 from .video_processing_videoclip import VideoCLIPVideoProcessor
 from .visualize import RANDOM_WEIGHTS_LABEL, SheetEntry, SheetSection, contact_sheet, save_png, similarity_heatmap, write_mp4
 
@@ -46,9 +48,6 @@ __all__ = [
     "ensure_mugen_sample",
     "load_videoclip",
     "load_demo_weights",
-    "encode_texts",
-    "encode_videos",
-    "encode_rows",
     "metadata_columns",
     "run_demo",
 ]
@@ -70,7 +69,8 @@ MUGEN_TOKENIZER = "distilbert/distilbert-base-uncased"
 RANDOM_SEED = 0
 """Seed of the random-weight fallback, so that two runs print the same (meaningless) numbers."""
 VIDEO_CHUNK = 2
-"""Videos per forward pass in the demo: small, so the progress bar moves on a CPU (S3D takes seconds a clip)."""
+"""Videos per forward pass in the demo: small, so the progress bar moves on a CPU (S3D takes seconds a clip);
+batch norm is in eval mode, so the embeddings do not depend on it."""
 
 
 class CommandError(Exception):
@@ -156,19 +156,23 @@ def load_split(
         log: for the note when the sample is generated.
 
     Returns:
-        `(dataset, description)`: the `datasets.Dataset` and a short "where from" line.
+        `(dataset, description)`: the `datasets.Dataset` and a short "where from" line, which starts with
+        "synthetic MUGEN sample" for data written by `make_mugen_sample`.
     """
     from .mugen.dataset import load_mugen
 
+    from .mugen.release import read_release, release_path
+
     if data is None:
         folder = ensure_mugen_sample(log=log)
-        description = f"synthetic MUGEN sample ({folder})"
     else:
         folder = Path(data).expanduser()
         if not folder.exists():
             raise CommandError(f"data folder {str(data)!r} does not exist", exit_code=2)
-        description = f"MUGEN at {folder}"
     dataset = load_mugen(folder, split, asset_dir=assets)
+    metadata, _ = read_release(release_path(folder, split))
+    synthetic = metadata.get("type") == "synthetic"  # what make_mugen_sample writes; real releases do not say
+    description = f"{'synthetic MUGEN sample' if synthetic else 'MUGEN'} ({folder})"
     if len(dataset) == 0:
         raise CommandError(f"the {split} split of {description} has no clip to use ({dataset.mugen_report})")
     return dataset, f"{description}, {split} split"
@@ -195,6 +199,29 @@ class LoadedModel:
     description: str
     random_weights: bool = False
 
+    @property
+    def embedding_processor(self) -> "_OutsideInferenceMode":
+        """`processor` for `modeling_videoclip.retrieval`'s embedding helpers, which call it inside
+        `torch.inference_mode()`; see `_OutsideInferenceMode`."""
+        return _OutsideInferenceMode(self.processor)
+
+
+class _OutsideInferenceMode:
+    """Calls a processor with inference mode off.
+
+    Workaround: the video processor (since 96cf9c4) fills a tensor allocated in the calling thread from a thread
+    pool, and inference mode is thread-local, so under `torch.inference_mode()` its worker threads fail with
+    "Inplace update to inference tensor outside InferenceMode". Remove once the video processor runs its tasks
+    in the caller's inference mode. Picklable, for DataLoader workers.
+    """
+
+    def __init__(self, processor: VideoCLIPProcessor) -> None:
+        self.processor = processor
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with torch.inference_mode(False):
+            return self.processor(*args, **kwargs)
+
 
 def resolve_device(device: str | None) -> torch.device:
     """The device to run on.
@@ -216,6 +243,18 @@ def resolve_device(device: str | None) -> torch.device:
     return resolved
 
 
+def check_model_path(name_or_path: str) -> None:
+    """Fails early when `name_or_path` is meant as a local folder (it has a path separator, starts with "." or
+    exists) but is not one; Hub ids (``org/name``) pass, as ``org/name`` is not taken for a path unless it exists.
+
+    Raises:
+        CommandError: exit status 2.
+    """
+    looks_local = name_or_path.startswith((".", "~", os.path.sep)) or name_or_path.count("/") > 1 or os.path.exists(name_or_path)
+    if looks_local and not os.path.isdir(os.path.expanduser(name_or_path)):
+        raise CommandError(f"model folder {name_or_path!r} does not exist", exit_code=2)
+
+
 def load_videoclip(name_or_path: str, device: torch.device | str = "cpu") -> LoadedModel:
     """Loads a saved VideoCLIP (a folder written by `save_pretrained` / `upload.py`, or a Hub id) and its processor.
 
@@ -229,9 +268,7 @@ def load_videoclip(name_or_path: str, device: torch.device | str = "cpu") -> Loa
     Raises:
         CommandError: the folder does not exist, or holds no readable model or processor (one line).
     """
-    looks_local = os.path.sep in name_or_path or name_or_path.startswith(".") or os.path.exists(name_or_path)
-    if looks_local and not os.path.isdir(name_or_path):
-        raise CommandError(f"model folder {name_or_path!r} does not exist", exit_code=2)
+    check_model_path(name_or_path)
     try:
         model = VideoCLIPModel.from_pretrained(name_or_path)
         processor = VideoCLIPProcessor.from_pretrained(name_or_path)
@@ -352,91 +389,6 @@ def load_demo_weights(
 
 
 # ----------------------------------------------------------------------------------------------------
-# Embedding
-# ----------------------------------------------------------------------------------------------------
-
-
-def encode_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-    """L2-normalised text embeddings, `(len(texts), projection_dim)` float32 on the CPU.
-
-    Args:
-        loaded: the model and processor.
-        texts: the captions.
-        batch_size: texts per forward pass. Defaults to 64 (DistilBERT on short captions is cheap).
-    """
-    device = loaded.model.device
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            inputs = loaded.processor(text=list(texts[start : start + batch_size]), return_tensors="pt")
-            features = loaded.model.get_text_features(
-                input_ids=inputs["input_ids"].to(device), attention_mask=inputs["attention_mask"].to(device)
-            ).pooler_output
-            out.append(F.normalize(features.float(), dim=-1).cpu())
-    return torch.cat(out)
-
-
-def encode_videos(
-    loaded: LoadedModel, videos: Sequence[Any], batch_size: int = VIDEO_CHUNK, progress: bool = True
-) -> torch.Tensor:
-    """L2-normalised video embeddings, `(len(videos), projection_dim)` float32 on the CPU.
-
-    Args:
-        loaded: the model and processor.
-        videos: clips as the processor takes them (uint8 `(T, H, W, 3)` arrays, tensors or file paths).
-        batch_size: videos per forward pass. Defaults to `VIDEO_CHUNK` (2), so the bar moves on a CPU.
-        progress: show a progress bar. Defaults to `True`.
-    """
-    device = loaded.model.device
-    out = []
-    with torch.inference_mode(), tqdm(total=len(videos), desc="embed videos", unit="clip", disable=not progress) as bar:
-        for start in range(0, len(videos), batch_size):
-            chunk = list(videos[start : start + batch_size])
-            pixels = loaded.processor(videos=chunk, return_tensors="pt")["pixel_values_videos"].to(device)
-            features = loaded.model.get_video_features(pixel_values_videos=pixels).pooler_output
-            out.append(F.normalize(features.float(), dim=-1).cpu())
-            bar.update(len(chunk))
-    return torch.cat(out)
-
-
-def encode_rows(
-    loaded: LoadedModel,
-    dataset,
-    batch_size: int = TUTORIAL_BATCH_SIZE,
-    num_workers: int = 0,
-    desc: str = "embed",
-    texts: bool = True,
-) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """Text and video embeddings of every row of a MUGEN dataset, rendered by `num_workers` DataLoader workers.
-
-    Args:
-        loaded: the model and processor.
-        dataset: rows with ``text`` and ``video`` (as `load_mugen` gives them).
-        batch_size: rows per batch. Defaults to 8, the tutorial's batch size.
-        num_workers: DataLoader workers rendering clips. Defaults to 0 (render in this process).
-        desc: the progress bar's label.
-        texts: also embed the captions. Defaults to `True`.
-
-    Returns:
-        `(text_embeds, video_embeds)`, each `(len(dataset), projection_dim)`, L2-normalised, on the CPU
-        (`text_embeds` is `None` when `texts` is false).
-    """
-    from torch.utils.data import DataLoader
-
-    from .mugen.dataset import mugen_collate
-
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=mugen_collate)
-    text_parts, video_parts = [], []
-    with tqdm(total=len(dataset), desc=desc, unit="clip") as bar:
-        for batch in loader:
-            if texts:
-                text_parts.append(encode_texts(loaded, batch["text"]))
-            video_parts.append(encode_videos(loaded, batch["video"], batch_size=batch_size, progress=False))
-            bar.update(len(batch["video"]))
-    return (torch.cat(text_parts) if texts else None), torch.cat(video_parts)
-
-
-# ----------------------------------------------------------------------------------------------------
 # The tutorial
 # ----------------------------------------------------------------------------------------------------
 
@@ -543,9 +495,9 @@ def run_demo(
     videos = [row["video"] for row in _render_rows(dataset, n)]
     tag = " [RANDOM WEIGHTS]" if loaded.random_weights else ""
 
-    text_embeds = encode_texts(loaded, texts)
-    video_embeds = encode_videos(loaded, videos)
-    similarity = (text_embeds @ video_embeds.T).numpy()  # the tutorial's embeddings_a @ embeddings_b.T
+    text_embeds = embed_texts(loaded.model, loaded.embedding_processor, texts, progress=False)
+    video_embeds = embed_videos(loaded.model, loaded.embedding_processor, videos, batch_size=VIDEO_CHUNK)
+    similarity = cosine_similarity(text_embeds, video_embeds).numpy()  # the tutorial's embeddings_a @ embeddings_b.T
 
     video_query, text_query = query_indices(n)
     texts_for_video = np.argsort(-similarity[:, video_query], kind="stable").tolist()

@@ -136,7 +136,7 @@ def similarity_heatmap(
         subtitle: a grey line under the title (model, data), none by default.
         random_weights: add the red RANDOM WEIGHTS warning to the heading. Defaults to `False`.
         row_label / column_label: axis names; defaults "text" and "video".
-        cell_size: side of a cell in pixels. Defaults to `None`: 56 for up to 10 rows, shrinking so that
+        cell_size: side of a cell in pixels. Defaults to `None`: 80 for up to 7 rows, shrinking so that
             the matrix stays about 560 pixels wide; values are written in the cells while they are >= 40.
 
     Returns:
@@ -146,7 +146,7 @@ def similarity_heatmap(
     if scores.ndim != 2 or 0 in scores.shape:
         raise ValueError(f"similarity must be a non-empty 2-D matrix, got shape {scores.shape}")
     rows, columns = scores.shape
-    cell = cell_size or max(6, min(56, 560 // max(rows, columns)))
+    cell = cell_size or max(6, min(80, 560 // max(rows, columns)))
     font = _font(max(9, min(14, cell // 3)))
     label_font = _font(13)
     left = int(max(_text_width(label_font, f"{row_label} {rows - 1}"), 40)) + 14

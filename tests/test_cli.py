@@ -1,0 +1,383 @@
+"""Tests for the `videoclip` command (modeling_videoclip.cli), the demo and the pictures.
+
+Fast by design: a tiny model (DistilBERT 2x32; S3D cannot shrink, so every clip costs one full S3D forward)
+saved to a temporary folder, a synthetic MUGEN sample of 12 clips (3 usable test clips), and at most a few
+video forwards per test. Commands run in-process through `main([...])`; one test runs the installed
+`videoclip` entry point in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from modeling_videoclip import cli, demo
+from modeling_videoclip.mugen import make_mugen_sample
+from modeling_videoclip.retrieval import retrieval_metrics
+from modeling_videoclip.visualize import SheetEntry, SheetSection, contact_sheet, similarity_heatmap, write_mp4
+
+from tiny_videoclip import tiny_model, tiny_processor
+
+COMMANDS = ("demo", "evaluate", "retrieve", "mugen-sample", "train")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fixtures
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("tiny-videoclip")
+    tiny_model().save_pretrained(folder)
+    tiny_processor().save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("mugen-sample")
+    make_mugen_sample(folder, num_clips=12, seed=0, with_audio=False)  # test split: 3 clips with manual captions
+    return str(folder)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    # Never generate into the user's ~/.cache from the tests.
+    monkeypatch.setenv("VIDEOCLIP_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def evaluation(tiny_dir, sample_dir, tmp_path_factory) -> dict:
+    """One `videoclip evaluate` run (3 clips) whose outputs several tests read."""
+    out = tmp_path_factory.mktemp("evaluate")
+    paths = {name: out / name for name in ("metrics.json", "embeddings.npz", "README.md")}
+    code = cli.main([
+        "evaluate", "--model", tiny_dir, "--data", sample_dir, "--split", "test", "--limit", "3",
+        "--batch-size", "3", "--device", "cpu", "--json", str(paths["metrics.json"]),
+        "--save-embeddings", str(paths["embeddings.npz"]), "--model-card", str(paths["README.md"]),
+    ])
+    return {"code": code, **paths}
+
+
+def decode_mp4(path) -> tuple[int, int, int]:
+    """(frame count, width, height) of an mp4, decoded back with PyAV."""
+    with av.open(str(path)) as container:
+        frames = [frame for frame in container.decode(video=0)]
+    return len(frames), frames[0].width, frames[0].height
+
+
+def assert_one_line_error(capsys, code: int, expected_code: int, fragment: str = "") -> str:
+    captured = capsys.readouterr()
+    assert code == expected_code, captured
+    lines = [line for line in captured.err.splitlines() if line.strip() and "clip/s" not in line and "it/s" not in line]
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("videoclip"), lines
+    assert "error:" in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------------------------------
+# demo
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_demo_with_a_model(tiny_dir, sample_dir, tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = cli.main(["demo", "--model", tiny_dir, "--data", sample_dir, "--batch-size", "2", "--out", str(out), "--device", "cpu"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "Similarity matrix (cosine" in stdout and "RANDOM" not in stdout
+    assert "Text for video 0:" in stdout
+    assert "text 1 stands in for the tutorial's text 6" in stdout  # a batch of 2 has no text 6
+    result = json.loads((out / "demo.json").read_text())
+    assert np.asarray(result["similarity"]).shape == (2, 2)
+    assert (result["video_query"], result["text_query"]) == (0, 1)
+    assert sorted(result["texts_for_video"]) == [0, 1] and sorted(result["videos_for_text"]) == [0, 1]
+    for name in ("query_video_0.mp4", "retrieved_video_for_text_1.mp4"):
+        assert decode_mp4(out / name) == (32, 256, 256)  # MUGEN clips: 32 frames at 256x256
+    for name in ("contact_sheet.png", "similarity_heatmap.png"):
+        with Image.open(out / name) as image:
+            image.load()
+            assert image.format == "PNG" and image.width >= 400 and image.height >= 200
+    assert "RANDOM" not in (out / "README.txt").read_text()
+
+
+def test_demo_falls_back_to_labelled_random_weights(sample_dir, tmp_path, monkeypatch, capsys):
+    from modeling_videoclip.hub import ExitCode, UploadError
+
+    def offline(*args, **kwargs):
+        raise UploadError("no network connection (test)", ExitCode.NETWORK)
+
+    monkeypatch.setattr(demo, "mugen_weights", offline)
+    out = tmp_path / "demo"
+    code = cli.main(["demo", "--data", sample_dir, "--batch-size", "1", "--out", str(out), "--device", "cpu"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    fallback = [line for line in stdout.splitlines() if "MUGEN weights unavailable" in line]
+    assert len(fallback) == 1 and "RANDOM weights" in fallback[0] and "no network connection (test)" in fallback[0]
+    assert "RANDOM WEIGHTS" in stdout.split("Similarity matrix", 1)[1]  # the matrix and retrievals are labelled
+    assert "[RANDOM WEIGHTS]" in next(line for line in stdout.splitlines() if line.startswith("Text for video 0"))
+    assert (out / "README.txt").read_text().startswith("!!! RANDOM WEIGHTS")
+    assert json.loads((out / "demo.json").read_text())["random_weights"] is True
+    with av.open(str(out / "query_video_0.mp4")) as container:
+        assert "RANDOM WEIGHTS" in container.metadata.get("title", "")
+    assert decode_mp4(out / "retrieved_video_for_text_0.mp4") == (32, 256, 256)  # batch of 1: text 0
+
+
+def test_query_indices_follow_the_tutorial_and_clamp():
+    assert demo.query_indices(8) == (0, 6)
+    assert demo.query_indices(7) == (0, 6)
+    assert demo.query_indices(3) == (0, 2)
+    assert demo.query_indices(1) == (0, 0)
+
+
+def test_default_data_is_generated_once_into_the_cache(tmp_path, monkeypatch):
+    calls = []
+    real = make_mugen_sample
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return real(args[0], num_clips=3, seed=0, with_audio=False)  # small: the test checks the caching only
+
+    monkeypatch.setattr("modeling_videoclip.mugen.make_mugen_sample", counting)
+    first = demo.ensure_mugen_sample(tmp_path / "cache", log=lambda message: None)
+    second = demo.ensure_mugen_sample(tmp_path / "cache", log=lambda message: None)
+    assert first == second == tmp_path / "cache" / "mugen-sample"
+    assert len(calls) == 1 and (first / "coinrun_dataset_jsons" / "release" / "test.json").is_file()
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".mugen-sample-")]  # no staging left
+
+
+def test_default_cache_dir_honours_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEOCLIP_CACHE", str(tmp_path / "a"))
+    assert demo.default_cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("VIDEOCLIP_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert demo.default_cache_dir() == tmp_path / "xdg" / "videoclip"
+
+
+# ----------------------------------------------------------------------------------------------------
+# evaluate
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_evaluate_json_equals_retrieval_metrics_on_the_same_embeddings(evaluation, capsys):
+    assert evaluation["code"] == 0
+    record = json.loads(evaluation["metrics.json"].read_text())
+    with np.load(evaluation["embeddings.npz"]) as stored:
+        text, video = torch.from_numpy(stored["text_embeds"]), torch.from_numpy(stored["video_embeds"])
+        assert len(stored["ids"]) == len(stored["texts"]) == 3
+    with pytest.warns(UserWarning):  # k = 5, 10 > N = 3
+        expected = retrieval_metrics(text, video).to_dict()
+    assert record["metrics"] == expected
+    assert record["metrics"]["num_pairs"] == 3 and record["split"] == "test" and record["limit"] == 3
+    assert record["reference"]["text_to_video/R@1"] == 8.26
+
+
+def test_evaluate_prints_the_reference_table():
+    metrics = {
+        "text_to_video/R@1": 1.0, "text_to_video/R@5": 2.0, "text_to_video/R@10": 3.0, "text_to_video/MdR": 4.0,
+        "text_to_video/MnR": 5.0, "video_to_text/R@1": 6.0, "video_to_text/R@5": 7.0, "video_to_text/R@10": 8.0,
+        "video_to_text/MdR": 9.0, "video_to_text/MnR": 10.0, "num_pairs": 3, "ties": "optimistic",
+    }
+    table = cli.format_results_table(metrics, "test").splitlines()
+    row = next(line for line in table if line.startswith("test/Recall@1 (text query, video retrieval)"))
+    assert row.split()[-2:] == ["1.00", "8.26"]
+    row = next(line for line in table if line.startswith("test/Recall@10 (video query, text retrieval)"))
+    assert row.split()[-2:] == ["8.00", "34.60"]
+    row = next(line for line in table if line.startswith("test/MnR (video query, text retrieval)"))
+    assert row.split()[-2:] == ["10.00", "-"]
+
+
+def test_evaluate_writes_the_model_card_model_index(evaluation):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(evaluation["README.md"])
+    results = card.data.eval_results
+    assert len(results) == 10  # R@1/5/10, MdR, MnR in both directions
+    record = json.loads(evaluation["metrics.json"].read_text())["metrics"]
+    by_key = {(r.task_type, r.metric_type): r for r in results}
+    assert by_key[("text-to-video-retrieval", "recall@1")].metric_value == round(record["text_to_video/R@1"], 2)
+    assert by_key[("video-to-text-retrieval", "mean_rank")].metric_value == round(record["video_to_text/MnR"], 2)
+    assert {r.dataset_config for r in results} == {"synthetic-sample-first-3"}  # not the published figures' group
+    assert "model-index" in evaluation["README.md"].read_text()
+
+
+def test_model_card_update_replaces_only_the_same_group(tmp_path):
+    card = tmp_path / "README.md"
+    metrics = {"text_to_video/R@1": 10.0, "text_to_video/MdR": 3.0, "video_to_text/R@1": 20.0, "video_to_text/MnR": 4.5}
+    cli.write_model_card(card, metrics, "m", "MUGEN")
+    cli.write_model_card(card, metrics, "m", "MUGEN synthetic sample", dataset_config="synthetic-sample")
+    _, replaced = cli.write_model_card(card, {**metrics, "text_to_video/R@1": 11.0}, "m", "MUGEN")
+    from huggingface_hub import ModelCard
+
+    results = ModelCard.load(card).data.eval_results
+    assert replaced == 4 and len(results) == 8
+    values = {(r.dataset_config, r.task_type, r.metric_type): r.metric_value for r in results}
+    assert values[(None, "text-to-video-retrieval", "recall@1")] == 11.0
+    assert values[("synthetic-sample", "text-to-video-retrieval", "recall@1")] == 10.0
+
+
+# ----------------------------------------------------------------------------------------------------
+# retrieve
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_retrieve_videos_for_a_text(tiny_dir, sample_dir, evaluation, tmp_path, capsys):
+    out, results_json = tmp_path / "retrieved", tmp_path / "results.json"
+    code = cli.main([
+        "retrieve", "--model", tiny_dir, "--data", sample_dir, "--embeddings", str(evaluation["embeddings.npz"]),
+        "--query", "Mugen climbs a ladder", "-k", "5", "--out", str(out), "--json", str(results_json), "--device", "cpu",
+    ])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "Top 3 videos of 3" in stdout  # k clamped to the pool
+    results = json.loads(results_json.read_text())["results"]
+    assert [r["rank"] for r in results] == [1, 2, 3]
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    with np.load(evaluation["embeddings.npz"]) as stored:
+        assert sorted(r["id"] for r in results) == sorted(stored["ids"].tolist())
+    for r in results:
+        assert decode_mp4(out / f"rank{r['rank']}_{r['id']}.mp4") == (32, 256, 256)
+    with Image.open(out / "contact_sheet.png") as image:
+        assert image.width > 400
+
+
+def test_retrieve_texts_for_a_video_file(tiny_dir, sample_dir, evaluation, tmp_path, capsys):
+    video = write_mp4(np.random.default_rng(0).integers(0, 256, (16, 224, 224, 3), dtype=np.uint8), tmp_path / "q.mp4")
+    results_json = tmp_path / "results.json"
+    code = cli.main([
+        "retrieve", "--model", tiny_dir, "--embeddings", str(evaluation["embeddings.npz"]), "--video", str(video),
+        "-k", "2", "--json", str(results_json), "--device", "cpu",
+    ])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "Top 2 texts of 3" in stdout
+    results = json.loads(results_json.read_text())["results"]
+    with np.load(evaluation["embeddings.npz"]) as stored:
+        texts = stored["texts"].tolist()
+    assert [r["text"] for r in results] == [texts[r["index"]] for r in results]
+
+
+# ----------------------------------------------------------------------------------------------------
+# mugen-sample, help, errors
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_mugen_sample_command(tmp_path, capsys):
+    code = cli.main(["mugen-sample", str(tmp_path / "sample"), "--num-clips", "4", "--seed", "1", "--no-audio"])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "Wrote the synthetic MUGEN sample (4 clips, seed 1)" in stdout
+    release = tmp_path / "sample" / "coinrun_dataset_jsons" / "release"
+    assert all((release / f"{split}.json").is_file() for split in ("train", "val", "test"))
+    assert (tmp_path / "sample" / "assets").is_dir()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    assert cli.main([command, "--help"]) == 0
+    assert f"usage: videoclip {command}" in capsys.readouterr().out
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    assert cli.main(["--help"]) == 0
+    stdout = capsys.readouterr().out
+    assert all(command in stdout for command in COMMANDS)
+
+
+def _bad_arguments(tiny_dir: str, tmp: Path) -> list[tuple[list[str], int, str]]:
+    empty = tmp / "empty-model"
+    empty.mkdir(exist_ok=True)
+    not_a_video = tmp / "not-a-video.mp4"
+    not_a_video.write_text("hello")
+    bad_npz = tmp / "bad.npz"
+    bad_npz.write_text("not numpy")
+    return [
+        ([], 2, "COMMAND"),
+        (["frob"], 2, "invalid choice"),
+        (["demo", "--batch-size", "0"], 2, "--batch-size"),
+        (["demo", "--batch-size", "eight"], 2, "--batch-size"),
+        (["demo", "--data", str(tmp / "missing")], 2, "is not a folder"),
+        (["demo", "--model", str(tmp / "missing")], 2, "does not exist"),
+        (["demo", "--model", tiny_dir, "--weights", "random"], 2, "--weights"),
+        (["demo", "--device", "tpu9"], 2, "device"),
+        (["evaluate"], 2, "--model"),
+        (["evaluate", "--model", tiny_dir, "--split", "dev"], 2, "--split"),
+        (["evaluate", "--model", tiny_dir, "--limit", "-1"], 2, "--limit"),
+        (["evaluate", "--model", str(empty)], 1, "cannot load a VideoCLIP model"),
+        (["evaluate", "--model", tiny_dir, "--json", str(tmp)], 2, "is a folder"),
+        (["retrieve", "--model", tiny_dir], 2, "--query"),
+        (["retrieve", "--model", tiny_dir, "--query", "a", "--video", "b.mp4"], 2, "not allowed"),
+        (["retrieve", "--model", tiny_dir, "--query", "  "], 2, "empty"),
+        (["retrieve", "--model", tiny_dir, "--video", str(tmp / "missing.mp4")], 2, "does not exist"),
+        (["retrieve", "--model", tiny_dir, "--video", str(not_a_video)], 1, "decode"),
+        (["retrieve", "--model", tiny_dir, "--query", "a", "--embeddings", str(bad_npz)], 1, "--embeddings"),
+        (["retrieve", "--model", tiny_dir, "--query", "a", "-k", "0"], 2, "--top-k"),
+        (["mugen-sample"], 2, "OUT_DIR"),
+        (["mugen-sample", str(tmp / "s"), "--num-clips", "0"], 2, "--num-clips"),
+    ]
+
+
+def test_bad_arguments_exit_non_zero_with_one_line_and_no_traceback(tiny_dir, tmp_path, capsys):
+    for argv, expected_code, fragment in _bad_arguments(tiny_dir, tmp_path):
+        code = cli.main(argv)
+        assert_one_line_error(capsys, code, expected_code, fragment)
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    assert cli.main(["--debug", "demo", "--data", str(tmp_path / "missing")]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert cli.main(["demo", "--data", str(tmp_path / "missing"), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_installed_entry_point_runs(tmp_path):
+    script = Path(sys.executable).with_name("videoclip")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "modeling_videoclip.cli"]
+    run = subprocess.run(
+        [*command, "mugen-sample", str(tmp_path / "sample"), "--num-clips", "3", "--no-audio"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "VIDEOCLIP_CACHE": str(tmp_path / "cache")},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Wrote the synthetic MUGEN sample" in run.stdout
+    assert (tmp_path / "sample" / "coinrun_dataset_jsons" / "release" / "test.json").is_file()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pictures
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 8, 40])
+def test_heatmap_sizes(size):
+    scores = np.random.default_rng(0).uniform(-1, 1, (size, size))
+    image = similarity_heatmap(scores, random_weights=True)
+    assert image.mode == "RGB" and image.width >= 420 and image.height > 200
+
+
+def test_heatmap_rejects_bad_input():
+    with pytest.raises(ValueError):
+        similarity_heatmap(np.zeros((0, 3)))
+
+
+def test_random_weights_label_changes_the_picture():
+    frames = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    sections = [SheetSection("Video for text 0", SheetEntry("query: text 0", text="Mugen jumps."), [SheetEntry("#1", frames=frames, is_match=True)])]
+    plain, random = contact_sheet(sections), contact_sheet(sections, random_weights=True)
+    assert random.height > plain.height  # the RANDOM WEIGHTS line
+    assert np.asarray(random).reshape(-1, 3).tolist().count([200, 20, 20]) > 20  # drawn in red
+
+
+def test_write_mp4_pads_odd_sizes(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, (5, 33, 47, 3), dtype=np.uint8)
+    path = write_mp4(frames, tmp_path / "odd.mp4")
+    assert decode_mp4(path) == (5, 48, 34)
