@@ -221,19 +221,23 @@ def _add_retrieve(subparsers) -> None:
     parser.set_defaults(handler=_run_retrieve)
 
 
-def _add_mugen_sample(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "mugen-sample", help="write the synthetic MUGEN sample (MUGEN's on-disk format)",
-        description="Write a small synthetic dataset in MUGEN's format (release JSONs, game JSONs, wavs, stand-in "
-        "sprites), for `--data` of the other commands.",
-        epilog=EPILOG,
-    )
-    parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created if needed)")
-    parser.add_argument("--num-clips", type=_positive_int, default=16, help="clips over train/val/test. Default: 16")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files. Default: 0")
-    parser.add_argument("--no-audio", action="store_true", help="skip the wav files")
-    _debug_option(parser)
-    parser.set_defaults(handler=_run_mugen_sample)
+DELEGATED: dict[str, tuple[str, str, str]] = {
+    "mugen-sample": (
+        "modeling_videoclip.mugen.cli", "main_sample",
+        "write the synthetic MUGEN sample in MUGEN's on-disk format (OUT_DIR [--num-clips N] [--seed S] [--preview mp4])",
+    ),
+    "mugen-push": (
+        "modeling_videoclip.mugen.cli", "main_push",
+        "publish a MUGEN-format folder to a Hugging Face dataset repo (REPO_ID DATA_DIR ...)",
+    ),
+}
+"""Commands whose whole command line is handed to the MUGEN module's own entry points: (module, function, help)."""
+
+
+def _add_delegated(subparsers) -> None:
+    # Listed here for `videoclip --help`; `main` hands their arguments to the MUGEN module before parsing.
+    for name, (_, _, help_text) in DELEGATED.items():
+        subparsers.add_parser(name, help=help_text, add_help=False)
 
 
 def _add_train(subparsers, with_options: bool) -> None:
@@ -275,7 +279,7 @@ def build_parser(with_train_options: bool = True) -> argparse.ArgumentParser:
     _add_demo(subparsers)
     _add_evaluate(subparsers)
     _add_retrieve(subparsers)
-    _add_mugen_sample(subparsers)
+    _add_delegated(subparsers)
     _add_train(subparsers, with_train_options)
     return parser
 
@@ -583,7 +587,8 @@ def _write_retrieval_outputs(
     args: argparse.Namespace, results: list[dict[str, Any]], dataset, query_frames: np.ndarray | None
 ) -> list[str]:
     """For a text query: the retrieved clips as mp4 and a contact sheet; for a video query: a contact sheet."""
-    from .visualize import SheetEntry, SheetSection, contact_sheet, save_png, write_mp4
+    from .mugen import render_clip_to_mp4
+    from .visualize import SheetEntry, SheetSection, contact_sheet, save_png
 
     out = Path(args.out)
     files: list[str] = []
@@ -597,7 +602,7 @@ def _write_retrieval_outputs(
         entries = []
         for r in results:
             frames = dataset[positions[r["id"]]]["video"]
-            files.append(str(write_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
+            files.append(str(render_clip_to_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
             entries.append(SheetEntry(f"#{r['rank']}  {r['id']}  score {r['score']:.3f}", frames=frames))
         section = SheetSection("Videos for the text", SheetEntry("query text", text=args.query, is_query=True), entries)
     else:
@@ -610,25 +615,8 @@ def _write_retrieval_outputs(
 
 
 # ----------------------------------------------------------------------------------------------------
-# mugen-sample and train
+# train and the delegated MUGEN commands
 # ----------------------------------------------------------------------------------------------------
-
-
-def _run_mugen_sample(args: argparse.Namespace) -> int:
-    from .mugen import make_mugen_sample
-    from .mugen.dataset import load_mugen
-
-    if os.path.isfile(args.out_dir):
-        raise CommandError(f"OUT_DIR {args.out_dir!r} is a file", exit_code=2)
-    folder = make_mugen_sample(args.out_dir, num_clips=args.num_clips, seed=args.seed, with_audio=not args.no_audio)
-    counts = []
-    for split in ("train", "val", "test"):
-        usable = len(load_mugen(folder, split, with_video=False))
-        counts.append(f"{split} {usable}")
-    print(f"Wrote the synthetic MUGEN sample ({args.num_clips} clips, seed {args.seed}) to {folder}")
-    print(f"Clips with manual captions (what VideoCLIP uses): {', '.join(counts)}")
-    print(f"Try: videoclip demo --data {folder}")
-    return 0
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -670,9 +658,24 @@ def _message(error: BaseException) -> str:
     return text
 
 
-def _is_train(argv: Sequence[str]) -> bool:
-    commands = [arg for arg in argv if not arg.startswith("-")]
-    return bool(commands) and commands[0] == "train"
+def _command(argv: Sequence[str]) -> tuple[str | None, int]:
+    """The subcommand and its position: the first argument that is not an option."""
+    for position, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            return arg, position
+    return None, len(argv)
+
+
+def _delegate(command: str, argv: list[str]):
+    import importlib
+
+    module, function, _ = DELEGATED[command]
+    entry_point = getattr(importlib.import_module(module), function)
+    return lambda: entry_point(argv)
+
+
+def _exit_code(exit_: SystemExit) -> int:
+    return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -685,14 +688,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status (see `EPILOG`); argparse's own exits (``--help``, usage errors) are returned too, not raised.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    command, position = _command(argv)
     try:
-        parser = build_parser(with_train_options=_is_train(argv))
-        args = parser.parse_args(argv)
+        if command in DELEGATED and all(arg == "--debug" for arg in argv[:position]):
+            show_traceback = "--debug" in argv[:position]
+            handler = _delegate(command, argv[position + 1 :])
+        else:
+            args = build_parser(with_train_options=command == "train").parse_args(argv)
+            show_traceback = args.show_traceback
+            handler = lambda: args.handler(args)  # noqa: E731
     except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
-    show_traceback = getattr(args, "show_traceback", False) or os.environ.get("VIDEOCLIP_DEBUG") == "1"
+        return _exit_code(exit_)
+    show_traceback = show_traceback or os.environ.get("VIDEOCLIP_DEBUG") == "1"
     try:
-        return int(args.handler(args) or 0)
+        return int(handler() or 0)
+    except SystemExit as exit_:  # a delegated command's argparse (--help, usage errors)
+        return _exit_code(exit_)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

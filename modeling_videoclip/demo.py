@@ -37,7 +37,8 @@ from .processing_videoclip import VideoCLIPProcessor
 from .retrieval import embed_texts, embed_videos
 from .retrieval import similarity as cosine_similarity
 from .video_processing_videoclip import VideoCLIPVideoProcessor
-from .visualize import RANDOM_WEIGHTS_LABEL, SheetEntry, SheetSection, contact_sheet, save_png, similarity_heatmap, write_mp4
+from .mugen import render_clip_to_mp4
+from .visualize import RANDOM_WEIGHTS_LABEL, SheetEntry, SheetSection, contact_sheet, save_png, similarity_heatmap
 
 __all__ = [
     "CommandError",
@@ -539,31 +540,41 @@ def _print_result(result: DemoResult, tag: str, log: Log) -> None:
         f"{', the true video' if best_video == t else f'; the true video, video {t}, ranks {result.videos_for_text.index(t) + 1}'})")
 
 
+RANDOM_PREFIX = "RANDOM-WEIGHTS_"
+"""Prefix of the mp4 files of a random-weight run (an mp4 cannot carry a visible label as the PNG titles do)."""
+
+
+def clip_names(video_query: int, text_query: int, random_weights: bool) -> dict[str, str]:
+    """The demo's mp4 file names: the query video and the video retrieved for the text query."""
+    prefix = RANDOM_PREFIX if random_weights else ""
+    return {
+        "query_video": f"{prefix}query_video_{video_query}.mp4",
+        "retrieved_video": f"{prefix}retrieved_video_for_text_{text_query}.mp4",
+    }
+
+
 def _write_outputs(result: DemoResult, videos: Sequence[np.ndarray], out: Path, top_k: int) -> dict[str, str]:
     """The mp4 files (the query video, the video retrieved for the text), the two PNGs, demo.json and README.txt."""
     out.mkdir(parents=True, exist_ok=True)
-    random = result.random_weights
-    mark = f"{RANDOM_WEIGHTS_LABEL} - " if random else ""
     v, t = result.video_query, result.text_query
-    best_video = result.videos_for_text[0]
+    names = clip_names(v, t, result.random_weights)
+    for stale in clip_names(v, t, not result.random_weights).values():  # a previous run's, in the other mode
+        (out / stale).unlink(missing_ok=True)
     files = {
-        "query_video": write_mp4(videos[v], out / f"query_video_{v}.mp4", title=f"{mark}query video {v} ({result.ids[v]})"),
-        "retrieved_video": write_mp4(
-            videos[best_video], out / f"retrieved_video_for_text_{t}.mp4",
-            title=f"{mark}video {best_video} ({result.ids[best_video]}), retrieved for text {t}",
-        ),
+        "query_video": render_clip_to_mp4(videos[v], out / names["query_video"]),
+        "retrieved_video": render_clip_to_mp4(videos[result.videos_for_text[0]], out / names["retrieved_video"]),
     }
     subtitle = f"weights: {result.weights} | data: {result.data}"
-    heatmap = similarity_heatmap(result.similarity, subtitle=subtitle, random_weights=random)
+    heatmap = similarity_heatmap(result.similarity, subtitle=subtitle, random_weights=result.random_weights)
     files["heatmap"] = save_png(heatmap, out / "similarity_heatmap.png")
-    sheet = contact_sheet(_sheet_sections(result, videos, top_k), subtitle=subtitle, random_weights=random)
+    sheet = contact_sheet(_sheet_sections(result, videos, top_k), subtitle=subtitle, random_weights=result.random_weights)
     files["contact_sheet"] = save_png(sheet, out / "contact_sheet.png")
     files = {role: str(path) for role, path in files.items()}
     files["json"] = str(out / "demo.json")
     files["readme"] = str(out / "README.txt")
     result.files = files
     Path(files["json"]).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    Path(files["readme"]).write_text(_readme(result))
+    Path(files["readme"]).write_text(_readme(result, names))
     return files
 
 
@@ -584,7 +595,7 @@ def _sheet_sections(result: DemoResult, videos: Sequence[np.ndarray], top_k: int
     ]
 
 
-def _readme(result: DemoResult) -> str:
+def _readme(result: DemoResult, names: dict[str, str]) -> str:
     v, t = result.video_query, result.text_query
     lines = []
     if result.random_weights:
@@ -594,10 +605,10 @@ def _readme(result: DemoResult) -> str:
         f"weights: {result.weights}",
         f"data: {result.data}; {len(result.texts)} clips: {', '.join(result.ids)}",
         "",
-        f"query_video_{v}.mp4                 the query video {v} (text retrieved for it: text {result.texts_for_video[0]})",
-        f"retrieved_video_for_text_{t}.mp4     video {result.videos_for_text[0]}, retrieved for text {t}",
-        "similarity_heatmap.png               the similarity matrix (rows texts, columns videos)",
-        "contact_sheet.png                    the queries and their top results",
-        "demo.json                            the numbers (similarity, captions, rankings)",
+        f"{names['query_video']:<40} the query video {v} (text retrieved for it: text {result.texts_for_video[0]})",
+        f"{names['retrieved_video']:<40} video {result.videos_for_text[0]}, retrieved for text {t}",
+        f"{'similarity_heatmap.png':<40} the similarity matrix (rows texts, columns videos)",
+        f"{'contact_sheet.png':<40} the queries and their top results",
+        f"{'demo.json':<40} the numbers (similarity, captions, rankings)",
     ]
     return "\n".join(lines) + "\n"

@@ -1,10 +1,11 @@
-"""Pictures and clips for VideoCLIP retrieval results: PIL + numpy + PyAV only (no matplotlib).
+"""Pictures of VideoCLIP retrieval results: PIL + numpy only (no matplotlib).
 
 * `similarity_heatmap`: the text x video similarity matrix as a PNG-ready image, with row / column labels,
   the value in every cell (small matrices), the true pairs outlined and each text's best video marked.
 * `contact_sheet`: queries and what they retrieved, one row per item: a strip of frames for a video, the
   wrapped caption for a text, the score and whether it is the true pair.
-* `write_mp4`: a clip as an H.264 mp4 (PyAV), the tutorial's ``write_video(..., fps=10, video_codec="h264")``.
+
+Clips are written as mp4 by `modeling_videoclip.mugen.render_clip_to_mp4` (PyAV, H.264, 10 fps as the tutorial).
 
 Every image takes `random_weights`: when true its title says RANDOM WEIGHTS in red, so that a picture made
 with an untrained model cannot be mistaken for a result.
@@ -27,7 +28,6 @@ __all__ = [
     "contact_sheet",
     "similarity_heatmap",
     "save_png",
-    "write_mp4",
 ]
 
 RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (untrained model: scores are meaningless)"
@@ -334,51 +334,3 @@ def save_png(image: Image.Image, path: str | os.PathLike, max_colors: int | None
         image = image.quantize(colors=max_colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     image.save(path, format="PNG", optimize=True)
     return path
-
-
-# ----------------------------------------------------------------------------------------------------
-# mp4
-# ----------------------------------------------------------------------------------------------------
-
-
-def write_mp4(
-    frames: np.ndarray, path: str | os.PathLike, fps: int = 10, title: str | None = None, crf: int = 18
-) -> Path:
-    """Writes `(T, H, W, 3)` uint8 frames as an H.264 mp4 with PyAV.
-
-    Args:
-        frames: the clip; odd heights / widths are padded by one pixel (yuv420p needs even sizes).
-        path: the output file (its folder is created).
-        fps: frames per second. Defaults to 10, the tutorial's (a MUGEN clip keeps every 3rd frame of a
-            30 fps game, so 10 fps plays it in real time).
-        title: stored in the file's ``title`` metadata (the demo marks random-weight outputs there).
-        crf: x264 quality, lower is better. Defaults to 18 (visually lossless for game graphics).
-
-    Returns:
-        The path written.
-    """
-    import av
-
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
-        raise ValueError(f"frames must be (T, H, W, 3) with T >= 1, got shape {frames.shape}")
-    frames = frames.astype(np.uint8, copy=False)
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        if title:
-            container.metadata["title"] = title
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf)}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-

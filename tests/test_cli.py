@@ -21,13 +21,13 @@ import torch
 from PIL import Image
 
 from modeling_videoclip import cli, demo
-from modeling_videoclip.mugen import make_mugen_sample
+from modeling_videoclip.mugen import make_mugen_sample, render_clip_to_mp4
 from modeling_videoclip.retrieval import retrieval_metrics
-from modeling_videoclip.visualize import SheetEntry, SheetSection, contact_sheet, similarity_heatmap, write_mp4
+from modeling_videoclip.visualize import SheetEntry, SheetSection, contact_sheet, similarity_heatmap
 
 from tiny_videoclip import tiny_model, tiny_processor
 
-COMMANDS = ("demo", "evaluate", "retrieve", "mugen-sample", "train")
+COMMANDS = ("demo", "evaluate", "retrieve", "mugen-sample", "mugen-push", "train")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -131,9 +131,11 @@ def test_demo_falls_back_to_labelled_random_weights(sample_dir, tmp_path, monkey
     assert "[RANDOM WEIGHTS]" in next(line for line in stdout.splitlines() if line.startswith("Text for video 0"))
     assert (out / "README.txt").read_text().startswith("!!! RANDOM WEIGHTS")
     assert json.loads((out / "demo.json").read_text())["random_weights"] is True
-    with av.open(str(out / "query_video_0.mp4")) as container:
-        assert "RANDOM WEIGHTS" in container.metadata.get("title", "")
-    assert decode_mp4(out / "retrieved_video_for_text_0.mp4") == (32, 256, 256)  # batch of 1: text 0
+    # mp4 files carry the label in their names; batch of 1: video 0 and text 0
+    assert sorted(p.name for p in out.glob("*.mp4")) == [
+        "RANDOM-WEIGHTS_query_video_0.mp4", "RANDOM-WEIGHTS_retrieved_video_for_text_0.mp4",
+    ]
+    assert decode_mp4(out / "RANDOM-WEIGHTS_retrieved_video_for_text_0.mp4") == (32, 256, 256)
 
 
 def test_query_indices_follow_the_tutorial_and_clamp():
@@ -254,7 +256,8 @@ def test_retrieve_videos_for_a_text(tiny_dir, sample_dir, evaluation, tmp_path, 
 
 
 def test_retrieve_texts_for_a_video_file(tiny_dir, sample_dir, evaluation, tmp_path, capsys):
-    video = write_mp4(np.random.default_rng(0).integers(0, 256, (16, 224, 224, 3), dtype=np.uint8), tmp_path / "q.mp4")
+    frames = np.random.default_rng(0).integers(0, 256, (16, 224, 224, 3), dtype=np.uint8)
+    video = render_clip_to_mp4(frames, tmp_path / "q.mp4")
     results_json = tmp_path / "results.json"
     code = cli.main([
         "retrieve", "--model", tiny_dir, "--embeddings", str(evaluation["embeddings.npz"]), "--video", str(video),
@@ -273,13 +276,19 @@ def test_retrieve_texts_for_a_video_file(tiny_dir, sample_dir, evaluation, tmp_p
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_mugen_sample_command(tmp_path, capsys):
-    code = cli.main(["mugen-sample", str(tmp_path / "sample"), "--num-clips", "4", "--seed", "1", "--no-audio"])
+def test_mugen_sample_is_delegated_to_the_mugen_module(tmp_path, capsys):
+    code = cli.main(["mugen-sample", str(tmp_path / "sample"), "--num-clips", "4", "--seed", "1"])
     stdout = capsys.readouterr().out
-    assert code == 0 and "Wrote the synthetic MUGEN sample (4 clips, seed 1)" in stdout
+    assert code == 0 and "4 clips" in stdout
     release = tmp_path / "sample" / "coinrun_dataset_jsons" / "release"
     assert all((release / f"{split}.json").is_file() for split in ("train", "val", "test"))
     assert (tmp_path / "sample" / "assets").is_dir()
+
+
+def test_delegated_commands_exit_2_on_bad_arguments(capsys):
+    assert cli.main(["mugen-sample"]) == 2
+    assert cli.main(["mugen-sample", "out", "--num-clips", "zero"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -322,8 +331,6 @@ def _bad_arguments(tiny_dir: str, tmp: Path) -> list[tuple[list[str], int, str]]
         (["retrieve", "--model", tiny_dir, "--video", str(not_a_video)], 1, "decode"),
         (["retrieve", "--model", tiny_dir, "--query", "a", "--embeddings", str(bad_npz)], 1, "--embeddings"),
         (["retrieve", "--model", tiny_dir, "--query", "a", "-k", "0"], 2, "--top-k"),
-        (["mugen-sample"], 2, "OUT_DIR"),
-        (["mugen-sample", str(tmp / "s"), "--num-clips", "0"], 2, "--num-clips"),
     ]
 
 
@@ -344,11 +351,11 @@ def test_installed_entry_point_runs(tmp_path):
     script = Path(sys.executable).with_name("videoclip")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "modeling_videoclip.cli"]
     run = subprocess.run(
-        [*command, "mugen-sample", str(tmp_path / "sample"), "--num-clips", "3", "--no-audio"],
+        [*command, "mugen-sample", str(tmp_path / "sample"), "--num-clips", "3"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "VIDEOCLIP_CACHE": str(tmp_path / "cache")},
     )
     assert run.returncode == 0, run.stderr
-    assert "Wrote the synthetic MUGEN sample" in run.stdout
+    assert "3 clips" in run.stdout
     assert (tmp_path / "sample" / "coinrun_dataset_jsons" / "release" / "test.json").is_file()
 
 
@@ -377,7 +384,8 @@ def test_random_weights_label_changes_the_picture():
     assert np.asarray(random).reshape(-1, 3).tolist().count([200, 20, 20]) > 20  # drawn in red
 
 
-def test_write_mp4_pads_odd_sizes(tmp_path):
-    frames = np.random.default_rng(0).integers(0, 256, (5, 33, 47, 3), dtype=np.uint8)
-    path = write_mp4(frames, tmp_path / "odd.mp4")
-    assert decode_mp4(path) == (5, 48, 34)
+def test_clip_names_label_random_runs():
+    names = demo.clip_names(0, 6, random_weights=True)
+    assert names == {"query_video": "RANDOM-WEIGHTS_query_video_0.mp4",
+                     "retrieved_video": "RANDOM-WEIGHTS_retrieved_video_for_text_6.mp4"}
+    assert demo.clip_names(0, 6, random_weights=False)["query_video"] == "query_video_0.mp4"
