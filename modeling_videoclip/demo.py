@@ -173,10 +173,18 @@ def load_split(
     dataset = load_mugen(folder, split, asset_dir=assets)
     metadata, _ = read_release(release_path(folder, split))
     synthetic = metadata.get("type") == "synthetic"  # what make_mugen_sample writes; real releases do not say
-    description = f"{'synthetic MUGEN sample' if synthetic else 'MUGEN'} ({folder})"
+    description = f"{'synthetic MUGEN sample' if synthetic else 'MUGEN'} ({_display_path(folder)})"
     if len(dataset) == 0:
         raise CommandError(f"the {split} split of {description} has no clip to use ({dataset.mugen_report})")
     return dataset, f"{description}, {split} split"
+
+
+def _display_path(path: Path) -> str:
+    """`path` with the home folder shown as ``~`` (shorter in titles, and no user name in shared pictures)."""
+    try:
+        return "~/" + str(Path(path).expanduser().resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -605,10 +613,10 @@ def _readme(result: DemoResult, names: dict[str, str]) -> str:
         f"weights: {result.weights}",
         f"data: {result.data}; {len(result.texts)} clips: {', '.join(result.ids)}",
         "",
-        f"{names['query_video']:<40} the query video {v} (text retrieved for it: text {result.texts_for_video[0]})",
-        f"{names['retrieved_video']:<40} video {result.videos_for_text[0]}, retrieved for text {t}",
-        f"{'similarity_heatmap.png':<40} the similarity matrix (rows texts, columns videos)",
-        f"{'contact_sheet.png':<40} the queries and their top results",
-        f"{'demo.json':<40} the numbers (similarity, captions, rankings)",
+        f"{names['query_video']:<48} the query video {v} (text retrieved for it: text {result.texts_for_video[0]})",
+        f"{names['retrieved_video']:<48} video {result.videos_for_text[0]}, retrieved for text {t}",
+        f"{'similarity_heatmap.png':<48} the similarity matrix (rows texts, columns videos)",
+        f"{'contact_sheet.png':<48} the queries and their top results",
+        f"{'demo.json':<48} the numbers (similarity, captions, rankings)",
     ]
     return "\n".join(lines) + "\n"

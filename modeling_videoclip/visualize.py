@@ -137,7 +137,8 @@ def similarity_heatmap(
         random_weights: add the red RANDOM WEIGHTS warning to the heading. Defaults to `False`.
         row_label / column_label: axis names; defaults "text" and "video".
         cell_size: side of a cell in pixels. Defaults to `None`: 80 for up to 7 rows, shrinking so that
-            the matrix stays about 560 pixels wide; values are written in the cells while they are >= 40.
+            the matrix stays about 560 pixels wide; values are written in the cells while they are >= 40
+            pixels (3 decimals from 56).
 
     Returns:
         An RGB `PIL.Image.Image`.
@@ -171,7 +172,7 @@ def similarity_heatmap(
             luminance = colours[i, j] @ np.array([0.299, 0.587, 0.114])
             ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
             if cell >= 40:
-                value = f"{scores[i, j]:.2f}"
+                value = f"{scores[i, j]:.{3 if cell >= 56 else 2}f}"
                 draw.text((x0 + (cell - _text_width(font, value)) / 2, y0 + cell / 2 - 8), value, fill=ink, font=font)
             if j == best[i]:
                 r = max(2, cell // 12)
