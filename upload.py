@@ -199,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (see `EXIT_CODES_HELP`)."""
     args = build_parser().parse_args(argv)
+    if args.repo_id:
+        failure = check_token(args.repo_id)  # before torch is imported: a bad token fails in a second
+        if failure is not None:
+            _error(failure[1])
+            return failure[0]
     try:
         from modeling_videoclip import hub
     except ImportError as error:  # pragma: no cover - broken installation
@@ -228,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retries=max(0, args.retries),
         retry_wait=max(0.0, args.retry_wait),
         progress=not args.no_progress,
+        check_credentials=False,  # done above
     )
     log = _scrubbed(print)
     try:
@@ -251,6 +257,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"No changes: {result.repo_id}@{result.revision} already holds these files; nothing committed")
             log(f"Repo {result.url} at commit {result.commit_id}")
     return 0
+
+
+def check_token(repo_id: str) -> tuple[int, str] | None:
+    """Asks the Hub whose token this is (huggingface_hub only, no torch): None when accepted, else (exit code, reason).
+
+    Only the failures that make publishing impossible are reported here (no token, 401, no network); anything
+    else is left to the publishing step, which maps every Hub error (see `modeling_videoclip.hub.hub_error`).
+    """
+    from huggingface_hub import HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError, HTTPError, OfflineModeIsEnabled
+
+    if get_token() is None:
+        return 9, "no Hugging Face token found: set HF_TOKEN or run `hf auth login`"
+    try:
+        user = HfApi().whoami()
+    except HfHubHTTPError as error:
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status == 401:
+            return 9, f"authentication failed for {repo_id} (HTTP 401): the Hugging Face token (HF_TOKEN or `hf auth login`) was rejected"
+        return None
+    except OfflineModeIsEnabled:
+        return 6, "cannot reach the Hub: HF_HUB_OFFLINE is set"
+    except (HTTPError, ConnectionError, TimeoutError) as error:  # transport errors: refused, DNS, timeouts
+        return 6, f"cannot reach the Hub for {repo_id}: no network connection ({type(error).__name__}: {error})"
+    print(f"Hub token accepted (account {user.get('name', '?')})", flush=True)
+    return None
 
 
 def _token() -> str | None:

@@ -36,7 +36,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -1116,7 +1116,7 @@ class UploadOptions:
     retries: int = 5
     retry_wait: float = 1.0
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    check_credentials: bool = True
 
 
 def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResult | None:
@@ -1128,7 +1128,7 @@ def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResu
     variant = load_variant(options.variant, options.configs_dir)
     output_dir = Path(options.output_dir)
     check_output_dir(output_dir, options.overwrite)
-    if options.repo_id:
+    if options.repo_id and options.check_credentials:
         check_credentials(options.repo_id, log)
     config = load_config(variant, options.config)
     model, provenance, checkpoint = _build_model(variant, config, options, log)

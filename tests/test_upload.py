@@ -111,6 +111,13 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
     }
 
 
+def _api_get(local: LocalHub, path: str) -> dict:
+    request = urllib.request.Request(local.url + path, headers={"Authorization": "Bearer hf_test_dummy"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 class _FileServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
@@ -171,7 +178,8 @@ def published(assets, module_hub, tmp_path_factory):
         common = ["--config", str(assets.config), "--tokenizer", assets.vocab, "--cache-dir", str(work / "cache")]
         checkpoint = f"{base_url}/videoclip_mugen.pt"
         out = work / "videoclip-mugen"
-        main = run_upload(module_hub, "--checkpoint", checkpoint, *common, "--output-dir", str(out), "--repo-id", REPO)
+        main_args = ["--checkpoint", checkpoint, *common, "--output-dir", str(out), "--repo-id", REPO, "--private"]
+        main = run_upload(module_hub, *main_args)
         assert main.returncode == 0, output(main)
         main_snapshot = snapshot(out)
         main_head = module_hub.branches(REPO)["main"]
@@ -181,7 +189,7 @@ def published(assets, module_hub, tmp_path_factory):
         server.shutdown()
         server.server_close()
     return SimpleNamespace(
-        out=out, main=main, dev=dev, main_snapshot=main_snapshot, main_head=main_head, downloads=list(requests), common=common, checkpoint=checkpoint
+        out=out, main=main, main_args=main_args, dev=dev, main_snapshot=main_snapshot, main_head=main_head, downloads=list(requests), common=common, checkpoint=checkpoint
     )
 
 
@@ -338,6 +346,7 @@ def test_upload_writes_complete_hub_folder_and_uploads_it_in_one_commit(publishe
     assert f"Uploaded to {module_hub.url}/{REPO}\n" in published.main.stdout
     assert f"Commit {published.main_head}: {module_hub.url}/{REPO}/commit/{published.main_head}" in published.main.stdout
     assert not module_hub.server_errors and not module_hub.unknown_routes
+    assert _api_get(module_hub, f"/api/models/{REPO}")["private"] is True
 
 
 def test_model_card_metadata_and_usage(published, module_hub):
@@ -428,7 +437,7 @@ def test_second_upload_is_idempotent(published, module_hub, assets):
     heads = module_hub.branches(REPO)
     creates = module_hub.count("create_repo")
     # The same command as the first upload (main), with the checkpoint now coming from the download cache.
-    result = run_upload(module_hub, "--checkpoint", published.checkpoint, *published.common, "--output-dir", str(published.out), "--repo-id", REPO)
+    result = run_upload(module_hub, *published.main_args)
     assert result.returncode == 0, output(result)
     assert "Using cached download" in result.stdout
     assert "No changes: test/videoclip-mugen@main already holds these files; nothing committed" in result.stdout
@@ -448,36 +457,9 @@ def test_second_upload_is_idempotent(published, module_hub, assets):
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def test_transient_failures_are_retried_and_the_upload_completes(published, local_hub, tmp_path):
-    out = tmp_path / "out"
-    shutil.copytree(published.out, out)
-    local_hub.fail_next("preupload", 503)
-    local_hub.drop_connection_next("lfs_upload")  # connection reset mid-upload of model.safetensors
-    local_hub.fail_next("commit", 500)
-    local_hub.drop_connection_next("commit")
-    result = run_upload(local_hub, "--checkpoint", published.checkpoint, *published.common, "--output-dir", str(out), "--repo-id", "test/retried", "--private")
-    assert result.returncode == 0, output(result)
-    assert local_hub.pending_faults() == {}
-    # huggingface_hub retries the preupload and the LFS PUT itself; upload.py retries the commit (not retried there).
-    assert "HTTP Error 503 thrown while requesting POST" in result.stderr and "Retrying in" in result.stderr
-    assert "uploading: transient failure (RemoteProtocolError: Server disconnected" in result.stdout
-    assert "uploading: transient failure (HTTP 500); retry 2/5" in result.stdout
-    commits = local_hub.commits("test/retried")
-    assert len(commits) == 2  # one commit with everything, no partial one
-    assert set(local_hub.list_files("test/retried")) == HUB_FILES | {".gitattributes"}
-    assert local_hub.read_file("test/retried", "model.safetensors") == (out / "model.safetensors").read_bytes()
-    status, info = _api_get(local_hub, "/api/models/test/retried")
-    assert status == 200 and info["private"] is True
 
 
-def _api_get(local: LocalHub, path: str) -> tuple[int, dict]:
-    request = urllib.request.Request(local.url + path, headers={"Authorization": "Bearer hf_test_dummy"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as response:
-        return response.status, json.loads(response.read())
-
-
-def test_permanent_failures_stop_cleanly_and_a_rerun_completes(published, local_hub, tmp_path):
+def test_failed_uploads_stop_cleanly_transient_ones_are_retried_and_a_rerun_completes(published, local_hub, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(published.out, out)
     args = ["--checkpoint", published.checkpoint, *published.common, "--output-dir", str(out), "--repo-id", "someone/videoclip"]
@@ -497,20 +479,31 @@ def test_permanent_failures_stop_cleanly_and_a_rerun_completes(published, local_
     assert unauthorized.returncode == hub.ExitCode.AUTH, output(unauthorized)
     assert error_line(unauthorized).startswith("error: authentication failed for someone/videoclip (HTTP 401)")
     assert "hf_wrong_secret_token" not in unauthorized.stdout + unauthorized.stderr
-    assert "Converting" not in unauthorized.stdout
+    assert "Converting" not in unauthorized.stdout and "Wrote" not in unauthorized.stdout
 
     assert local_hub.list_files("someone/videoclip") == [".gitattributes"]
     assert len(local_hub.commits("someone/videoclip")) == 1
     assert snapshot(out) == written  # failed uploads never touched the folder
 
-    # The same command again, the faults gone: completes, folder still untouched (identical files are kept).
+    # The same command again, write access granted, and transient faults on the way: retried, then completes in
+    # one commit; the folder is still untouched (identical files are kept).
     local_hub.set_read_only("someone/videoclip", read_only=False)
+    local_hub.fail_next("preupload", 503)
+    local_hub.drop_connection_next("lfs_upload")  # connection reset mid-upload of model.safetensors
+    local_hub.fail_next("commit", 500)
+    local_hub.drop_connection_next("commit")
     rerun = run_upload(local_hub, *args, token="hf_the_right_token")
     assert rerun.returncode == 0, output(rerun)
+    assert local_hub.pending_faults() == {}
+    # huggingface_hub retries the preupload and the LFS PUT itself; upload.py retries the commit (not retried there).
+    assert "HTTP Error 503 thrown while requesting POST" in rerun.stderr and "Retrying in" in rerun.stderr
+    assert "uploading: transient failure (RemoteProtocolError: Server disconnected" in rerun.stdout
+    assert "uploading: transient failure (HTTP 500); retry 2/5" in rerun.stdout
     assert "hf_the_right_token" not in rerun.stdout + rerun.stderr
     assert snapshot(out) == written
-    assert len(local_hub.commits("someone/videoclip")) == 2
+    assert len(local_hub.commits("someone/videoclip")) == 2  # one commit with everything, no partial one
     assert set(local_hub.list_files("someone/videoclip")) == HUB_FILES | {".gitattributes"}
+    assert local_hub.read_file("someone/videoclip", "model.safetensors") == (out / "model.safetensors").read_bytes()
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -534,7 +527,11 @@ def test_help_explains_every_option(capsys):
     text = capsys.readouterr().out
     for option in ("--checkpoint", "--output-dir", "--variant", "--tokenizer", "--repo-id", "--private", "--revision", "--commit-message", "--allow-pickle", "--sha256", "--overwrite", "--config"):
         assert option in text
-    assert hub.MUGEN_CHECKPOINT_URL in text and "exit codes:" in text
+    assert hub.MUGEN_CHECKPOINT_URL in "".join(text.split()) and "exit codes:" in text
+    assert upload.MUGEN_CHECKPOINT_URL == hub.MUGEN_CHECKPOINT_URL  # upload.py repeats it so --help stays fast
+    for code in hub.ExitCode:
+        assert re.search(rf"^  {int(code)} +\S", upload.EXIT_CODES_HELP, re.MULTILINE), code
+    assert (hub.ExitCode.AUTH, hub.ExitCode.NETWORK) == (9, 6)  # upload.check_token's codes
 
 
 @pytest.mark.parametrize(
@@ -630,7 +627,7 @@ def test_reload_mismatch_stops_before_anything_is_installed(assets, tmp_path, ca
 
         files = original(folder, model, processor, card)
         weights = load_file(folder / "model.safetensors")
-        weights["video_projection.linear1.weight"][0, 0] += 1.0
+        weights["video_projection.layer_norm.bias"] += 0.5
         save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
         return files
 
@@ -691,10 +688,12 @@ def test_lightning_checkpoint_with_objects_converts_with_allow_pickle(assets):
         hub.convert_checkpoint(checkpoint, config)
     assert refused.value.exit_code == hub.ExitCode.NEEDS_PICKLE
     model = hub.convert_checkpoint(checkpoint, config, allow_pickle=True)
-    assert float(model.logit_scale) == 2.5
-    reference = assets.reference.state_dict()
-    assert torch.equal(model.video_model.features[0][0].weight, reference["encoder_b.0.model.features.0.0.weight"])
-    assert torch.equal(model.text_projection.linear1.weight, reference["encoder_a.1.linear1.weight"])
+    assert model.logit_scale.item() == 2.5
+    converted = model.state_dict()
+    for key, value in assets.reference.state_dict().items():
+        for old, new in (("encoder_a.0.model.", "text_model."), ("encoder_a.1.", "text_projection."), ("encoder_b.0.model.", "video_model."), ("encoder_b.1.", "video_projection.")):
+            if key.startswith(old):
+                assert torch.equal(converted[new + key[len(old):]], value), key
 
 
 def test_videoclip_base_assembles_pretrained_encoders_with_fresh_projections(assets, tmp_path):
