@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .configuration_videoclip import VideoCLIPConfig
+from .convert_torchmultimodal import MUGEN_CHECKPOINT_URL
 from .modeling_videoclip import VideoCLIPModel
 from .processing_videoclip import VideoCLIPProcessor
 from .retrieval import embed_texts, embed_videos
@@ -300,7 +301,6 @@ def mugen_weights(device: torch.device | str = "cpu", log: Log = print) -> Loade
     Raises:
         modeling_videoclip.hub.UploadError: the checkpoint or tokenizer cannot be obtained or read.
     """
-    from .convert_torchmultimodal import MUGEN_CHECKPOINT_URL
     from .hub import convert_checkpoint, fetch_checkpoint, load_tokenizer
 
     config = VideoCLIPConfig()  # the reference's architecture, which the checkpoint has

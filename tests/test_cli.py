@@ -138,6 +138,40 @@ def test_demo_falls_back_to_labelled_random_weights(sample_dir, tmp_path, monkey
     assert decode_mp4(out / "RANDOM-WEIGHTS_retrieved_video_for_text_0.mp4") == (32, 256, 256)
 
 
+def test_demo_uses_the_converted_mugen_weights_when_cached(tmp_path, monkeypatch):
+    """The MUGEN-weights path offline: a reference-layout checkpoint stands in for the cached download and
+    bert-base-uncased's vocab (from a test dependency) for the cached tokenizer."""
+    from modeling_videoclip import VideoCLIPConfig, VideoCLIPModel, hub
+    from modeling_videoclip.convert_torchmultimodal import KEY_PREFIXES
+
+    from tiny_videoclip import bert_vocab_path
+
+    torch.manual_seed(0)
+    original = VideoCLIPModel(VideoCLIPConfig()).state_dict()
+
+    def reference_key(key: str) -> str:
+        return next(ref + key[len(ours):] for ref, ours in KEY_PREFIXES if key.startswith(ours))
+
+    checkpoint = tmp_path / "videoclip_mugen.pt"
+    torch.save({reference_key(k): v for k, v in original.items() if k != "logit_scale"}, checkpoint)
+    fetched = []
+
+    def cached(url, **kwargs):
+        fetched.append(url)
+        return hub.CheckpointFile(path=checkpoint, sha256="0" * 64, source=url, url=url)
+
+    monkeypatch.setattr(hub, "fetch_checkpoint", cached)
+    monkeypatch.setattr(demo, "_mugen_tokenizer_source", bert_vocab_path)
+    loaded = demo.load_demo_weights(None, ["unused"], "cpu", "auto", log=lambda message: None)
+    assert fetched == [demo.MUGEN_CHECKPOINT_URL] and not loaded.random_weights
+    assert loaded.description.startswith("MUGEN weights (converted from https://")
+    state = loaded.model.state_dict()
+    for key in ("video_projection.linear1.weight", "text_model.embeddings.word_embeddings.weight"):
+        assert torch.equal(state[key], original[key])
+    ids = loaded.processor(text=["Mugen jumps onto a ledge."])["input_ids"][0].tolist()
+    assert ids == [101, 14757, 2368, 14523, 3031, 1037, 18283, 1012, 102]  # the reference's tokenisation
+
+
 def test_query_indices_follow_the_tutorial_and_clamp():
     assert demo.query_indices(8) == (0, 6)
     assert demo.query_indices(7) == (0, 6)
@@ -334,8 +368,11 @@ def _bad_arguments(tiny_dir: str, tmp: Path) -> list[tuple[list[str], int, str]]
     ]
 
 
-def test_bad_arguments_exit_non_zero_with_one_line_and_no_traceback(tiny_dir, tmp_path, capsys):
-    for argv, expected_code, fragment in _bad_arguments(tiny_dir, tmp_path):
+def test_bad_arguments_exit_non_zero_with_one_line_and_no_traceback(tiny_dir, sample_dir, tmp_path, capsys):
+    cases = _bad_arguments(tiny_dir, tmp_path)
+    # conftest sets HF_HUB_OFFLINE: the MUGEN tokenizer is neither cached nor downloadable
+    cases.append((["demo", "--data", sample_dir, "--weights", "mugen"], 1, "cannot get the MUGEN weights"))
+    for argv, expected_code, fragment in cases:
         code = cli.main(argv)
         assert_one_line_error(capsys, code, expected_code, fragment)
 
