@@ -11,7 +11,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["MugenFormatError", "Agent", "Monster", "Frame", "FrameList", "Game", "load_game", "TILE_CHARS"]
 
@@ -43,6 +43,39 @@ def _flag(d: Mapping[str, Any], key: str, where: str) -> bool:
     if not isinstance(value, (bool, int)):
         raise MugenFormatError(f"{where}: field {key!r} should be a boolean, got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+_NUM, _INT, _FLAG = 0, 1, 2
+
+
+def _is_mapping(d: Any) -> bool:
+    return type(d) is dict or isinstance(d, Mapping)  # the ABC check is slow; JSON gives plain dicts
+
+
+def _values(d: Mapping[str, Any], spec: Tuple[Tuple[str, int, Any], ...], where: Callable[[], str]) -> List[Any]:
+    """The fields named by ``spec`` (key, kind, default), validated; ``where()`` names the object in errors.
+
+    Well-typed values take an inline fast path; anything else goes through :func:`_num` / :func:`_flag`,
+    which raise the descriptive errors (or accept the rarer valid forms).
+    """
+    out = []
+    get = d.get
+    for key, kind, default in spec:
+        v = get(key, default)
+        t = type(v)
+        if kind == _FLAG:
+            if t is bool:
+                out.append(v)
+            elif t is int:
+                out.append(bool(v))
+            else:
+                out.append(_flag(d, key, where()))
+        elif t is int or (t is float and v - v == 0):  # x - x is nan for inf/nan
+            out.append(v if kind == _NUM else int(v))
+        else:
+            value = _num(d, key, where(), default)
+            out.append(value if kind == _NUM else int(value))
+    return out
 
 
 @dataclass
@@ -89,18 +122,9 @@ class Agent:
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "Agent":
-        if not isinstance(d, Mapping):
+        if not _is_mapping(d):
             raise MugenFormatError(f"{where}: 'agent' should be an object, got {type(d).__name__}")
-        return cls(
-            x=_num(d, "x", where), y=_num(d, "y", where), vx=_num(d, "vx", where, 0.0), vy=_num(d, "vy", where, 0.0),
-            time_alive=int(_num(d, "time_alive", where, 0)), ladder=_flag(d, "ladder", where),
-            spring=_num(d, "spring", where, 0), is_killed=_flag(d, "is_killed", where),
-            killed_animation_frame_cnt=int(_num(d, "killed_animation_frame_cnt", where, 0)),
-            finished_level_frame_cnt=int(_num(d, "finished_level_frame_cnt", where, 0)),
-            killed_monster=_flag(d, "killed_monster", where), bumped_head=_flag(d, "bumped_head", where),
-            collected_coin=_flag(d, "collected_coin", where), collected_gem=_flag(d, "collected_gem", where),
-            power_up_mode=_flag(d, "power_up_mode", where),
-        )
+        return cls(*_values(d, _AGENT_SPEC, lambda: where))
 
 
 @dataclass
@@ -130,16 +154,28 @@ class Monster:
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "Monster":
-        if not isinstance(d, Mapping):
-            raise MugenFormatError(f"{where}: a monster should be an object, got {type(d).__name__}")
-        return cls(
-            m_id=int(_num(d, "m_id", where, 0)), x=_num(d, "x", where), y=_num(d, "y", where),
-            vx=_num(d, "vx", where, 0.0), vy=_num(d, "vy", where, 0.0), theme=int(_num(d, "theme", where, 0)),
-            is_flying=_flag(d, "is_flying", where), is_walking=_flag(d, "is_walking", where),
-            is_jumping=_flag(d, "is_jumping", where), is_dead=_flag(d, "is_dead", where),
-            time=int(_num(d, "time", where, 0)), anim_freq=int(_num(d, "anim_freq", where, 1)),
-            monster_dying_frame_cnt=int(_num(d, "monster_dying_frame_cnt", where, 0)),
-        )
+        return cls._parse(d, lambda: where)
+
+    @classmethod
+    def _parse(cls, d: Any, where: Callable[[], str]) -> "Monster":
+        if not _is_mapping(d):
+            raise MugenFormatError(f"{where()}: a monster should be an object, got {type(d).__name__}")
+        return cls(*_values(d, _MONSTER_SPEC, where))
+
+
+# (key, kind, default) in each dataclass's field order; default None = required
+_AGENT_SPEC = (
+    ("x", _NUM, None), ("y", _NUM, None), ("vx", _NUM, 0.0), ("vy", _NUM, 0.0), ("time_alive", _INT, 0),
+    ("ladder", _FLAG, False), ("spring", _NUM, 0), ("is_killed", _FLAG, False),
+    ("killed_animation_frame_cnt", _INT, 0), ("finished_level_frame_cnt", _INT, 0),
+    ("killed_monster", _FLAG, False), ("bumped_head", _FLAG, False), ("collected_coin", _FLAG, False),
+    ("collected_gem", _FLAG, False), ("power_up_mode", _FLAG, False),
+)
+_MONSTER_SPEC = (
+    ("m_id", _INT, 0), ("x", _NUM, None), ("y", _NUM, None), ("vx", _NUM, 0.0), ("vy", _NUM, 0.0),
+    ("theme", _INT, 0), ("is_flying", _FLAG, False), ("is_walking", _FLAG, False), ("is_jumping", _FLAG, False),
+    ("is_dead", _FLAG, False), ("time", _INT, 0), ("anim_freq", _INT, 1), ("monster_dying_frame_cnt", _INT, 0),
+)
 
 
 @dataclass
@@ -155,12 +191,12 @@ class Frame:
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "Frame":
-        if not isinstance(d, Mapping):
+        if not _is_mapping(d):
             raise MugenFormatError(f"{where}: a frame should be an object, got {type(d).__name__}")
         if d.get("agent") is None:
             raise MugenFormatError(f"{where}: frame has no 'agent'")
         coins = d.get("coins_eaten", [])
-        if not isinstance(coins, list) or not all(
+        if not isinstance(coins, list) or coins and not all(
             isinstance(c, (list, tuple)) and len(c) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in c)
             for c in coins
         ):
@@ -171,7 +207,7 @@ class Frame:
         return cls(
             frame_id=int(_num(d, "frame_id", where, -1)), state_time=_num(d, "state_time", where, 0),
             coins_eaten=[(int(c[0]), int(c[1])) for c in coins], agent=Agent.from_dict(d["agent"], where + ".agent"),
-            monsters=[Monster.from_dict(m, f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
+            monsters=[Monster._parse(m, lambda j=j: f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
             file_name=str(d.get("file_name", "")),
         )
 

@@ -350,12 +350,13 @@ _MARGIN = 2  # lava halves overhang their tile by up to 2 px; dynamic regions in
 class _Layer:
     """Static tiles of columns ``[c0, c1)`` drawn once; tile ``x`` sits at column ``rel[x] - rel[c0]``."""
 
-    __slots__ = ("c0", "c1", "rgb", "mask", "labels")
+    __slots__ = ("c0", "c1", "rgb", "notmask", "runs", "labels")
 
     def __init__(self, c0: int, c1: int):
         self.c0, self.c1 = c0, c1
-        self.rgb: Optional[np.ndarray] = None
-        self.mask: Optional[np.ndarray] = None
+        self.rgb: Optional[np.ndarray] = None  # zero where no tile covers the pixel
+        self.notmask: Optional[np.ndarray] = None  # 0 where a tile covers the pixel, 255 elsewhere (3 channels)
+        self.runs: List[Tuple[int, int, int]] = []  # (0 empty / 1 partly / 2 fully covered, row start, row stop)
         self.labels: Optional[np.ndarray] = None
 
 
@@ -445,7 +446,7 @@ class _Level:
         if labels and layer.labels is None:
             layer.labels = self._draw_layer(rel, window, layer, labels=True)
         if not labels and layer.rgb is None:
-            layer.rgb, layer.mask = self._draw_layer(rel, window, layer, labels=False)
+            layer.rgb, layer.notmask, layer.runs = self._draw_layer(rel, window, layer, labels=False)
         return layer
 
     def _draw_layer(self, rel: np.ndarray, window, layer: _Layer, labels: bool):
@@ -492,9 +493,7 @@ class _Level:
                 cover[y0:y1, x0:x1] |= m
         if labels:
             return canvas
-        mask = np.empty(canvas.shape, np.uint8)  # 3 channels: broadcasting a 1-channel mask is ~30x slower
-        mask[...] = (cover.view(np.uint8) * np.uint8(255))[..., None]
-        return canvas, mask
+        return canvas, *_coverage_arrays(cover)
 
     # -- lava ------------------------------------------------------------------------------------
 
@@ -547,6 +546,35 @@ class _Level:
             p2 = (c2, cols[3][i], cols[4][i], cols[2][i]) if ok2[i] and c2 is not None else None
             out[(x, y)] = (ch, p1, p2)
         return out
+
+
+def _coverage_arrays(cover: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int, int]]]:
+    """``(notmask, runs)`` of a layer from its boolean coverage (see :class:`_Layer`)."""
+    notmask = np.empty(cover.shape + (3,), np.uint8)  # 3 channels: broadcasting a 1-channel mask is ~30x slower
+    nm = cover.view(np.uint8) - np.uint8(1)
+    for c in range(3):
+        notmask[..., c] = nm
+    kind = cover.any(1).view(np.int8) + cover.all(1).view(np.int8)
+    edges = [0, *(np.flatnonzero(kind[1:] != kind[:-1]) + 1).tolist(), len(kind)]
+    runs = [(int(kind[a]), a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return notmask, runs
+
+
+def _overlay(out: np.ndarray, layer: _Layer, lx: int, x0: int, x1: int) -> None:
+    """Composite layer columns ``[lx, lx + x1 - x0)`` over ``out[:, x0:x1]`` (which holds the background).
+
+    Rows the layer never covers are left alone, rows it covers everywhere are copied, the rest are combined
+    with two byte operations (``out & ~mask | rgb``).
+    """
+    n = x1 - x0
+    rgb, notmask = layer.rgb, layer.notmask
+    for kind, start, stop in layer.runs:
+        if kind == 2:
+            out[start:stop, x0:x1] = rgb[start:stop, lx:lx + n]
+        elif kind == 1:
+            seg = out[start:stop, x0:x1]
+            np.bitwise_and(seg, notmask[start:stop, lx:lx + n], out=seg)
+            np.bitwise_or(seg, rgb[start:stop, lx:lx + n], out=seg)
 
 
 def _fill_bool(canvas: np.ndarray, x: int, y: int, w: int, h: int, mask: Optional[np.ndarray]) -> None:
@@ -755,22 +783,22 @@ class MugenRenderer:
         origin = int(px[layer.c0])
         lay = layer.labels if labels else layer.rgb
         x0, x1 = max(origin, 0), min(origin + lay.shape[1], cam.res)
+        dynamic = bool(level.dynamic or frame.coins_eaten)
         if not labels:
-            self._draw_background(game, cam, bg, dx, back)
+            self._draw_background(game, cam, bg, dx, out)
+            if dynamic:
+                back[...] = out  # dynamic regions are replayed over the bare background
         if x0 >= x1:
-            out[...] = 0 if labels else back
+            if labels:
+                out[...] = 0
         else:
             lx = x0 - origin
             if labels:
                 out[:, :x0], out[:, x1:] = 0, 0
                 out[:, x0:x1] = lay[:, lx:lx + x1 - x0]
-            else:  # out = back where the layer is empty, the layer elsewhere, branch-free
-                out[:, :x0], out[:, x1:] = back[:, :x0], back[:, x1:]
-                seg, b = out[:, x0:x1], back[:, x0:x1]
-                np.bitwise_xor(b, lay[:, lx:lx + x1 - x0], out=seg)
-                np.bitwise_and(seg, layer.mask[:, lx:lx + x1 - x0], out=seg)
-                np.bitwise_xor(seg, b, out=seg)
-        if level.dynamic or frame.coins_eaten:
+            else:
+                _overlay(out, layer, lx, x0, x1)
+        if dynamic:
             self._draw_dynamic(game, frame, cam, level, px, rel.tobytes(), dx, window, out, back, labels)
         if labels:
             self._draw_sprites_labels(game, frame, cam, dx, out)
