@@ -4,7 +4,8 @@
     videoclip evaluate --model M        # Recall@1/5/10, MdR, MnR both ways, as the reference reports them
     videoclip retrieve --model M --query "Mugen climbs a ladder" -k 5
     videoclip retrieve --model M --video clip.mp4
-    videoclip mugen-sample OUT_DIR      # write the synthetic MUGEN sample
+    videoclip mugen-sample OUT_DIR      # write the synthetic MUGEN sample (modeling_videoclip.mugen.cli)
+    videoclip mugen-push REPO_ID DIR    # publish a MUGEN folder as a Hub dataset (modeling_videoclip.mugen.cli)
     videoclip train --output-dir out    # modeling_videoclip.training
 
 User errors (bad options, missing files, unreadable models or data) print one line,
@@ -29,8 +30,8 @@ import torch
 from .demo import (
     TUTORIAL_BATCH_SIZE,
     CommandError,
-    check_model_path,
     LoadedModel,
+    check_model_path,
     load_split,
     load_videoclip,
     metadata_columns,
