@@ -249,9 +249,16 @@ def _run_tasks(tasks: list[Callable[[], None]], parallel: bool) -> None:
         for task in tasks:
             task()
         return
+    # Inference mode is thread-local: pool threads must fill outputs allocated under the caller's mode.
+    in_inference_mode = torch.is_inference_mode_enabled()
     with _single_threaded_pool(workers) as pool:
-        for future in [pool.submit(task) for task in tasks]:
+        for future in [pool.submit(_run_in_mode, task, in_inference_mode) for task in tasks]:
             future.result()
+
+
+def _run_in_mode(task: Callable[[], None], in_inference_mode: bool) -> None:
+    with torch.inference_mode(in_inference_mode):
+        task()
 
 
 @contextmanager

@@ -128,3 +128,12 @@ def test_float_input_is_not_modified():
     before = video.copy()
     VideoCLIPVideoProcessor()(video)
     assert np.array_equal(video, before)
+
+
+def test_works_under_inference_mode_and_no_grad():
+    videos = random_videos(3, frames=12, size=240)
+    expected = VideoCLIPVideoProcessor()(videos)["pixel_values_videos"]
+    with torch.inference_mode():
+        assert torch.equal(VideoCLIPVideoProcessor()(videos)["pixel_values_videos"], expected)
+    with torch.no_grad():
+        assert torch.equal(VideoCLIPVideoProcessor()(videos)["pixel_values_videos"], expected)
