@@ -467,7 +467,7 @@ def build_base_model(
     from transformers import DistilBertModel
 
     try:
-        text_model = DistilBertModel.from_pretrained(text_encoder)
+        text_model = from_hub_or_cache(DistilBertModel.from_pretrained, text_encoder, "text encoder")
     except OSError as error:
         code = ExitCode.NETWORK if _looks_offline(error) else ExitCode.BAD_INPUT
         raise UploadError(f"cannot load the text encoder {text_encoder!r}: {_first_line(error)}", code) from error
@@ -502,6 +502,39 @@ def _load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], wha
     return problems
 
 
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint (``HF_ENDPOINT``) opens: a quick check, so that a machine without
+    network fails in seconds instead of after huggingface_hub's retries."""
+    import socket
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    parsed = urllib.parse.urlparse(constants.ENDPOINT)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def from_hub_or_cache(load: Callable[..., T], source: str, what: str) -> T:
+    """``load(source)`` for a local folder; for a Hub repo id, from the Hub when it is reachable, else from the local
+    cache (``local_files_only``), else an `ExitCode.NETWORK` error."""
+    if Path(source).expanduser().exists() or hub_reachable():
+        return load(source)
+    try:
+        return load(source, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise UploadError(
+            f"cannot load the {what} {source!r}: no network connection to the Hub and it is not in the local cache "
+            f"(pass a local folder or file instead)",
+            ExitCode.NETWORK,
+        ) from error
+
+
 def _looks_offline(error: BaseException) -> bool:
     text = f"{error!r} {error.__cause__!r}".lower()
     return any(word in text for word in ("connect", "offline", "network", "resolve", "timed out", "timeout"))
@@ -529,7 +562,8 @@ def load_tokenizer(source: str, config: VideoCLIPConfig):
         elif path.is_dir() and not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
             tokenizer = tokenizer_from_vocab(path)
         else:
-            tokenizer = AutoTokenizer.from_pretrained(source, model_max_length=MAX_TEXT_TOKENS)
+            load = lambda name, **kwargs: AutoTokenizer.from_pretrained(name, model_max_length=MAX_TEXT_TOKENS, **kwargs)  # noqa: E731
+            tokenizer = from_hub_or_cache(load, source, "tokenizer")
     except (OSError, ValueError) as error:
         code = ExitCode.NETWORK if not path.exists() and _looks_offline(error) else ExitCode.BAD_INPUT
         raise UploadError(f"cannot load the tokenizer {source!r}: {_first_line(error)}", code) from error
@@ -1131,9 +1165,9 @@ def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResu
     if options.repo_id and options.check_credentials:
         check_credentials(options.repo_id, log)
     config = load_config(variant, options.config)
-    model, provenance, checkpoint = _build_model(variant, config, options, log)
     tokenizer_source = options.tokenizer or variant.spec.get("default_tokenizer", "distilbert/distilbert-base-uncased")
-    processor = build_processor(variant, load_tokenizer(tokenizer_source, config))
+    processor = build_processor(variant, load_tokenizer(tokenizer_source, config))  # before the slow conversion
+    model, provenance, checkpoint = _build_model(variant, config, options, log)
     include_results = _include_results(options.card_results, variant, checkpoint)
     repo_id = options.repo_id or f"<your-namespace>/{variant.name}"
     card = render_model_card(variant, repo_id, config, provenance, include_results, options.revision, options.base_model)

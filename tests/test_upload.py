@@ -347,6 +347,8 @@ def test_upload_writes_complete_hub_folder_and_uploads_it_in_one_commit(publishe
     assert f"Commit {published.main_head}: {module_hub.url}/{REPO}/commit/{published.main_head}" in published.main.stdout
     assert not module_hub.server_errors and not module_hub.unknown_routes
     assert _api_get(module_hub, f"/api/models/{REPO}")["private"] is True
+    for run in (published.main, published.dev):
+        assert "hf_test_dummy" not in run.stdout + run.stderr  # the token never shows
 
 
 def test_model_card_metadata_and_usage(published, module_hub):
@@ -583,15 +585,22 @@ def test_refuses_foreign_output_dir_unless_overwrite(assets, tmp_path, capsys):
     assert (out / "notes.txt").read_text() == "keep me" and sorted(os.listdir(out)) == ["notes.txt"]
 
 
-def test_no_network_is_one_line_and_exit_code(tmp_path, capsys):
+def test_no_network_is_one_line_and_exit_code(assets, tmp_path, capsys):
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed once the block ends: connections are refused
-    code, _, err = _main(capsys, "--checkpoint", f"http://127.0.0.1:{port}/videoclip_mugen.pt", "--output-dir", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c"))
+    args = ["--config", str(assets.config), "--output-dir", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c")]
+    code, _, err = _main(capsys, "--checkpoint", f"http://127.0.0.1:{port}/videoclip_mugen.pt", "--tokenizer", assets.vocab, *args)
     assert code == hub.ExitCode.NETWORK
     assert "no network connection" in error_line(err)
+    # The default tokenizer comes from the Hub; this process is offline and its cache is empty: fails fast, before
+    # the conversion.
+    code, out, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), *args)
+    assert code == hub.ExitCode.NETWORK
+    assert "cannot load the tokenizer 'distilbert/distilbert-base-uncased': no network connection" in error_line(err)
+    assert "Converting" not in out and not (tmp_path / "o").exists()
 
 
 def test_download_cache_and_verification(assets, tmp_path):
