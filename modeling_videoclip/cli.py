@@ -449,7 +449,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if len(dataset) < 2:
         raise CommandError(f"{description} has {len(dataset)} clip; retrieval needs at least 2")
     text_embeds, video_embeds = embed_dataset(
-        loaded.model, loaded.embedding_processor, dataset, batch_size=args.batch_size, num_workers=args.num_workers
+        loaded.model, loaded.processor, dataset, batch_size=args.batch_size, num_workers=args.num_workers
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -537,8 +537,8 @@ def _pool_embeddings(args: argparse.Namespace, loaded: LoadedModel, side: str) -
     dataset, _ = _load_pool(args)
     ids, texts = metadata_columns(dataset)
     if side == "text":
-        return embed_texts(loaded.model, loaded.embedding_processor, texts), ids, texts, dataset
-    videos = embed_videos(loaded.model, loaded.embedding_processor, dataset, batch_size=args.batch_size, num_workers=args.num_workers)
+        return embed_texts(loaded.model, loaded.processor, texts), ids, texts, dataset
+    videos = embed_videos(loaded.model, loaded.processor, dataset, batch_size=args.batch_size, num_workers=args.num_workers)
     return videos, ids, texts, dataset
 
 
@@ -557,11 +557,11 @@ def _run_retrieve(args: argparse.Namespace) -> int:
     query_frames = None
     if args.query is not None:
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "video")
-        query = embed_texts(loaded.model, loaded.embedding_processor, [args.query], progress=False)[0]
+        query = embed_texts(loaded.model, loaded.processor, [args.query], progress=False)[0]
     else:
         query_frames = decode_video_file(args.video)
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "text")
-        query = embed_videos(loaded.model, loaded.embedding_processor, [query_frames], progress=False)[0]
+        query = embed_videos(loaded.model, loaded.processor, [query_frames], progress=False)[0]
     if pool.shape[1] != query.shape[0]:
         raise CommandError(f"--embeddings has {pool.shape[1]}-d embeddings but the model gives {query.shape[0]}-d")
     top = search_embeddings(query, pool, args.top_k)  # exact cosine top-k; order among exact ties unspecified

@@ -209,29 +209,6 @@ class LoadedModel:
     description: str
     random_weights: bool = False
 
-    @property
-    def embedding_processor(self) -> "_OutsideInferenceMode":
-        """`processor` for `modeling_videoclip.retrieval`'s embedding helpers, which call it inside
-        `torch.inference_mode()`; see `_OutsideInferenceMode`."""
-        return _OutsideInferenceMode(self.processor)
-
-
-class _OutsideInferenceMode:
-    """Calls a processor with inference mode off.
-
-    Workaround: the video processor (since 96cf9c4) fills a tensor allocated in the calling thread from a thread
-    pool, and inference mode is thread-local, so under `torch.inference_mode()` its worker threads fail with
-    "Inplace update to inference tensor outside InferenceMode". Remove once the video processor runs its tasks
-    in the caller's inference mode. Picklable, for DataLoader workers.
-    """
-
-    def __init__(self, processor: VideoCLIPProcessor) -> None:
-        self.processor = processor
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with torch.inference_mode(False):
-            return self.processor(*args, **kwargs)
-
 
 def resolve_device(device: str | None) -> torch.device:
     """The device to run on.
@@ -504,8 +481,8 @@ def run_demo(
     videos = [row["video"] for row in _render_rows(dataset, n)]
     tag = " [RANDOM WEIGHTS]" if loaded.random_weights else ""
 
-    text_embeds = embed_texts(loaded.model, loaded.embedding_processor, texts, progress=False)
-    video_embeds = embed_videos(loaded.model, loaded.embedding_processor, videos, batch_size=VIDEO_CHUNK)
+    text_embeds = embed_texts(loaded.model, loaded.processor, texts, progress=False)
+    video_embeds = embed_videos(loaded.model, loaded.processor, videos, batch_size=VIDEO_CHUNK)
     similarity = cosine_similarity(text_embeds, video_embeds).numpy()  # the tutorial's embeddings_a @ embeddings_b.T
 
     video_query, text_query = query_indices(n)
