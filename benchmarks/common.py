@@ -12,11 +12,32 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
+
+
+@dataclass
+class BenchOptions:
+    """Settings every benchmark receives.
+
+    Attributes:
+        quick: fewer repetitions and the optional variants skipped (a smoke run, ~2 minutes in all).
+        reference_dir: a checkout of facebookresearch/multimodal, for the benchmarks whose reference code is
+            not on PyPI (MUGEN renderer and dataset); those are skipped, with a note, without it.
+        seed: seed of every random input.
+    """
+
+    quick: bool = False
+    reference_dir: Path | None = None
+    seed: int = 0
+
+    def repeats(self, full: int, quick: int) -> int:
+        """Timed repetitions per side: `quick` in quick mode, else `full`."""
+        return quick if self.quick else full
 
 
 @dataclass
@@ -175,6 +196,56 @@ def speed_result(
     )
 
 
+def format_table(results: Sequence[Result]) -> str:
+    """The results as a Markdown table: what, ours, reference, ratio, goal, max abs diff, repeats."""
+    header = ("what", "ours", "reference", "ratio", "goal", "max abs diff", "n")
+    rows = [header]
+    for result in results:
+        rows.append(
+            (
+                result.name,
+                _format_value(result.ours, result.unit),
+                _format_value(result.reference, result.unit),
+                "-" if result.ratio is None else f"{result.ratio:.2f}x" + (" (time)" if result.ratio_kind != "speedup" else ""),
+                _format_goal(result),
+                "-" if result.max_abs_diff is None else f"{result.max_abs_diff:.2g}",
+                str(result.repeats or "-"),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    return "\n".join(lines)
+
+
+def _format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.3g} s"
+    return f"{value:.3g} {unit}"
+
+
+def _format_goal(result: Result) -> str:
+    if not result.goal:
+        return "(option)" if result.goal_met is None and result.ratio is not None else "-"
+    if result.goal_met is None:
+        return f"{result.goal} (n/a)"
+    return f"{result.goal} {'met' if result.goal_met else 'MISSED'}"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where unavailable)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def resident_set_size() -> int:
     """Current resident set size of this process, in bytes (Linux /proc; 0 where unavailable)."""
     try:
@@ -268,10 +339,13 @@ def machine_description() -> dict[str, Any]:
 
 
 __all__ = [
+    "BenchOptions",
     "PairTimings",
     "PeakMemory",
     "Result",
     "check_goal",
+    "cpu_flags",
+    "format_table",
     "interleaved_timings",
     "machine_description",
     "max_abs_diff",
