@@ -43,6 +43,18 @@ class CheckpointConversionError(ValueError):
     """A checkpoint is not a torchmultimodal VideoCLIP checkpoint of the expected architecture."""
 
 
+class UnreadableCheckpointError(CheckpointConversionError):
+    """The file is not a readable torch checkpoint, or not a VideoCLIP state dict."""
+
+
+class PickleRequiredError(CheckpointConversionError):
+    """The file holds objects other than tensors; loading it needs pickle (``allow_pickle=True``)."""
+
+
+class KeyMismatchError(CheckpointConversionError):
+    """The state dict's keys or shapes do not match the VideoCLIP architecture."""
+
+
 def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
     """Reads a torchmultimodal VideoCLIP checkpoint file into a flat reference-layout state dict.
 
@@ -61,19 +73,23 @@ def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as error:
-        raise CheckpointConversionError(
+        if allow_pickle or "weights only load failed" not in str(error).lower():
+            raise UnreadableCheckpointError(f"Cannot read checkpoint {path!r}: {error}") from error
+        raise PickleRequiredError(
             f"{path!r} needs pickle to load (it holds more than tensors: {str(error).splitlines()[0]}). If you "
             f"trust the file, opt in with allow_pickle=True (upload.py: --allow-pickle)."
         ) from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise CheckpointConversionError(f"Cannot read checkpoint {path!r}: {error}") from error
+    except Exception as error:  # torch.load fails in many ways (IndexError, RuntimeError...) on non-checkpoints
+        raise UnreadableCheckpointError(
+            f"Cannot read checkpoint {path!r}: {type(error).__name__}: {error} (not a torch.save file?)"
+        ) from error
     return extract_state_dict(checkpoint, source=path)
 
 
 def extract_state_dict(checkpoint, source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """Returns the reference-layout state dict of a loaded checkpoint object (plain or Lightning)."""
     if not isinstance(checkpoint, Mapping):
-        raise CheckpointConversionError(
+        raise UnreadableCheckpointError(
             f"{source} holds a {type(checkpoint).__name__}, not a state dict; expected torchmultimodal's "
             f"videoclip_mugen.pt or videoclip_lightning_mugen.pt."
         )
@@ -81,10 +97,10 @@ def extract_state_dict(checkpoint, source: str = "checkpoint") -> dict[str, torc
     flat = {}
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
-            raise CheckpointConversionError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor.")
+            raise UnreadableCheckpointError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor.")
         flat[key[len("model."):] if key.startswith("model.") else key] = value
     if not any(k.startswith(("encoder_a.", "encoder_b.")) for k in flat):
-        raise CheckpointConversionError(
+        raise UnreadableCheckpointError(
             f"{source} is not a torchmultimodal VideoCLIP checkpoint: no 'encoder_a.*' / 'encoder_b.*' keys "
             f"(found e.g. {sorted(flat)[:5]})."
         )
@@ -103,7 +119,7 @@ def convert_state_dict(reference_state: Mapping[str, torch.Tensor]) -> dict[str,
         else:
             converted[new_key] = value
     if unexpected:
-        raise CheckpointConversionError(_key_report("Unexpected keys", unexpected))
+        raise KeyMismatchError(_key_report("Unexpected keys", unexpected))
     return converted
 
 
@@ -165,13 +181,16 @@ def _check_keys_and_shapes(model: VideoCLIPModel, state: Mapping[str, torch.Tens
         if keys
     ]
     if problems:
-        raise CheckpointConversionError(
+        raise KeyMismatchError(
             "The checkpoint does not match the VideoCLIP architecture:\n" + "\n".join(problems)
         )
 
 
 __all__ = [
     "CheckpointConversionError",
+    "KeyMismatchError",
+    "PickleRequiredError",
+    "UnreadableCheckpointError",
     "MUGEN_CHECKPOINT_URL",
     "MUGEN_LIGHTNING_CHECKPOINT_URL",
     "convert_state_dict",

@@ -46,6 +46,8 @@ from .convert_torchmultimodal import (
     MUGEN_CHECKPOINT_URL,
     MUGEN_LIGHTNING_CHECKPOINT_URL,
     CheckpointConversionError,
+    KeyMismatchError,
+    PickleRequiredError,
     convert_torchmultimodal_checkpoint,
     load_checkpoint,
 )
@@ -413,27 +415,18 @@ def convert_checkpoint(checkpoint: CheckpointFile, config: VideoCLIPConfig, allo
     """
     try:
         state = load_checkpoint(checkpoint.path, allow_pickle=allow_pickle)
-    except CheckpointConversionError as error:
-        cause = error.__cause__
-        if isinstance(cause, pickle.UnpicklingError) and "weights only load failed" in str(cause).lower():
-            raise UploadError(
-                f"checkpoint {checkpoint.source} holds objects other than tensors and needs pickle to load; if you "
-                f"trust the file, re-run with --allow-pickle",
-                ExitCode.NEEDS_PICKLE,
-            ) from error
-        raise UploadError(_first_line(error), ExitCode.CHECKPOINT_UNREADABLE) from error
-    except Exception as error:  # noqa: BLE001 - torch.load fails in many ways on files that are not checkpoints
-        raise UploadError(
-            f"Cannot read checkpoint {checkpoint.source!r}: {type(error).__name__}: {_first_line(error)} (not a torch.save file?)",
-            ExitCode.CHECKPOINT_UNREADABLE,
-        ) from error
-    try:
         return convert_torchmultimodal_checkpoint(state, config=config)
-    except CheckpointConversionError as error:
+    except PickleRequiredError as error:
+        raise UploadError(
+            f"checkpoint {checkpoint.source} holds objects other than tensors and needs pickle to load; if you "
+            f"trust the file, re-run with --allow-pickle",
+            ExitCode.NEEDS_PICKLE,
+        ) from error
+    except KeyMismatchError as error:
         text = str(error)
-        if "not a torchmultimodal VideoCLIP checkpoint" in text or "not a tensor" in text or "holds a" in text:
-            raise UploadError(f"{checkpoint.source}: {_first_line(error)}", ExitCode.CHECKPOINT_UNREADABLE) from error
         raise UploadError(_key_mismatch_summary(checkpoint.source, text), ExitCode.KEY_MISMATCH, details=text) from error
+    except CheckpointConversionError as error:
+        raise UploadError(f"{checkpoint.source}: {_first_line(error)}", ExitCode.CHECKPOINT_UNREADABLE) from error
 
 
 def _first_line(error: BaseException) -> str:

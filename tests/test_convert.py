@@ -11,6 +11,9 @@ from transformers import DistilBertConfig
 from modeling_videoclip import VideoCLIPConfig
 from modeling_videoclip.convert_torchmultimodal import (
     CheckpointConversionError,
+    KeyMismatchError,
+    PickleRequiredError,
+    UnreadableCheckpointError,
     convert_torchmultimodal_checkpoint,
     load_checkpoint,
 )
@@ -78,7 +81,7 @@ def test_pickle_needing_file_is_refused_without_opt_in(tmp_path, tiny_reference)
     path = tmp_path / "lightning.pt"
     state = {"model." + k: v for k, v in tiny_reference.state_dict().items()}
     torch.save({"state_dict": state, "hyper_parameters": argparse.Namespace(lr=1e-3)}, path)
-    with pytest.raises(CheckpointConversionError, match="allow_pickle=True"):
+    with pytest.raises(PickleRequiredError, match="allow_pickle=True"):
         load_checkpoint(path)
     model = convert_torchmultimodal_checkpoint(path, config=tiny_config(), allow_pickle=True)
     assert model.text_projection.linear1.weight.shape == (256, 32)
@@ -88,7 +91,7 @@ def test_missing_unexpected_and_misshaped_keys_are_listed(tiny_reference):
     state = dict(tiny_reference.state_dict())
     del state["encoder_b.1.linear2.weight"]
     state["encoder_a.1.linear1.weight"] = torch.zeros(256, 16)
-    with pytest.raises(CheckpointConversionError) as error:
+    with pytest.raises(KeyMismatchError) as error:
         convert_torchmultimodal_checkpoint(state, config=tiny_config())
     message = str(error.value)
     assert "Missing keys (1)" in message and "video_projection.linear2.weight" in message
@@ -112,7 +115,12 @@ def test_not_a_videoclip_checkpoint(tmp_path):
         load_checkpoint(path)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00" * 100)
-    with pytest.raises(CheckpointConversionError, match="Cannot read|pickle"):
+    with pytest.raises(UnreadableCheckpointError, match="Cannot read"):
         load_checkpoint(garbage)
+    truncated = tmp_path / "truncated.pt"
+    torch.save({"encoder_a.1.linear1.weight": torch.zeros(64, 64)}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(UnreadableCheckpointError, match="Cannot read"):
+        load_checkpoint(truncated)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
