@@ -506,7 +506,8 @@ def search_embeddings(
                 top = block.topk(min(k, block.shape[1]), dim=1)
                 indices = top.indices + cols.start
                 if best_scores is not None:
-                    merged = torch.cat([best_scores, top.values], dim=1).topk(k, dim=1)
+                    candidates = torch.cat([best_scores, top.values], dim=1)
+                    merged = candidates.topk(min(k, candidates.shape[1]), dim=1)
                     indices = torch.cat([best_indices, indices], dim=1).gather(1, merged.indices)
                     top = merged
                 best_scores, best_indices = top.values, indices

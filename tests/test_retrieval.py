@@ -417,6 +417,12 @@ def test_exact_search_matches_brute_force(pool):
     np.testing.assert_allclose(result.scores.numpy(), scores, atol=1e-6)
     blocked = R.search_embeddings(queries, embeds, k=10, chunk_size=128)
     np.testing.assert_array_equal(blocked.indices.numpy(), order)
+    # k larger than a block: the merged top-k has the right scores (compared by value, as float32 vs
+    # float64 rounding may swap near-equal neighbours deep in the list).
+    _, scores_300 = brute_force_topk(queries, embeds, 300)
+    wide = R.search_embeddings(queries, embeds, k=300, chunk_size=128)
+    np.testing.assert_allclose(wide.scores.numpy(), scores_300, atol=1e-6)
+    np.testing.assert_array_equal(wide.indices[:, :10].numpy(), order)
     assert R.search(index, queries[0], k=4).indices.tolist() == order[0, :4].tolist()
     assert R.search(embeds, queries, k=5000).indices.shape == (25, 3000)  # k clamped to the pool
 
