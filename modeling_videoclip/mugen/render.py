@@ -350,7 +350,7 @@ _MARGIN = 2  # lava halves overhang their tile by up to 2 px; dynamic regions in
 class _Layer:
     """Static tiles of columns ``[c0, c1)`` drawn once; tile ``x`` sits at column ``rel[x] - rel[c0]``."""
 
-    __slots__ = ("c0", "c1", "rgb", "notmask", "runs", "labels")
+    __slots__ = ("c0", "c1", "rgb", "notmask", "runs", "labels", "coins")
 
     def __init__(self, c0: int, c1: int):
         self.c0, self.c1 = c0, c1
@@ -358,6 +358,7 @@ class _Layer:
         self.notmask: Optional[np.ndarray] = None  # 0 where a tile covers the pixel, 255 elsewhere (3 channels)
         self.runs: List[Tuple[int, int, int]] = []  # (0 empty / 1 partly / 2 fully covered, row start, row stop)
         self.labels: Optional[np.ndarray] = None
+        self.coins: frozenset = frozenset()  # eaten coins removed from this copy of the layer
 
 
 class _Level:
@@ -396,37 +397,43 @@ class _Level:
         rx = max(i for i in range(1, self.maze_w) if i * cam.kx - 1 < cam.tw + _MARGIN or i == 1)
         ry = max(j for j in range(1, self.maze_h) if j * cam.ky - 1 < cam.th or j == 1)
         self.radius = rx
-        self.dynamic: List[Tuple] = []  # (x, y, char, neighbours, pattern, coin neighbours, lava neighbours)
+        self.dynamic: List[Tuple] = []  # see region()
         self.coin_regions: Dict[Tuple[int, int], Tuple] = {}
         self._ry = ry
-        for x, y, ch in self.tiles:
+        # a row's consecutive dynamic tiles (a lava pool) share one region: one recording, one paste per frame
+        runs: List[List[int]] = []
+        for y, x, ch in sorted((y, x, ch) for x, y, ch in self.tiles):
             if ch in self.dynamic_chars and self.row_visible[y]:
-                self.dynamic.append(self.region(x, y))
-        self.dynamic.sort(key=lambda d: (d[0], d[1]))
-        self.dynamic_x = [d[0] for d in self.dynamic]
+                if runs and runs[-1][1] == y and runs[-1][2] == x - 1:
+                    runs[-1][2] = x
+                else:
+                    runs.append([x, y, x])
+        self.dynamic = sorted((self.region(x, y, x_end) for x, y, x_end in runs), key=lambda d: (d[0], d[1]))
         self.lava = sorted(((x, y, ch) for x, y, ch in self.tiles if ch in LAVA), key=lambda t: (t[0], t[1]))
         self.lava_xs = [t[0] for t in self.lava]
         self.lava_x = np.array([t[0] for t in self.lava], np.float64)
         self.lava_ty = np.array([self.y_float[t[1]] for t in self.lava], np.float64)
         self._layers: "OrderedDict[Tuple, _Layer]" = OrderedDict()
 
-    def region(self, x: int, y: int) -> Tuple:
-        """``(x, y, char, neighbours, pattern, coin neighbours, lava neighbours)`` of tile (x, y)'s region."""
-        hit = self.coin_regions.get((x, y))
+    def region(self, x: int, y: int, x_end: Optional[int] = None) -> Tuple:
+        """``(x, y, char, neighbours, pattern, coin neighbours, lava neighbours, x_end)`` of the region of tiles
+        ``(x..x_end, y)`` (default: tile (x, y) alone)."""
+        x_end = x if x_end is None else x_end
+        hit = self.coin_regions.get((x, y)) if x_end == x else None
         if hit is not None:
             return hit
         maze, rx, ry = self.maze, self.radius, self._ry
         near = []
         for ny in range(y - ry, y + ry + 1):
-            for nx in range(x - rx, x + rx + 1):
+            for nx in range(x - rx, x_end + rx + 1):
                 if 0 <= nx < self.maze_w and 0 <= ny < self.maze_h and maze[ny][nx] != ".":
                     near.append((nx, ny, maze[ny][nx], int(self.py[ny] - self.py[y])))
         # strings hash once; the row offsets are fixed per level so they go into the pattern
-        pattern = f"{self.theme}|" + ";".join(f"{c}{nx - x},{ny - y},{oy}" for nx, ny, c, oy in near)
+        pattern = f"{self.theme}|{x_end - x}|" + ";".join(f"{c}{nx - x},{ny - y},{oy}" for nx, ny, c, oy in near)
         coins = [i for i, n in enumerate(near) if n[2] in COINS]
         lava_near = [(nx, ny) for nx, ny, c, _ in near if c in LAVA]
-        entry = (x, y, maze[y][x], near, pattern, coins, lava_near)
-        if maze[y][x] in COINS:
+        entry = (x, y, maze[y][x], near, pattern, coins, lava_near, x_end)
+        if maze[y][x] in COINS and x_end == x:
             self.coin_regions[(x, y)] = entry
         return entry
 
@@ -495,6 +502,80 @@ class _Level:
             return canvas
         return canvas, *_coverage_arrays(cover)
 
+    # -- eaten coins -----------------------------------------------------------------------------
+
+    def eaten_in_layer(self, eaten: Sequence[Tuple[int, int]], layer: _Layer, window) -> frozenset:
+        """The eaten coins that ``layer`` draws (so a patched copy of it must leave them out)."""
+        return frozenset(
+            (x, y) for x, y in eaten
+            if layer.c0 <= x < layer.c1 and self.row_visible[y] and self.maze[y][x] in COINS
+            and self.maze[y][x] not in self.dynamic_chars
+            and (window is None or (window[0] <= x < window[1] and window[2] <= y < window[3]))
+        )
+
+    def without_coins(self, base: _Layer, rel: np.ndarray, window, coins: frozenset, labels: bool,
+                      work: Dict[bool, Tuple[_Layer, _Layer]]) -> _Layer:
+        """``base`` with the eaten ``coins`` left out, as a copy private to one render call (``work``).
+
+        Coins stay eaten within a clip, so frames in order only ever add coins: the copy is patched in place
+        and only re-copied from ``base`` when a frame needs a coin back.
+        """
+        origin, cur = work.get(labels, (None, None))
+        if origin is not base or not cur.coins <= coins:
+            cur = _Layer(base.c0, base.c1)
+            if labels:
+                cur.labels = base.labels.copy()
+            else:
+                cur.rgb, cur.notmask, cur.runs = base.rgb.copy(), base.notmask.copy(), base.runs
+            work[labels] = (base, cur)
+        if cur.coins == coins:
+            return cur
+        for x, y in sorted(coins - cur.coins):
+            self._redraw_without(cur, rel, window, x, y, coins, labels)
+        if not labels:
+            cur.runs = _partial_rows(cur.runs, [int(self.py[y]) for _, y in coins - cur.coins], self.cam.th)
+        cur.coins = coins
+        return cur
+
+    def _redraw_without(self, layer: _Layer, rel: np.ndarray, window, cx: int, cy: int, coins: frozenset,
+                        labels: bool) -> None:
+        """Redraw coin (cx, cy)'s rect of ``layer`` from the other static tiles, in the reference's order."""
+        cam = self.cam
+        base = int(rel[layer.c0])
+        canvas = layer.labels if labels else layer.rgb
+        X, Y = int(rel[cx]) - base, int(self.py[cy])
+        c = _clip(X, Y, cam.tw, cam.th, canvas.shape[1], canvas.shape[0])
+        if c is None:
+            return
+        rx0, ry0, rx1, ry1 = c[:4]
+        canvas[ry0:ry1, rx0:rx1] = 0
+        if not labels:
+            layer.notmask[ry0:ry1, rx0:rx1] = 255
+        reach = int(math.ceil(cam.tw / max(cam.kx, 1.0))) + 1
+        for y in range(max(cy - reach, 0), min(cy + reach + 1, self.maze_h)):
+            for x in range(max(cx - reach, layer.c0), min(cx + reach + 1, layer.c1)):
+                ch = self.maze[y][x]
+                if (ch == "." or ch in self.dynamic_chars or (x, y) in coins or not self.row_visible[y]
+                        or (window is not None and not (window[0] <= x < window[1] and window[2] <= y < window[3]))):
+                    continue
+                spr = self.sprites[ch].fit(cam.tw, cam.th, nearest=labels)
+                TX, TY = int(rel[x]) - base, int(self.py[y])
+                # the part of the tile inside the coin's rect
+                x0, y0, x1, y1 = max(TX, rx0), max(TY, ry0), min(TX + cam.tw, rx1), min(TY + cam.th, ry1)
+                if x0 >= x1 or y0 >= y1:
+                    continue
+                sub = (slice(y0 - TY, y1 - TY), slice(x0 - TX, x1 - TX))
+                if labels:
+                    m = spr.mask[sub] if spr.mask is not None else None
+                    _fill(canvas, _TILE_LABELS[ch], x0, y0, x1 - x0, y1 - y0, m)
+                elif spr.alpha is None:
+                    canvas[y0:y1, x0:x1] = spr.rgb[sub]
+                    layer.notmask[y0:y1, x0:x1] = 0
+                else:
+                    m = spr.mask[sub]
+                    np.copyto(canvas[y0:y1, x0:x1], spr.rgb[sub], where=m[..., None])
+                    layer.notmask[y0:y1, x0:x1][m] = 0
+
     # -- lava ------------------------------------------------------------------------------------
 
     def lava_geometry(self, dx: float, state_time: float, x_lo: int, x_hi: int) -> Dict[Tuple[int, int], Tuple]:
@@ -558,6 +639,19 @@ def _coverage_arrays(cover: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int
     edges = [0, *(np.flatnonzero(kind[1:] != kind[:-1]) + 1).tolist(), len(kind)]
     runs = [(int(kind[a]), a, b) for a, b in zip(edges[:-1], edges[1:])]
     return notmask, runs
+
+
+def _partial_rows(runs: List[Tuple[int, int, int]], tops: Sequence[int], height: int) -> List[Tuple[int, int, int]]:
+    """``runs`` with fully covered rows in ``[top, top + height)`` for each top demoted to partly covered."""
+    n = runs[-1][2] if runs else 0
+    kind = np.zeros(n, np.int8)
+    for k, a, b in runs:
+        kind[a:b] = k
+    for top in tops:
+        band = kind[max(top, 0):max(top + height, 0)]
+        band[band == 2] = 1
+    edges = [0, *(np.flatnonzero(kind[1:] != kind[:-1]) + 1).tolist(), n]
+    return [(int(kind[a]), a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def _overlay(out: np.ndarray, layer: _Layer, lx: int, x0: int, x1: int) -> None:
@@ -741,8 +835,9 @@ class MugenRenderer:
         span = self._column_span(game, cam, frame_ids)
         out = np.empty((len(frame_ids), cam.res, cam.res, 3), np.uint8)
         back = np.empty((cam.res, cam.res, 3), np.uint8)
+        work: Dict[bool, Tuple[_Layer, _Layer]] = {}
         for i, k in enumerate(frame_ids):
-            self._render_frame(game, int(k), cam, level, out[i], span, bg=bg, back=back)
+            self._render_frame(game, int(k), cam, level, out[i], span, work, bg=bg, back=back)
         return out
 
     def _draw_background(self, game: Game, cam: _Camera, bg: np.ndarray, dx: float, canvas: np.ndarray) -> None:
@@ -773,17 +868,21 @@ class MugenRenderer:
             canvas[~mask] = 0
 
     def _render_frame(self, game: Game, k: int, cam: _Camera, level: _Level, out: np.ndarray,
-                      span: Tuple[int, int], bg: Optional[np.ndarray] = None, back: Optional[np.ndarray] = None) -> None:
+                      span: Tuple[int, int], work: Dict[bool, Tuple[_Layer, _Layer]], bg: Optional[np.ndarray] = None,
+                      back: Optional[np.ndarray] = None) -> None:
         """Draw frame ``k`` into ``out``: RGB when ``bg`` is given, labels otherwise."""
         labels = bg is None
         frame = game.frames[k]
         dx, px, window = self._frame_geometry(game, level, cam, k)
         rel = px - px[0]
         layer = level.layer(rel, window, span[0], span[1], labels)
+        patched = level.eaten_in_layer(frame.coins_eaten, layer, window) if frame.coins_eaten else frozenset()
+        if patched:
+            layer = level.without_coins(layer, rel, window, patched, labels, work)
         origin = int(px[layer.c0])
         lay = layer.labels if labels else layer.rgb
         x0, x1 = max(origin, 0), min(origin + lay.shape[1], cam.res)
-        dynamic = bool(level.dynamic or frame.coins_eaten)
+        dynamic = bool(level.dynamic or len(frame.coins_eaten) > len(patched))
         if not labels:
             self._draw_background(game, cam, bg, dx, out)
             if dynamic:
@@ -799,33 +898,36 @@ class MugenRenderer:
             else:
                 _overlay(out, layer, lx, x0, x1)
         if dynamic:
-            self._draw_dynamic(game, frame, cam, level, px, rel.tobytes(), dx, window, out, back, labels)
+            self._draw_dynamic(game, frame, cam, level, px, rel.tobytes(), dx, window, out, back, labels, patched)
         if labels:
             self._draw_sprites_labels(game, frame, cam, dx, out)
         else:
             self._draw_sprites_rgb(game, frame, cam, dx, out)
 
     def _draw_dynamic(self, game, frame, cam: _Camera, level: _Level, px, rel_bytes: bytes, dx, window, out, back,
-                      labels: bool) -> None:
-        """Lava, blended tiles and eaten coins: apply each one's neighbourhood recording over this frame."""
+                      labels: bool, patched: frozenset = frozenset()) -> None:
+        """Lava, blended tiles and eaten coins: apply each one's neighbourhood recording over this frame.
+
+        Eaten coins in ``patched`` are already missing from the layer and need no recording.
+        """
         res, tw = cam.res, cam.tw
         # columns whose region can reach the frame (px is increasing)
         x_lo = int(np.searchsorted(px, -tw - _MARGIN, side="right"))
         x_hi = int(np.searchsorted(px, res + _MARGIN, side="left"))
-        d0, d1 = bisect.bisect_left(level.dynamic_x, x_lo), bisect.bisect_left(level.dynamic_x, x_hi)
         eaten = set(frame.coins_eaten) if frame.coins_eaten else ()
-        todo = level.dynamic[d0:d1]
+        todo = [d for d in level.dynamic if d[0] < x_hi and d[7] >= x_lo]
         if eaten:
             todo = todo + [level.region(*c) for c in eaten
-                           if x_lo <= c[0] < x_hi and level.maze[c[1]][c[0]] in COINS and level.row_visible[c[1]]]
+                           if c not in patched and x_lo <= c[0] < x_hi and level.maze[c[1]][c[0]] in COINS and level.row_visible[c[1]]]
         if not todo:
             return
         r = level.radius
-        lava = level.lava_geometry(dx, frame.state_time, x_lo - r, x_hi + r) if level.lava else {}
+        x_min, x_max = min(d[0] for d in todo), max(d[7] for d in todo) + 1
+        lava = level.lava_geometry(dx, frame.state_time, x_min - r, x_max + r) if level.lava else {}
         canonical = rel_bytes == level.canonical_rel
         kx = level.bank.kx
-        for x, y, ch, near, pattern, coin_idx, lava_near in todo:
-            if window is not None and not (window[0] <= x < window[1] and window[2] <= y < window[3]):
+        for x, y, ch, near, pattern, coin_idx, lava_near, x_end in todo:
+            if window is not None and not (window[0] <= x_end and x < window[1] and window[2] <= y < window[3]):
                 continue
             X = int(px[x])
             eaten_bits = sum(1 << i for i in coin_idx if (near[i][0], near[i][1]) in eaten) if eaten else 0
@@ -838,7 +940,7 @@ class MugenRenderer:
             key = (labels, kx, pattern, offs, eaten_bits, win_bits, geoms)
             rec = self._recordings.get(key)
             if rec is None:
-                rec = self._record(level, x, y, near, px, lava, eaten_bits, win_bits, labels)
+                rec = self._record(level, x, y, x_end, near, px, lava, eaten_bits, win_bits, labels)
                 if len(self._recordings) > 50000:
                     self._recordings.clear()
                 self._recordings[key] = rec
@@ -873,7 +975,7 @@ class MugenRenderer:
             dst[...] = back[y0:y1, x0:x1]
         np.copyto(dst, const, where=opaque)
 
-    def _record(self, level: _Level, x: int, y: int, near, px, lava, eaten_bits: int, win_bits: int,
+    def _record(self, level: _Level, x: int, y: int, x_end: int, near, px, lava, eaten_bits: int, win_bits: int,
                 labels: bool) -> _Recording:
         """Replay the reference's pastes of every tile touching tile (x, y)'s region."""
         cam = level.cam
@@ -893,7 +995,7 @@ class MugenRenderer:
                     ops.append((spr, NX + off - X, int(level.py[ny]) - Y))
             else:
                 ops.append((level.sprites[ch].fit(cam.tw, cam.th, nearest=labels), NX - X, int(level.py[ny]) - Y))
-        h, w = cam.th, cam.tw + 2 * _MARGIN
+        h, w = cam.th, int(px[x_end]) - int(px[x]) + cam.tw + 2 * _MARGIN
         if labels:
             lab = [(spr, _TILE_LABELS[near_ch], ox, oy) for (spr, ox, oy), near_ch in zip(ops, self._op_chars(near, lava, eaten_bits, win_bits))]
             return _record_labels(lab, h, w)
@@ -978,8 +1080,9 @@ class MugenRenderer:
         level = self._level(game, cam)
         span = self._column_span(game, cam, frame_ids)
         out = np.zeros((len(frame_ids), cam.res, cam.res), np.uint8)
+        work: Dict[bool, Tuple[_Layer, _Layer]] = {}
         for i, k in enumerate(frame_ids):
-            self._render_frame(game, int(k), cam, level, out[i], span)
+            self._render_frame(game, int(k), cam, level, out[i], span, work)
         return out
 
     def _draw_sprites_labels(self, game: Game, frame, cam: _Camera, dx: float, out: np.ndarray) -> None:
