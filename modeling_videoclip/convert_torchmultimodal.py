@@ -73,7 +73,8 @@ def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as error:
-        if allow_pickle or "weights only load failed" not in str(error).lower():
+        # A well-formed pickle naming a class outside torch's allowlist needs pickle; other failures are garbage.
+        if allow_pickle or "unsupported global" not in str(error).lower():
             raise UnreadableCheckpointError(f"Cannot read checkpoint {path!r}: {error}") from error
         raise PickleRequiredError(
             f"{path!r} needs pickle to load (it holds more than tensors: {str(error).splitlines()[0]}). If you "
