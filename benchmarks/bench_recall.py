@@ -277,11 +277,12 @@ def largest_full_matrix_n(requested: int, dim: int, device: torch.device) -> tup
     if budget is None:
         return requested, "available memory unknown: trying the requested N"
     usable = 0.6 * budget
-    # N x N float32 matrix, plus room for a contiguous copy the transposed topk may make, plus embeddings.
-    need = lambda n: 2 * 4 * n * n + 2 * 4 * n * dim  # noqa: E731
+    # The N x N float32 matrix (topk on its transposed view makes no copy: measured 6,108 MiB at N=40,000,
+    # i.e. the matrix alone) plus the embeddings.
+    need = lambda n: 4 * n * n + 2 * 4 * n * dim  # noqa: E731
     if need(requested) <= usable:
         return requested, ""
-    n = int((usable / 8) ** 0.5) // 1000 * 1000
+    n = int((usable / 4) ** 0.5) // 1000 * 1000
     return max(1000, n), (
         f"the full N x N matrix at N={requested:,} needs ~{need(requested) / 1024**3:.0f} GiB but "
         f"{budget / 1024**3:.1f} GiB is available: the comparison runs at N={n:,}"
