@@ -260,7 +260,8 @@ class _Recording:
     """The reference's paste sequence over one small region, reduced to what a frame needs.
 
     ``opaque`` pixels end with a known value (``const``) whatever the background; the others are the
-    background blended, in order, with ``chain`` (colour, alpha) layers (alpha 0 = untouched). Label
+    background blended, in order, with ``chain`` layers, each held as ``(255 - alpha, colour * alpha + 128)``
+    (alpha 0 = untouched). Label
     recordings only have ``const`` (0 where nothing was drawn).
     """
 
@@ -281,8 +282,16 @@ def _record_rgb(ops: List[Tuple[_Sprite, int, int]], h: int, w: int) -> _Recordi
             continue
         x0, y0, x1, y1, sx, sy = c
         src = spr.rgb[sy:sy + y1 - y0, sx:sx + x1 - x0]
-        a = (np.full(src.shape[:2], 255, np.uint8) if spr.alpha is None
-             else spr.alpha[sy:sy + y1 - y0, sx:sx + x1 - x0])
+        if spr.alpha is None:
+            const[y0:y1, x0:x1] = src
+            opaque[y0:y1, x0:x1] = True
+            continue
+        if spr.binary:  # no partial alpha: a masked copy, nothing to blend
+            m = spr.mask[sy:sy + y1 - y0, sx:sx + x1 - x0]
+            np.copyto(const[y0:y1, x0:x1], src, where=m[..., None])
+            opaque[y0:y1, x0:x1] |= m
+            continue
+        a = spr.alpha[sy:sy + y1 - y0, sx:sx + x1 - x0]
         dst, op, cnt = const[y0:y1, x0:x1], opaque[y0:y1, x0:x1], count[y0:y1, x0:x1]
         part = (a > 0) & (a < 255)
         if part.any():
@@ -302,7 +311,9 @@ def _record_rgb(ops: List[Tuple[_Sprite, int, int]], h: int, w: int) -> _Recordi
         full = a == 255
         dst[full] = src[full]
         op |= full
-    return _Recording(const, opaque[..., None], chain)
+    # each chain layer as the two terms of PIL's blend: t = v * (255 - a) + (c * a + 128)
+    terms = [(np.ascontiguousarray(255 - A), C * A + 128) for C, A in chain]
+    return _Recording(const, opaque[..., None], terms)
 
 
 def _record_labels(ops: List[Tuple[_Sprite, int, int, int]], h: int, w: int) -> _Recording:
@@ -966,9 +977,9 @@ class MugenRenderer:
             return
         if rec.chain:
             v = back[y0:y1, x0:x1].astype(np.uint16)
-            for C, A in rec.chain:
-                a = A[sy:sy + y1 - y0, sx:sx + x1 - x0]
-                t = v * (255 - a) + C[sy:sy + y1 - y0, sx:sx + x1 - x0] * a + 128
+            for inv, ca in rec.chain:
+                t = v * inv[sy:sy + y1 - y0, sx:sx + x1 - x0]
+                t += ca[sy:sy + y1 - y0, sx:sx + x1 - x0]
                 v = ((t >> 8) + t) >> 8
             dst[...] = v
         else:
