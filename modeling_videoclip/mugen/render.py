@@ -75,7 +75,7 @@ def semantic_label_map() -> Dict[str, int]:
 class _Sprite:
     """A sprite as the reference holds it after loading (resized, flipped, alpha binarised)."""
 
-    __slots__ = ("image", "rgb", "alpha", "mask", "binary", "aspect_ratio", "_fits")
+    __slots__ = ("image", "rgb", "alpha", "mask", "binary", "aspect_ratio", "_fits", "_planes")
 
     def __init__(self, image: Image.Image, aspect_ratio: float = 1.0):
         if image.mode not in ("RGB", "RGBA"):
@@ -88,6 +88,20 @@ class _Sprite:
         self.mask: Optional[np.ndarray] = None if self.alpha is None else self.alpha > 0
         self.aspect_ratio = aspect_ratio
         self._fits: Dict[Tuple[int, int, bool], "_Sprite"] = {}
+        self._planes: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    @property
+    def planes(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(notmask, rgb & mask)``, both (H, W, 3) uint8 with notmask 0 under the mask and 255 elsewhere.
+
+        A binary-alpha paste is then ``dst &= notmask; dst |= rgb_masked``: two byte operations, ~2.5x faster
+        than ``np.copyto(..., where=mask[..., None])`` on sprite-sized arrays.
+        """
+        if self._planes is None:
+            notmask = np.empty(self.rgb.shape, np.uint8)
+            notmask[...] = (self.mask.view(np.uint8) - np.uint8(1))[..., None]
+            self._planes = (notmask, self.rgb & ~notmask)
+        return self._planes
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -223,7 +237,9 @@ def _paste(canvas: np.ndarray, sprite: _Sprite, x: int, y: int) -> None:
     if sprite.alpha is None:
         dst[...] = src
     elif sprite.binary:
-        np.copyto(dst, src, where=sprite.mask[sy:sy + y1 - y0, sx:sx + x1 - x0, None])
+        notmask, masked = sprite.planes
+        np.bitwise_and(dst, notmask[sy:sy + y1 - y0, sx:sx + x1 - x0], out=dst)
+        np.bitwise_or(dst, masked[sy:sy + y1 - y0, sx:sx + x1 - x0], out=dst)
     else:
         a = sprite.alpha[sy:sy + y1 - y0, sx:sx + x1 - x0, None].astype(np.uint16)
         t = dst.astype(np.uint16) * (255 - a) + src.astype(np.uint16) * a + 128
@@ -422,8 +438,6 @@ class _Level:
         self.dynamic = sorted((self.region(x, y, x_end) for x, y, x_end in runs), key=lambda d: (d[0], d[1]))
         self.lava = sorted(((x, y, ch) for x, y, ch in self.tiles if ch in LAVA), key=lambda t: (t[0], t[1]))
         self.lava_xs = [t[0] for t in self.lava]
-        self.lava_x = np.array([t[0] for t in self.lava], np.float64)
-        self.lava_ty = np.array([self.y_float[t[1]] for t in self.lava], np.float64)
         self._layers: "OrderedDict[Tuple, _Layer]" = OrderedDict()
 
     def region(self, x: int, y: int, x_end: Optional[int] = None) -> Tuple:
@@ -506,9 +520,11 @@ class _Level:
                 canvas[y0:y1, x0:x1] = spr.rgb[sy:sy + y1 - y0, sx:sx + x1 - x0]
                 cover[y0:y1, x0:x1] = True
             else:
-                m = spr.mask[sy:sy + y1 - y0, sx:sx + x1 - x0]
-                np.copyto(canvas[y0:y1, x0:x1], spr.rgb[sy:sy + y1 - y0, sx:sx + x1 - x0], where=m[..., None])
-                cover[y0:y1, x0:x1] |= m
+                notmask, masked = spr.planes
+                dst = canvas[y0:y1, x0:x1]
+                np.bitwise_and(dst, notmask[sy:sy + y1 - y0, sx:sx + x1 - x0], out=dst)
+                np.bitwise_or(dst, masked[sy:sy + y1 - y0, sx:sx + x1 - x0], out=dst)
+                cover[y0:y1, x0:x1] |= spr.mask[sy:sy + y1 - y0, sx:sx + x1 - x0]
         if labels:
             return canvas
         return canvas, *_coverage_arrays(cover)
@@ -592,35 +608,19 @@ class _Level:
     def lava_geometry(self, dx: float, state_time: float, x_lo: int, x_hi: int) -> Dict[Tuple[int, int], Tuple]:
         """Each lava tile's two halves this frame: ``(crop box, x offset from the tile, width, height)`` or None.
 
-        Only for lava in columns ``[x_lo, x_hi)``; vectorised, with the reference's float expressions in the
-        same order.
+        Only for lava in columns ``[x_lo, x_hi)``, with the reference's float expressions in the same order
+        (plain Python floats: a frame has a handful of lava tiles, too few for numpy to pay off).
         """
         i0, i1 = bisect.bisect_left(self.lava_xs, x_lo), bisect.bisect_left(self.lava_xs, x_hi)
         if i0 >= i1:
             return {}
         lava = self.lava[i0:i1]
         cam = self.cam
-        W, H = cam.tile_w, cam.tile_h
+        W, H, kx = cam.tile_w, cam.tile_h, cam.kx
         tr = state_time * 0.1
         tr -= int(tr)
         tr *= -1
         trW = tr * W
-        tx = cam.kx * self.lava_x[i0:i1] + dx - 0.1
-        ty = self.lava_ty[i0:i1]
-        X = np.floor(tx)
-        # first half: the tile rect shifted left by -tr * W, intersected with the tile rect
-        a = tx + trW
-        x0 = np.maximum(a, tx)
-        w1 = np.minimum(a + W, tx + W) - x0
-        h1 = np.minimum(ty + H, ty + H) - ty
-        ok1 = (w1 > 0) & (h1 > 0)
-        d1x, d1w, d1h = np.floor(x0) - X, np.ceil(w1 + 0.5), np.ceil(h1)
-        # second half: the same rect one tile further right
-        b = tx + (W + trW)
-        x0 = np.maximum(b, tx)
-        w2 = np.minimum(b + W, tx + W) - x0
-        ok2 = (w2 > 0) & (h1 > 0)
-        d2x, d2w = np.floor(x0 - 0.5) - X, np.ceil(w2 + 0.5)
         crops = {}
         for ch in {t[2] for t in lava}:
             aw, ah = self.sprites[ch].size
@@ -629,13 +629,24 @@ class _Level:
                 None if s is None else (math.floor(s[0]), math.floor(s[1]), math.ceil(s[0] + s[2]), math.ceil(s[1] + s[3]))
                 for s in (_intersect([0 + -tr * aw, 0, aw, ah], sr), _intersect([0 + -aw - tr * aw, 0, aw, ah], sr))
             )
-        cols = [v.astype(np.int64).tolist() for v in (d1x, d1w, d1h, d2x, d2w)]
-        ok1, ok2 = ok1.tolist(), ok2.tolist()
+        floor, ceil = math.floor, math.ceil
         out = {}
-        for i, (x, y, ch) in enumerate(lava):
+        for x, y, ch in lava:
+            tx = kx * x + dx - 0.1
+            ty = self.y_float[y]
+            X = floor(tx)
+            h1 = min(ty + H, ty + H) - ty
+            # first half: the tile rect shifted left by -tr * W, intersected with the tile rect
+            a = tx + trW
+            x0 = max(a, tx)
+            w1 = min(a + W, tx + W) - x0
             c1, c2 = crops[ch]
-            p1 = (c1, cols[0][i], cols[1][i], cols[2][i]) if ok1[i] and c1 is not None else None
-            p2 = (c2, cols[3][i], cols[4][i], cols[2][i]) if ok2[i] and c2 is not None else None
+            p1 = (c1, floor(x0) - X, ceil(w1 + 0.5), ceil(h1)) if w1 > 0 and h1 > 0 and c1 is not None else None
+            # second half: the same rect one tile further right
+            b = tx + (W + trW)
+            x0 = max(b, tx)
+            w2 = min(b + W, tx + W) - x0
+            p2 = (c2, floor(x0 - 0.5) - X, ceil(w2 + 0.5), ceil(h1)) if w2 > 0 and h1 > 0 and c2 is not None else None
             out[(x, y)] = (ch, p1, p2)
         return out
 
