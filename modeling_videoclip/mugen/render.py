@@ -228,10 +228,13 @@ def _clip(x: int, y: int, w: int, h: int, cw: int, ch: int):
 def _paste(canvas: np.ndarray, sprite: _Sprite, x: int, y: int) -> None:
     """``canvas.paste(sprite, box, sprite if RGBA)`` for an RGB canvas (sprite size == box size)."""
     h, w = sprite.rgb.shape[:2]
-    c = _clip(x, y, w, h, canvas.shape[1], canvas.shape[0])
-    if c is None:
-        return
-    x0, y0, x1, y1, sx, sy = c
+    if x >= 0 and y >= 0 and x + w <= canvas.shape[1] and y + h <= canvas.shape[0]:
+        x0, y0, x1, y1, sx, sy = x, y, x + w, y + h, 0, 0
+    else:
+        c = _clip(x, y, w, h, canvas.shape[1], canvas.shape[0])
+        if c is None:
+            return
+        x0, y0, x1, y1, sx, sy = c
     dst = canvas[y0:y1, x0:x1]
     src = sprite.rgb[sy:sy + y1 - y0, sx:sx + x1 - x0]
     if sprite.alpha is None:
@@ -439,6 +442,7 @@ class _Level:
         self.lava = sorted(((x, y, ch) for x, y, ch in self.tiles if ch in LAVA), key=lambda t: (t[0], t[1]))
         self.lava_xs = [t[0] for t in self.lava]
         self._layers: "OrderedDict[Tuple, _Layer]" = OrderedDict()
+        self._lava_crops: Dict[Tuple[str, float], Tuple] = {}  # (char, animation phase) -> source crops
 
     def region(self, x: int, y: int, x_end: Optional[int] = None) -> Tuple:
         """``(x, y, char, neighbours, pattern, coin neighbours, lava neighbours, x_end)`` of the region of tiles
@@ -621,17 +625,19 @@ class _Level:
         tr -= int(tr)
         tr *= -1
         trW = tr * W
-        crops = {}
-        for ch in {t[2] for t in lava}:
-            aw, ah = self.sprites[ch].size
-            sr = [0, 0, aw, ah]
-            crops[ch] = tuple(
-                None if s is None else (math.floor(s[0]), math.floor(s[1]), math.ceil(s[0] + s[2]), math.ceil(s[1] + s[3]))
-                for s in (_intersect([0 + -tr * aw, 0, aw, ah], sr), _intersect([0 + -aw - tr * aw, 0, aw, ah], sr))
-            )
         floor, ceil = math.floor, math.ceil
         out = {}
+        crops = self._lava_crops
         for x, y, ch in lava:
+            if (ch, tr) not in crops:
+                if len(crops) > 4096:
+                    crops.clear()
+                aw, ah = self.sprites[ch].size
+                sr = [0, 0, aw, ah]
+                crops[(ch, tr)] = tuple(
+                    None if s is None else (floor(s[0]), floor(s[1]), ceil(s[0] + s[2]), ceil(s[1] + s[3]))
+                    for s in (_intersect([0 + -tr * aw, 0, aw, ah], sr), _intersect([0 + -aw - tr * aw, 0, aw, ah], sr))
+                )
             tx = kx * x + dx - 0.1
             ty = self.y_float[y]
             X = floor(tx)
@@ -640,7 +646,7 @@ class _Level:
             a = tx + trW
             x0 = max(a, tx)
             w1 = min(a + W, tx + W) - x0
-            c1, c2 = crops[ch]
+            c1, c2 = crops[(ch, tr)]
             p1 = (c1, floor(x0) - X, ceil(w1 + 0.5), ceil(h1)) if w1 > 0 and h1 > 0 and c1 is not None else None
             # second half: the same rect one tile further right
             b = tx + (W + trW)
@@ -934,8 +940,8 @@ class MugenRenderer:
         """
         res, tw = cam.res, cam.tw
         # columns whose region can reach the frame (px is increasing)
-        x_lo = int(np.searchsorted(px, -tw - _MARGIN, side="right"))
-        x_hi = int(np.searchsorted(px, res + _MARGIN, side="left"))
+        x_lo = int(px.searchsorted(-tw - _MARGIN, side="right"))
+        x_hi = int(px.searchsorted(res + _MARGIN, side="left"))
         eaten = set(frame.coins_eaten) if frame.coins_eaten else ()
         todo = [d for d in level.dynamic if d[0] < x_hi and d[7] >= x_lo]
         if eaten:
