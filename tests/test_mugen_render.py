@@ -84,6 +84,25 @@ def test_eaten_coins_disappear_and_are_restored_for_the_start(renderer):
     assert not np.array_equal(rgb[0][coin_box], rgb[1][coin_box])
 
 
+def test_eaten_coins_in_any_frame_order(renderer):
+    """Eaten coins are removed from a per-clip copy of the static layer; frames asked for out of order (coins
+    coming back) and single frames must give the same pixels as frames in order."""
+    coins = {(x, 3): "1" for x in range(9, 14)}
+    coins[(11, 4)] = "2"
+    frames = [frame(x=10.0 + 0.1 * k, vx=0.1, coins_eaten=[(x, 3) for x in range(9, 9 + min(k, 5))])
+              for k in range(7)]
+    game = make_game(frames, maze={**coins, (10, 2): "#", (12, 2): "="})
+    ordered = renderer.render(game)
+    order = [6, 0, 3, 5, 1, 2, 4]
+    np.testing.assert_array_equal(renderer.render(game, order), ordered[order])
+    for k in (0, 4, 6):
+        np.testing.assert_array_equal(renderer.render(game, [k])[0], ordered[k])
+    seg = renderer.render_segmentation(game)
+    np.testing.assert_array_equal(renderer.render_segmentation(game, order), seg[order])
+    coin_px = [(seg[k] == SEMANTIC_LABELS["coin"]).sum() for k in range(7)]
+    assert coin_px[0] > coin_px[3] > coin_px[6] == 0 and (seg[6] == SEMANTIC_LABELS["gem"]).any()
+
+
 @pytest.mark.parametrize("state, pose", [
     (dict(is_killed=True, ladder=True, killed_animation_frame_cnt=30), "hit"),
     (dict(ladder=True, vy=0.2, time_alive=0), "climb1"),

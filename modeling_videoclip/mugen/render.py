@@ -5,10 +5,14 @@ in facebookresearch/multimodal, PIL-based) but much faster:
 
 * sprites are loaded, resized (with PIL, so the resampling is bit-identical), flipped and alpha-binarised
   once per asset folder and cell size;
-* the level's static tiles (walls, crates, ladders...) are drawn once per level into a layer that each frame
-  crops and composites over the parallax background with three vectorised byte operations;
-* only "dynamic" tiles (animated lava, coins that get eaten, and sprites whose alpha is not binary) are redrawn
-  per frame, by replaying the reference's paste order on the few pixels they cover, so overlaps stay exact;
+* the level's static tiles (walls, crates, ladders, coins...) are drawn once per level into a layer that each
+  frame crops and composites over the parallax background: rows the layer never covers are skipped, fully
+  covered rows are copied, the others take two byte operations (``out & ~mask | rgb``);
+* coins eaten during a clip are removed from a per-call copy of that layer (coins only accumulate, so frames in
+  order patch it in place), by redrawing each coin's rect from its static neighbours in the reference's order;
+* only "dynamic" tiles (animated lava and sprites whose alpha is not binary) are redrawn per frame, by replaying
+  the reference's paste order on the few pixels they cover (one region per run of such tiles in a row, its
+  result cached per sub-pixel geometry), so overlaps stay exact;
 * monsters, the agent and the bubble shield are pasted per frame; fractional alpha (fading agent, shrinking
   dying monster, resized lava) is blended with PIL's own integer formula.
 
