@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import sys
 import tempfile
 import time
@@ -58,7 +59,9 @@ class ModelPair:
     ours: torch.nn.Module
 
     @classmethod
+    @functools.lru_cache(maxsize=1)
     def build(cls, seed: int = 0) -> "ModelPair":
+        """Builds the pair once per seed and process (several benchmarks share it; none modifies it)."""
         from reference_videoclip import build_reference_videoclip, randomize_batch_norm_stats
 
         from modeling_videoclip.convert_torchmultimodal import convert_torchmultimodal_checkpoint
