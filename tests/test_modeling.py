@@ -156,7 +156,8 @@ def test_sdpa_by_default_and_equal_to_eager(tmp_path, model, inputs):
     assert torch.allclose(a, b, atol=1e-5)
 
 
-def test_gradient_checkpointing_gives_the_same_gradients(inputs):
+def test_gradient_checkpointing_gives_the_same_gradients():
+    pixel_values = torch.randn(1, 13, 3, 209, 209, generator=torch.Generator().manual_seed(0))  # S3D's minimum
     grads = []
     for checkpointing in (False, True):
         model = tiny_model(projection_dropout=0.0)
@@ -167,9 +168,10 @@ def test_gradient_checkpointing_gives_the_same_gradients(inputs):
         if checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             assert model.video_model.gradient_checkpointing
-        model(**inputs, return_loss=True).loss.backward()
+        model.get_video_features(pixel_values).pooler_output.square().sum().backward()
         grads.append(model.video_model.features[0][0][0].weight.grad.clone())
-    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    assert grads[0].abs().max() > 0
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
 
 def test_one_tower_models_load_from_a_full_checkpoint(tmp_path, model, inputs, outputs):
