@@ -549,20 +549,22 @@ class _Level:
         )
 
     def without_coins(self, base: _Layer, rel: np.ndarray, window, coins: frozenset, labels: bool,
-                      work: Dict[bool, Tuple[_Layer, _Layer]]) -> _Layer:
-        """``base`` with the eaten ``coins`` left out, as a copy private to one render call (``work``).
+                      work: Dict[Tuple[bool, int], Tuple[_Layer, _Layer]]) -> _Layer:
+        """``base`` with the eaten ``coins`` left out, as a copy private to one render call (``work``, which
+        also keeps ``base`` alive so its id stays unique).
 
         Coins stay eaten within a clip, so frames in order only ever add coins: the copy is patched in place
         and only re-copied from ``base`` when a frame needs a coin back.
         """
-        origin, cur = work.get(labels, (None, None))
+        key = (labels, id(base))  # at non-integer cell sizes frames alternate between a few grid variants
+        origin, cur = work.get(key, (None, None))
         if origin is not base or not cur.coins <= coins:
             cur = _Layer(base.c0, base.c1)
             if labels:
                 cur.labels = base.labels.copy()
             else:
                 cur.rgb, cur.notmask, cur.runs = base.rgb.copy(), base.notmask.copy(), base.runs
-            work[labels] = (base, cur)
+            work[key] = (base, cur)
         if cur.coins == coins:
             return cur
         for x, y in sorted(coins - cur.coins):
@@ -867,7 +869,7 @@ class MugenRenderer:
         span = self._column_span(game, cam, frame_ids)
         out = np.empty((len(frame_ids), cam.res, cam.res, 3), np.uint8)
         back = np.empty((cam.res, cam.res, 3), np.uint8)
-        work: Dict[bool, Tuple[_Layer, _Layer]] = {}
+        work: Dict[Tuple[bool, int], Tuple[_Layer, _Layer]] = {}
         for i, k in enumerate(frame_ids):
             self._render_frame(game, int(k), cam, level, out[i], span, work, bg=bg, back=back)
         return out
@@ -900,8 +902,8 @@ class MugenRenderer:
             canvas[~mask] = 0
 
     def _render_frame(self, game: Game, k: int, cam: _Camera, level: _Level, out: np.ndarray,
-                      span: Tuple[int, int], work: Dict[bool, Tuple[_Layer, _Layer]], bg: Optional[np.ndarray] = None,
-                      back: Optional[np.ndarray] = None) -> None:
+                      span: Tuple[int, int], work: Dict[Tuple[bool, int], Tuple[_Layer, _Layer]],
+                      bg: Optional[np.ndarray] = None, back: Optional[np.ndarray] = None) -> None:
         """Draw frame ``k`` into ``out``: RGB when ``bg`` is given, labels otherwise."""
         labels = bg is None
         frame = game.frames[k]
@@ -950,7 +952,8 @@ class MugenRenderer:
         todo = [d for d in level.dynamic if d[0] < x_hi and d[7] >= x_lo]
         if eaten:
             todo = todo + [level.region(*c) for c in eaten
-                           if c not in patched and x_lo <= c[0] < x_hi and level.maze[c[1]][c[0]] in COINS and level.row_visible[c[1]]]
+                           if c not in patched and x_lo <= c[0] < x_hi and level.maze[c[1]][c[0]] in COINS
+                           and level.row_visible[c[1]]]
         if not todo:
             return
         r = level.radius
@@ -1112,7 +1115,7 @@ class MugenRenderer:
         level = self._level(game, cam)
         span = self._column_span(game, cam, frame_ids)
         out = np.zeros((len(frame_ids), cam.res, cam.res), np.uint8)
-        work: Dict[bool, Tuple[_Layer, _Layer]] = {}
+        work: Dict[Tuple[bool, int], Tuple[_Layer, _Layer]] = {}
         for i, k in enumerate(frame_ids):
             self._render_frame(game, int(k), cam, level, out[i], span, work)
         return out
