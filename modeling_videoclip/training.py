@@ -20,20 +20,24 @@ Pieces, usable on their own:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import json
 import logging
+import math
 import os
+import random
 import typing
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import HfArgumentParser, Trainer, TrainingArguments
+from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import IntervalStrategy
 
 from .configuration_videoclip import VideoCLIPConfig
@@ -74,7 +78,9 @@ class VideoCLIPDataCollator:
 
     Works with any dataset whose rows are mappings with a text column (a string; a list of strings uses its
     first) and a video column (uint8 `(frames, height, width, 3)` as a numpy array, torch tensor or nested
-    lists, e.g. `load_mugen` rows or a `datasets` Array4D column). Other columns are ignored, so the dataset
+    lists, e.g. `load_mugen` rows or a `datasets` Array4D column; store videos as `datasets.Array4D` with
+    `with_format("numpy")`: a nested-list column converts to numpy a thousand times slower). Other columns are
+    ignored, so the dataset
     does not need to be pruned; `VideoCLIPTrainer` tells `Trainer` not to prune it, because `Trainer`'s default
     `remove_unused_columns=True` would drop `text` and `video` (they are not `forward` arguments).
 
@@ -141,6 +147,11 @@ def _row_video(row: Mapping[str, Any], column: str, other: str) -> np.ndarray | 
         )
     if video.ndim != 4 or video.shape[-1] != 3:
         raise ValueError(f"Column {column!r} must hold (frames, height, width, 3) videos, got {video.shape}.")
+    if video.dtype != np.uint8 and np.issubdtype(video.dtype, np.integer):
+        # `datasets`' numpy formatting can widen uint8 Array4D columns; the processor expects uint8 pixels.
+        if video.size and (video.min() < 0 or video.max() > 255):
+            raise ValueError(f"Column {column!r} holds integer pixels outside [0, 255].")
+        video = video.astype(np.uint8)
     return video
 
 
@@ -149,32 +160,32 @@ def _row_video(row: Mapping[str, Any], column: str, other: str) -> np.ndarray | 
 # ------------------------------------------------------------------------------------------------------------
 
 
-def load_pretrained_towers(model: VideoCLIPModel, text_model_name: str = DISTILBERT_NAME) -> VideoCLIPModel:
-    """Loads the reference's pretrained towers into `model` in place (projections and logit scale untouched).
+def fetch_pretrained_tower_weights(
+    text_model_name: str = DISTILBERT_NAME,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Downloads (or reads from the caches) the reference's pretrained towers.
 
     Args:
-        model: a `VideoCLIPModel` whose text tower has DistilBERT's default shape.
         text_model_name: Hub id or folder of the DistilBERT to load. Defaults to `"distilbert-base-uncased"`,
             the reference's `text_model_name`.
 
     Returns:
-        `model`, with DistilBERT's weights in `text_model` and torchvision's `S3D_Weights.KINETICS400_V1` in
-        `video_model.features`.
+        `(text_state, video_state)`: DistilBERT's state dict, and the `features` of torchvision's
+        `S3D_Weights.KINETICS400_V1` (its classifier dropped, as the reference replaces it with `nn.Identity`).
 
     Raises:
-        PretrainedWeightsUnavailableError: when either download fails (e.g. offline).
+        PretrainedWeightsUnavailableError: when either cannot be obtained (e.g. offline), with a one-line reason.
     """
     from torchvision.models.video import S3D_Weights
     from transformers import DistilBertModel
 
     try:
-        text_model = DistilBertModel.from_pretrained(text_model_name)
+        text_state = DistilBertModel.from_pretrained(text_model_name).state_dict()
     except Exception as error:  # noqa: BLE001 - any failure means the same thing to the user
         raise PretrainedWeightsUnavailableError(
             f"Cannot load the pretrained DistilBERT {text_model_name!r} for {VIDEOCLIP_BASE} ({type(error).__name__}: "
             f"{_first_line(error)}); connect to the Hugging Face Hub or fill its cache, or use --init random."
         ) from error
-    model.text_model.load_state_dict(text_model.state_dict(), strict=True)
     try:
         s3d_state = S3D_Weights.KINETICS400_V1.get_state_dict(progress=False)
     except Exception as error:  # noqa: BLE001
@@ -182,9 +193,28 @@ def load_pretrained_towers(model: VideoCLIPModel, text_model_name: str = DISTILB
             f"Cannot download torchvision's S3D Kinetics-400 weights for {VIDEOCLIP_BASE} ({type(error).__name__}: "
             f"{_first_line(error)}); connect to download.pytorch.org or fill the torch hub cache, or use --init random."
         ) from error
-    features = {k.removeprefix("features."): v for k, v in s3d_state.items() if k.startswith("features.")}
-    model.video_model.features.load_state_dict(features, strict=True)  # the classifier is dropped, as the reference
+    video_state = {k.removeprefix("features."): v for k, v in s3d_state.items() if k.startswith("features.")}
+    return text_state, video_state
+
+
+def load_pretrained_towers(model: VideoCLIPModel, text_model_name: str = DISTILBERT_NAME) -> VideoCLIPModel:
+    """Loads the reference's pretrained towers into `model` in place (projections and logit scale untouched).
+
+    Args:
+        model: a `VideoCLIPModel` whose text tower has DistilBERT's default shape.
+        text_model_name: as `fetch_pretrained_tower_weights`. Defaults to `"distilbert-base-uncased"`.
+
+    Returns:
+        `model`, with DistilBERT's weights in `text_model` and Kinetics-400 S3D's in `video_model.features`.
+    """
+    text_state, video_state = fetch_pretrained_tower_weights(text_model_name)
+    _load_towers(model, text_state, video_state)
     return model
+
+
+def _load_towers(model: VideoCLIPModel, text_state: dict, video_state: dict) -> None:
+    model.text_model.load_state_dict(text_state, strict=True)
+    model.video_model.features.load_state_dict(video_state, strict=True)
 
 
 def _first_line(error: BaseException) -> str:
@@ -210,8 +240,9 @@ def build_model(
             `"videoclip-base"` (its text tower must keep DistilBERT's shape). Defaults to `VideoCLIPConfig()`, the
             reference's shapes. Ignored (with an error) for a saved model.
         freeze_text: freeze DistilBERT (the MUGEN recipe does: `text_trainable: False`). Defaults to False here;
-            the command line's `--freeze-text` turns it on.
-        freeze_video: freeze S3D (the MUGEN recipe trains it). Defaults to False.
+            the command line's `--freeze-text` turns it on. Ignored, with a warning, for `"random"`, as the
+            reference ignores `text_trainable=False` without pretrained weights.
+        freeze_video: freeze S3D (the MUGEN recipe trains it). Defaults to False; ignored for `"random"` too.
         text_model_name: DistilBERT to load for `"videoclip-base"`. Defaults to `"distilbert-base-uncased"`.
 
     Returns:
@@ -220,13 +251,22 @@ def build_model(
     if isinstance(config, Mapping):
         config = VideoCLIPConfig(**config)
     if init in (VIDEOCLIP_BASE, RANDOM_INIT):
+        # Fetch first, so that a missing download fails before the model is built.
+        weights = fetch_pretrained_tower_weights(text_model_name) if init == VIDEOCLIP_BASE else None
         model = VideoCLIPModel(config if config is not None else VideoCLIPConfig())
-        if init == VIDEOCLIP_BASE:
-            load_pretrained_towers(model, text_model_name)
+        if weights is not None:
+            _load_towers(model, *weights)
     else:
         if config is not None:
             raise ValueError(f"A model config applies to --init {VIDEOCLIP_BASE} or random, not to a saved model ({init}).")
         model = VideoCLIPModel.from_pretrained(init)
+    if init == RANDOM_INIT and (freeze_text or freeze_video):
+        # The reference: "`text_trainable` acts as True when `text_pretrained` is False" (likewise for video).
+        # A frozen random DistilBERT also maps every caption to nearly the same [CLS] embedding, which pins the
+        # contrastive loss at log(batch size).
+        warnings.warn("--freeze-text/--freeze-video are ignored with --init random (nothing pretrained to keep), "
+                      "as in the reference.", stacklevel=2)
+        freeze_text = freeze_video = False
     freeze_towers(model, text=freeze_text, video=freeze_video)
     return model.train()
 
@@ -343,8 +383,25 @@ def retrieval_compute_metrics(eval_prediction, ks: Sequence[int] = (1, 5, 10)) -
     from .retrieval import retrieval_metrics
 
     text_embeds, video_embeds = eval_prediction.predictions[:2]
-    metrics = retrieval_metrics(torch.as_tensor(np.asarray(text_embeds)), torch.as_tensor(np.asarray(video_embeds)), ks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # k > N (a small validation set): Recall@k is 100%, no need to warn each epoch
+        metrics = retrieval_metrics(torch.as_tensor(np.asarray(text_embeds)), torch.as_tensor(np.asarray(video_embeds)), ks)
     return {key: value for key, value in metrics.to_dict().items() if not isinstance(value, str)}
+
+
+@contextlib.contextmanager
+def _preserved_rng_state() -> Iterator[None]:
+    """Restores Python's, numpy's and torch's (CPU and initialised CUDA devices') RNG states on exit."""
+    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
 
 
 def _is_videoclip_collator(collator: Any) -> bool:
@@ -411,6 +468,17 @@ class VideoCLIPTrainer(Trainer):
         labels = torch.zeros(embeds[0].shape[0], dtype=torch.long, device=embeds[0].device)
         return loss, embeds, labels
 
+    def evaluate(self, *args, **kwargs) -> dict[str, float]:
+        """`Trainer.evaluate`, leaving the random number generators as it found them.
+
+        Evaluation draws from the global generators (each DataLoader iterator takes a base seed from torch's),
+        and `Trainer` may save a checkpoint's RNG state before the epoch-end evaluation: without this, a run
+        resumed from that checkpoint would draw different dropout masks than the uninterrupted run. With it,
+        evaluating (or not) never changes the training trajectory.
+        """
+        with _preserved_rng_state():
+            return super().evaluate(*args, **kwargs)
+
     def _remove_unused_columns(self, dataset, description: str | None = None):
         if _is_videoclip_collator(self.data_collator):
             return dataset
@@ -469,22 +537,44 @@ def _pick_split(split: str, available: Sequence[str]) -> str:
 
 
 def _load_mugen_split(data: str, split: str, assets: str | None, num_frames: int | None):
-    import inspect
+    """`load_mugen` with the reference's VideoCLIP training data settings: manual captions, 224x224 frames,
+    32 frames (or `num_frames`) every 3rd game frame, a random start frame in training (a fixed one for
+    validation, so that the per-epoch figures are comparable; the reference drew them at random too)."""
+    from .mugen import load_mugen
 
-    try:
-        from .mugen import load_mugen
-    except ImportError as error:
-        raise ImportError("modeling_videoclip.mugen.load_mugen is not available in this installation.") from error
-    parameters = inspect.signature(load_mugen).parameters
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(resolution=224, annotation="manual", start="random" if split == "train" else "fixed")
     if assets is not None:
-        asset_names = [name for name in parameters if "asset" in name]
-        if not asset_names:
-            raise TypeError("load_mugen takes no asset folder argument; drop --assets.")
-        kwargs[asset_names[0]] = assets
-    if num_frames is not None and "num_frames" in parameters:
-        kwargs["num_frames"] = num_frames
-    return load_mugen(data, split, **kwargs)
+        kwargs["asset_dir"] = assets
+    if num_frames is not None:
+        kwargs["sequence_length"] = num_frames
+    return load_mugen(data, "val" if split == "validation" else split, **kwargs)
+
+
+def _epoch_setter(dataset) -> Callable[[int], None] | None:
+    """The `set_epoch` of `dataset` or of its formatting transform (e.g. `load_mugen`'s `MugenTransform`, which
+    draws random start frames and captions per epoch), if any."""
+    for candidate in (dataset, getattr(dataset, "format", {}).get("format_kwargs", {}).get("transform")):
+        if callable(getattr(candidate, "set_epoch", None)):
+            return candidate.set_epoch
+    return None
+
+
+class DatasetEpochCallback(TrainerCallback):
+    """Tells the training data which epoch begins, so per-epoch random draws (MUGEN's random start frames and
+    captions) change every epoch and replay identically when training resumes from a checkpoint.
+
+    Args:
+        set_epoch: the dataset's (or its transform's) `set_epoch`.
+    """
+
+    def __init__(self, set_epoch: Callable[[int], None]):
+        self.set_epoch = set_epoch
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        # `state.epoch` is the whole number of epochs done when an epoch begins (also when resuming mid-epoch,
+        # where the floor is the epoch being finished). DataLoader workers start afterwards and see it, unless
+        # `dataloader_persistent_workers` keeps old workers.
+        self.set_epoch(int(math.floor((state.epoch or 0.0) + 1e-9)))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -574,12 +664,38 @@ def _read_model_config(model_config: str | None) -> dict[str, Any] | None:
     return value
 
 
+def numpy_video_format(dataset, video_column: str = "video"):
+    """Returns `dataset` formatted so its fixed-shape video column (`Array3D`-`Array5D`) comes out as numpy.
+
+    Without a format, `datasets` hands such a column over as nested Python lists, whose conversion costs seconds
+    per clip; with numpy formatting it is a copy. Datasets with a format already (e.g. a rendering transform)
+    and other video features are returned unchanged.
+
+    Args:
+        dataset: a `datasets.Dataset` (anything else is returned unchanged).
+        video_column: Defaults to `"video"`.
+    """
+    import datasets
+
+    if not isinstance(dataset, datasets.Dataset) or dataset.format["type"] is not None:
+        return dataset
+    feature = dataset.features.get(video_column)
+    array_types = (datasets.Array3D, datasets.Array4D, datasets.Array5D)
+    if not isinstance(feature, array_types):
+        return dataset
+    return dataset.with_format("numpy", columns=[video_column], output_all_columns=True)
+
+
 def _first(dataset, count: int | None):
     return dataset if count is None else dataset.select(range(min(count, len(dataset))))
 
 
 def _captions(dataset, column: str) -> list[str]:
-    return [_row_text({column: value}, column, "") for value in dataset[column]]
+    """The captions of `dataset`, read from the raw column when there is one (a rendering transform would
+    otherwise render every video just to return the texts)."""
+    raw = dataset.with_format(None) if hasattr(dataset, "with_format") else dataset
+    source = raw if column in getattr(raw, "column_names", ()) else dataset
+    return [_row_text({column: value}, column, "") for value in source[column]]
 
 
 def train(
@@ -611,9 +727,9 @@ def train(
         train_dataset = load_split(args.data, args.train_split, args.assets, args.num_frames)
         if eval_dataset is None and args.eval_split:
             eval_dataset = load_split(args.data, args.eval_split, args.assets, args.num_frames)
-    train_dataset = _first(train_dataset, args.max_train_samples)
+    train_dataset = numpy_video_format(_first(train_dataset, args.max_train_samples), args.video_column)
     if eval_dataset is not None:
-        eval_dataset = _first(eval_dataset, args.max_eval_samples)
+        eval_dataset = numpy_video_format(_first(eval_dataset, args.max_eval_samples), args.video_column)
     model_config = _read_model_config(args.model_config)
     if processor is None:
         texts = _captions(train_dataset, args.text_column) if args.tokenizer == TOKENIZER_FROM_DATA else None
@@ -621,9 +737,11 @@ def train(
         if args.tokenizer == TOKENIZER_FROM_DATA:
             model_config = _with_vocab_size(model_config, len(processor.tokenizer))
     if model is None:
+        set_seed(training_args.seed)  # reproducible fresh weights, as Trainer does for `model_init`
         model = build_model(args.init, model_config, args.freeze_text, args.freeze_video)
     if eval_dataset is None and training_args.eval_strategy != IntervalStrategy.NO:
         training_args.eval_strategy = IntervalStrategy.NO  # nothing to evaluate on
+    set_epoch = _epoch_setter(train_dataset)
     trainer = VideoCLIPTrainer(
         model=model,
         args=training_args,
@@ -631,6 +749,7 @@ def train(
         eval_dataset=eval_dataset,
         data_collator=VideoCLIPDataCollator(processor, args.text_column, args.video_column),
         processing_class=processor,
+        callbacks=[DatasetEpochCallback(set_epoch)] if set_epoch is not None else None,
     )
     if resume_from_checkpoint is None:
         resume_from_checkpoint = training_args.resume_from_checkpoint
@@ -748,6 +867,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
+    "DatasetEpochCallback",
     "PretrainedWeightsUnavailableError",
     "VideoCLIPDataCollator",
     "VideoCLIPTrainArguments",
@@ -756,10 +876,12 @@ __all__ = [
     "build_model",
     "build_processor",
     "freeze_towers",
+    "fetch_pretrained_tower_weights",
     "load_pretrained_towers",
     "load_split",
     "load_tokenizer",
     "mugen_training_defaults",
+    "numpy_video_format",
     "retrieval_compute_metrics",
     "run_train",
     "split_namespace",
