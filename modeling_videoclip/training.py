@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import random
+import sys
 import typing
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -330,7 +331,13 @@ def build_processor(
     from transformers import AutoProcessor
 
     if tokenizer is None and init not in (VIDEOCLIP_BASE, RANDOM_INIT):
-        processor = AutoProcessor.from_pretrained(init)
+        try:
+            processor = AutoProcessor.from_pretrained(init)
+        except Exception as error:  # noqa: BLE001
+            raise PretrainedWeightsUnavailableError(
+                f"Cannot load a processor from {init!r} ({type(error).__name__}: {_first_line(error)}); pass "
+                f"--tokenizer (a vocab.txt or tokenizer) to build one."
+            ) from error
         if num_frames is not None:
             processor.video_processor.num_frames = num_frames
         return processor
@@ -626,7 +633,9 @@ def mugen_training_defaults() -> dict[str, Any]:
         lr 1e-3 and weight decay 1e-3 (MUGEN's AdamW), batch 16 per device, 20 epochs, constant learning rate
         (the reference has no scheduler), no gradient clipping (Lightning's default), evaluation and a checkpoint
         every epoch (`ModelCheckpoint(save_top_k=-1)`), logging every 100 steps, 4 data-loading workers, the
-        dataset's columns kept for the collator, no reporting integrations.
+        dataset's columns kept for the collator, DDP without the unused-parameter search (the reference's
+        `ddp_find_unused_parameters_false`; frozen towers do not require gradients, so DDP ignores them), no
+        reporting integrations.
     """
     return dict(
         learning_rate=MUGEN_LEARNING_RATE,
@@ -644,6 +653,7 @@ def mugen_training_defaults() -> dict[str, Any]:
         logging_steps=MUGEN_LOG_EVERY,
         dataloader_num_workers=MUGEN_NUM_WORKERS,
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
         report_to="none",
     )
 
@@ -849,7 +859,7 @@ def run_train(namespace: argparse.Namespace) -> int:
     try:
         trainer = train(own, training_args)
     except PretrainedWeightsUnavailableError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 1
     if trainer.is_world_process_zero():
         print(f"Saved the trained model and processor to {training_args.output_dir}")

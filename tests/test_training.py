@@ -243,7 +243,7 @@ def test_cli_defaults_are_mugen_recipe(tmp_path):
     assert (args.per_device_train_batch_size, args.num_train_epochs) == (16, 20)
     assert args.lr_scheduler_type == "constant" and args.max_grad_norm == 0.0
     assert args.eval_strategy == "epoch" and args.save_strategy == "epoch"
-    assert args.remove_unused_columns is False
+    assert args.remove_unused_columns is False and args.ddp_find_unused_parameters is False
 
     own, args = split_namespace(
         parse_cli(["--output-dir", str(tmp_path), "--freeze-text", "--init", "random", "--learning-rate", "5e-4",
@@ -275,7 +275,7 @@ def test_videoclip_base_offline_fails_with_one_line_message(tmp_path, capsys):
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "mugen"]) + "\n")
     status = run_train(parse_cli(["--data", str(data), "--tokenizer", str(vocab), "--output-dir", str(tmp_path / "o")]))
     assert status == 1
-    assert "Cannot load the pretrained DistilBERT" in capsys.readouterr().out
+    assert "Cannot load the pretrained DistilBERT" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
