@@ -133,8 +133,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-rank", type=int, default=2, help="pairs per rank in the model check (default 2)")
     parser.add_argument("--tol", type=float, default=1e-5, help="absolute and relative tolerance (default 1e-5)")
+    parser.add_argument(
+        "--negative-control", action="store_true",
+        help="scale the distributed loss by the world size (the classic all-gather mistake); the check must FAIL",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.negative_control:
+        import modeling_videoclip.modeling_videoclip as modeling
+
+        original = modeling.contrastive_loss
+
+        def scaled(*tensors):
+            loss = original(*tensors)
+            return loss * dist.get_world_size() if dist.is_initialized() else loss
+
+        modeling.contrastive_loss = scaled
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     failures = check_model(rank, world_size, args.per_rank, args.tol)
     failures += check_uneven(rank, world_size, args.tol)
