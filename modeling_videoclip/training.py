@@ -79,11 +79,11 @@ class VideoCLIPDataCollator:
 
     Works with any dataset whose rows are mappings with a text column (a string; a list of strings uses its
     first) and a video column (uint8 `(frames, height, width, 3)` as a numpy array, torch tensor or nested
-    lists, e.g. `load_mugen` rows or a `datasets` Array4D column; store videos as `datasets.Array4D` with
-    `with_format("numpy")`: a nested-list column converts to numpy a thousand times slower). Other columns are
-    ignored, so the dataset
-    does not need to be pruned; `VideoCLIPTrainer` tells `Trainer` not to prune it, because `Trainer`'s default
-    `remove_unused_columns=True` would drop `text` and `video` (they are not `forward` arguments).
+    lists), e.g. `load_mugen` rows or a `datasets.Array4D` column. Format such a column with
+    `with_format("numpy")` (`train` and `numpy_video_format` do): as nested Python lists a clip takes seconds to
+    convert. Other columns are ignored, so the dataset need not be pruned; `VideoCLIPTrainer` tells `Trainer` not
+    to prune it, because `Trainer`'s default `remove_unused_columns=True` would drop `text` and `video` (they are
+    not `forward` arguments) or the raw columns a rendering transform such as `load_mugen`'s reads.
 
     Args:
         processor: the `VideoCLIPProcessor` (tokenizer and video processor).
