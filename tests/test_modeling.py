@@ -166,7 +166,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
             if isinstance(module, torch.nn.BatchNorm3d):
                 module.eval()
         if checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             assert model.video_model.gradient_checkpointing
         model.get_video_features(pixel_values).pooler_output.square().sum().backward()
         grads.append(model.video_model.features[0][0][0].weight.grad.clone())
