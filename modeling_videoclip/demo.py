@@ -298,32 +298,15 @@ def _mugen_tokenizer_source() -> str:
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from .hub import ExitCode, UploadError
+    from .hub import ExitCode, UploadError, hub_reachable
 
     try:
         return snapshot_download(MUGEN_TOKENIZER, local_files_only=True)
     except (LocalEntryNotFoundError, OSError, ValueError):
         pass
-    if constants.HF_HUB_OFFLINE or not _reachable(constants.ENDPOINT):
+    if not hub_reachable(timeout=3.0):
         raise UploadError(f"the tokenizer {MUGEN_TOKENIZER} is not cached and {constants.ENDPOINT} cannot be reached", ExitCode.NETWORK)
     return MUGEN_TOKENIZER
-
-
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to `url`'s host opens within `timeout` seconds (true behind an HTTP(S) proxy,
-    which this probe cannot go through). Keeps an offline demo from waiting on the Hub client's retries."""
-    import socket
-    import urllib.parse
-
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    parsed = urllib.parse.urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def random_weights(texts: Iterable[str], device: torch.device | str = "cpu") -> LoadedModel:

@@ -495,15 +495,22 @@ def _load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], wha
 
 
 def hub_reachable(timeout: float = 5.0) -> bool:
-    """Whether a TCP connection to the Hub endpoint (``HF_ENDPOINT``) opens: a quick check, so that a machine without
-    network fails in seconds instead of after huggingface_hub's retries."""
-    import socket
-
+    """Whether the Hub endpoint (``HF_ENDPOINT``) can be reached: a quick check, so that a machine without
+    network fails in seconds instead of after huggingface_hub's retries. False in offline mode."""
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
-        return False
-    parsed = urllib.parse.urlparse(constants.ENDPOINT)
+    return not constants.HF_HUB_OFFLINE and host_reachable(constants.ENDPOINT, timeout)
+
+
+def host_reachable(url: str, timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to `url`'s host opens within `timeout` seconds (assumed true behind an HTTP(S)
+    proxy, which this probe cannot go through)."""
+    import socket
+    import urllib.parse
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    parsed = urllib.parse.urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         with socket.create_connection((parsed.hostname, port), timeout=timeout):
