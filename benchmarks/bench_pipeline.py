@@ -210,7 +210,7 @@ def run(options: BenchOptions) -> list[Result]:
             require_close(ours_text, reference_text, EMBEDDING_TOLERANCE, name + " (text)"),
             require_close(ours_video, reference_video, EMBEDDING_TOLERANCE, name + " (video)"),
         )
-        timings = interleaved_timings(run_ours, run_reference, repeats=options.repeats(2, 1), warmup=0)
+        timings = interleaved_timings(run_ours, run_reference, repeats=options.repeats(3, 1), warmup=0)
     return [
         speed_result(
             name, timings, ">= 1.5x", difference, per_call_items=num_clips, item_name="clips",

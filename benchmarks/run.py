@@ -118,8 +118,6 @@ def run_recall(options: BenchOptions) -> list[Result]:
 
 
 def _recall_row(entry: dict) -> Result:
-    from benchmarks.common import check_goal
-
     mib = "MiB"
     if entry["case"] == "compare":
         ours, full = entry["ours"], entry["full_matrix"]
