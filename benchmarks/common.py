@@ -228,7 +228,7 @@ def _format_value(value: float | None, unit: str) -> str:
 
 def _format_goal(result: Result) -> str:
     if not result.goal:
-        return "(option)" if result.goal_met is None and result.ratio is not None else "-"
+        return "(option)" if "option" in result.name else "-"
     if result.goal_met is None:
         return f"{result.goal} (n/a)"
     return f"{result.goal} {'met' if result.goal_met else 'MISSED'}"
