@@ -715,10 +715,10 @@ def state_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-#: Run as ``python -c`` in a fresh process: refuses to import this package, loads the folder through the Auto
-#: classes with remote code, and saves what it computed for the parent to compare.
-VERIFY_SCRIPT = r'''
-import importlib.util, json, sys
+#: Python prelude for a fresh process that must not see this package (nor ``upload.py``): every meta-path finder
+#: refuses those top-level names, so only the remote code written next to a model can be used there.
+PACKAGE_BLOCKER = r'''
+import importlib.util, sys
 
 BLOCKED = ("modeling_videoclip", "upload")
 
@@ -742,8 +742,12 @@ for name in list(sys.modules):
     if name.split(".")[0] in BLOCKED:
         del sys.modules[name]
 assert importlib.util.find_spec("modeling_videoclip") is None, "the package must not be importable here"
+'''
 
-import hashlib
+#: Run as ``python -c`` in a fresh process: refuses to import this package, loads the folder through the Auto
+#: classes with remote code, and saves what it computed for the parent to compare.
+VERIFY_SCRIPT = PACKAGE_BLOCKER + r'''
+import hashlib, json
 import torch
 from transformers import AutoModel, AutoProcessor
 

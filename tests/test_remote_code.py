@@ -12,6 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoProcessor, AutoVideoProcessor
 
 import modeling_videoclip
+from modeling_videoclip.hub import PACKAGE_BLOCKER
 from tiny_videoclip import CAPTIONS, random_videos, tiny_model, tiny_processor
 
 CODE_FILES = {
@@ -21,21 +22,12 @@ CODE_FILES = {
     "video_processing_videoclip.py",
 }
 
-FRESH_PROCESS = textwrap.dedent(
+FRESH_PROCESS = PACKAGE_BLOCKER + textwrap.dedent(
     """
-    import importlib.abc, importlib.util, sys
-
-    class RefusePackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "modeling_videoclip" or name.startswith("modeling_videoclip."):
-                raise ImportError("the package must not be importable here")
-            return None
-
-    sys.meta_path.insert(0, RefusePackage())
     try:
-        importlib.util.find_spec("modeling_videoclip")
+        import modeling_videoclip
         raise SystemExit("package still importable")
-    except ImportError:
+    except ModuleNotFoundError:
         pass
 
     import numpy as np, torch

@@ -57,20 +57,7 @@ HUB_FILES = {
 }
 
 #: Prepended to every fresh-process loader: the package (and upload.py) cannot be imported there.
-BLOCK_PACKAGE = r'''
-import importlib.util, sys
-BLOCKED = ("modeling_videoclip", "upload")
-class _Refusing:
-    def __init__(self, finder):
-        self.finder = finder
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            return None
-        return self.finder.find_spec(name, path, target) if hasattr(self.finder, "find_spec") else None
-    def __getattr__(self, name):
-        return getattr(self.finder, name)
-sys.meta_path[:] = [_Refusing(f) for f in sys.meta_path]
-assert importlib.util.find_spec("modeling_videoclip") is None
+BLOCK_PACKAGE = hub.PACKAGE_BLOCKER + r'''
 try:
     import modeling_videoclip
     raise SystemExit("modeling_videoclip is importable")
