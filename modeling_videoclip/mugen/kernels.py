@@ -1,0 +1,258 @@
+"""Compiled (numba) kernels of the MUGEN renderer.
+
+The renderer works in two compiled passes per clip:
+
+1. :func:`tile_ops` replays the reference's per-frame loops (background tiles, then every maze tile within the
+   agent's radius in row order, lava as two animated halves) with the reference's float expressions, and
+   writes one *paste operation* per sprite it would paste: ``(frame, source, x, y, w, h, value)``.
+   Lava halves are crops of the lava sprite resized with PIL, so they cannot be made here: their source is
+   written as ``-(LAVA_BASE + key)`` (see :func:`lava_key`) and the renderer swaps in the sprite's id.
+2. :func:`paste_rgb` / :func:`paste_labels` run the operations in order on the output frames with PIL's paste
+   semantics: opaque copy, binary-mask copy, or PIL's integer alpha blend for fractional alpha.
+
+Images are held as ``(H, W * 3)`` uint8 rows and each sprite as two such planes (RGB, then alpha repeated per
+channel) in one flat *atlas* buffer, so every inner loop is a plain byte loop that LLVM vectorises.
+Row views are sliced before indexing so that loop indices are provably non-negative (numba otherwise adds
+negative-index checks that block vectorisation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+#: ``source`` of a paste operation: the background image (opaque).
+BACKGROUND = -1
+#: ``source`` of a label operation: fill the ``w x h`` rect with ``value`` (the reference's bounding boxes).
+FILL = -2
+#: Lava halves are written with ``source = -(LAVA_BASE + key)``.
+LAVA_BASE = 16
+#: Sprite kinds in the atlas table.
+OPAQUE, BINARY, BLENDED = 0, 1, 2
+#: Bits per field of a lava key (crop columns, width and height must be below 2 ** 12).
+_KEY_BITS = 12
+_KEY_LIMIT = 1 << _KEY_BITS
+
+_jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+
+@_jit
+def lava_key(kind: int, crop_x0: int, crop_x1: int, w: int, h: int) -> int:
+    """One integer naming a lava half: lava sprite ``kind`` (1 or 2), its crop columns and the paste size."""
+    return (((kind * _KEY_LIMIT + crop_x0) * _KEY_LIMIT + crop_x1) * _KEY_LIMIT + w) * _KEY_LIMIT + h
+
+
+def decode_lava_key(key: int):
+    """``(kind, crop_x0, crop_x1, w, h)`` of :func:`lava_key`."""
+    fields = []
+    for _ in range(4):
+        fields.append(key % _KEY_LIMIT)
+        key //= _KEY_LIMIT
+    h, w, crop_x1, crop_x0 = fields
+    return key, crop_x0, crop_x1, w, h
+
+
+@_jit
+def _intersect(ax, ay, aw, ah, bx, by, bw, bh):
+    """The reference's ``intersect_rects`` (xywh in, xywh out; ``ok`` False when empty)."""
+    x0 = max(ax, bx)
+    y0 = max(ay, by)
+    x1 = min(ax + aw, bx + bw)
+    y1 = min(ay + ah, by + bh)
+    w = x1 - x0
+    h = y1 - y0
+    return x0, y0, w, h, w > 0 and h > 0
+
+
+@_jit
+def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_value, lava_kind, lava_size,
+             res, zoom, kx, ky, dy_ratio, bgzoom, with_background):
+    """The reference's paste sequence for the background and the maze tiles of each frame.
+
+    Args:
+        agent_x, agent_y, state_time: float64 arrays, one value per output frame.
+        eaten_ptr, eaten_xy: the frames' eaten coins, CSR style (frame ``f`` owns rows
+            ``eaten_xy[eaten_ptr[f]:eaten_ptr[f + 1]]`` of ``(x, y)``).
+        tile_src: ``(maze_h, maze_w)`` atlas id of each tile's sprite, -1 for empty cells.
+        tile_value: ``(maze_h, maze_w)`` value written into the operation (segmentation label).
+        lava_kind: ``(maze_h, maze_w)`` 0, or 1 / 2 for the two lava sprites (animated, cut in halves).
+        lava_size: ``(3, 2)`` full size ``(w, h)`` of lava sprite 1 and 2 (row 0 unused).
+        res, zoom, kx, ky, dy_ratio, bgzoom: the camera (see ``render._Camera``).
+        with_background: also emit the background pastes (RGB frames).
+
+    Returns:
+        int64 array ``(n, 7)``: ``(frame, source, x, y, w, h, value)`` in paste order.
+    """
+    n_frames = agent_x.shape[0]
+    maze_h, maze_w = tile_src.shape
+    center = (res - 1) // 2
+    dy = -center + dy_ratio * ky
+    tile_w = kx + 0.5 + 0.2
+    tile_h = ky + 0.5 + 0.2
+    zx = res * zoom
+    zy = zx
+    radius = int(1 + maze_w / zoom)
+    ops = np.empty((n_frames * (12 + 2 * maze_h * maze_w), 7), np.int64)
+    eaten = np.zeros((maze_h, maze_w), np.bool_)
+    n = 0
+    for f in range(n_frames):
+        dx = -agent_x[f] * kx + center - 0.5 * kx
+        if with_background:
+            for tile_x in range(-1, 3):
+                for tile_y in range(-1, 2):
+                    bx = zx * tile_x + center + bgzoom * (dx + kx * maze_h / 2) - zx * 0.5
+                    by = zy * tile_y + center + bgzoom * (dy - ky * maze_h / 2) - zy * 0.5
+                    if bx + zx < 0 or bx > res or by + zy < 0 or by > res:
+                        continue
+                    ops[n, 0] = f
+                    ops[n, 1] = BACKGROUND
+                    ops[n, 2] = math.floor(bx)
+                    ops[n, 3] = math.floor(by)
+                    ops[n, 4] = 0
+                    ops[n, 5] = 0
+                    ops[n, 6] = 0
+                    n += 1
+        ix = int(agent_x[f] + 0.5)
+        iy = int(agent_y[f] + 0.5)
+        x_start, x_end = max(ix - radius, 0), min(ix + radius + 1, maze_w)
+        y_start, y_end = max(iy - radius, 0), min(iy + radius + 1, maze_h)
+        for k in range(eaten_ptr[f], eaten_ptr[f + 1]):
+            ex, ey = eaten_xy[k, 0], eaten_xy[k, 1]
+            if 0 <= ex < maze_w and 0 <= ey < maze_h:
+                eaten[ey, ex] = True
+        tr = state_time[f] * 0.1
+        tr -= int(tr)
+        tr *= -1
+        for y in range(y_start, y_end):
+            for x in range(x_start, x_end):
+                src = tile_src[y, x]
+                if src < 0 or eaten[y, x]:
+                    continue
+                tx = kx * x + dx - 0.1
+                ty = res - ky * y + dy - 0.1
+                if tx + tile_w < 0 or tx > res or ty + tile_h < 0 or ty > res:
+                    continue
+                kind = lava_kind[y, x]
+                if kind == 0:
+                    ops[n, 0] = f
+                    ops[n, 1] = src
+                    ops[n, 2] = math.floor(tx)
+                    ops[n, 3] = math.floor(ty)
+                    ops[n, 4] = 0
+                    ops[n, 5] = 0
+                    ops[n, 6] = tile_value[y, x]
+                    n += 1
+                    continue
+                aw, ah = lava_size[kind, 0], lava_size[kind, 1]
+                # the two halves of the animated lava, shifted by the animation phase tr
+                for half in range(2):
+                    if half == 0:
+                        sx = 0 + -tr * aw
+                        px = tx + tr * tile_w
+                    else:
+                        sx = 0 + -aw - tr * aw
+                        px = tx + (tile_w + tr * tile_w)
+                    s0, _, sw, _, s_ok = _intersect(sx, 0.0, aw, ah, 0.0, 0.0, aw, ah)
+                    d0, d_y, dw, dh, d_ok = _intersect(px, ty, tile_w, tile_h, tx, ty, tile_w, tile_h)
+                    if not (s_ok and d_ok):
+                        continue
+                    if half == 1:
+                        d0 -= 0.5
+                    w = math.ceil(dw + 0.5)
+                    h = math.ceil(dh)
+                    ops[n, 0] = f
+                    ops[n, 1] = -(LAVA_BASE + lava_key(kind, math.floor(s0), math.ceil(s0 + sw), w, h))
+                    ops[n, 2] = math.floor(d0)
+                    ops[n, 3] = math.floor(d_y)
+                    ops[n, 4] = w
+                    ops[n, 5] = h
+                    ops[n, 6] = tile_value[y, x]
+                    n += 1
+        for k in range(eaten_ptr[f], eaten_ptr[f + 1]):
+            ex, ey = eaten_xy[k, 0], eaten_xy[k, 1]
+            if 0 <= ex < maze_w and 0 <= ey < maze_h:
+                eaten[ey, ex] = False
+    return ops[:n]
+
+
+@_jit
+def _clip(x, y, w, h, size):
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, size), min(y + h, size)
+    return x0, y0, x1, y1, x0 < x1 and y0 < y1
+
+
+@_jit
+def paste_rgb(out, atlas, table, background, ops):
+    """Run paste operations on RGB frames ``out`` ``(T, R, R * 3)`` (PIL's ``paste`` with the sprite as mask).
+
+    ``table[i] = (offset, h, w, kind)`` locates sprite ``i`` in ``atlas``: ``h * w * 3`` RGB bytes, then as many
+    alpha bytes (ignored for OPAQUE). ``background`` is an ``(H, W * 3)`` image pasted opaque.
+    """
+    res = out.shape[1]
+    for n in range(ops.shape[0]):
+        frame = out[ops[n, 0]]
+        src, x, y = ops[n, 1], ops[n, 2], ops[n, 3]
+        if src == BACKGROUND:
+            h, w, kind, offset = background.shape[0], background.shape[1] // 3, OPAQUE, 0
+        else:
+            offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
+        x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
+        if not ok:
+            continue
+        n3, sx3, row3 = (x1 - x0) * 3, (x0 - x) * 3, w * 3
+        alpha_offset = offset + h * row3
+        for i in range(y1 - y0):
+            sy = y0 - y + i
+            dst = frame[y0 + i, x0 * 3:x1 * 3]
+            if src == BACKGROUND:
+                rgb = background[sy, sx3:sx3 + n3]
+            else:
+                start = offset + sy * row3 + sx3
+                rgb = atlas[start:start + n3]
+            if kind == OPAQUE:
+                for j in range(n3):
+                    dst[j] = rgb[j]
+                continue
+            start = alpha_offset + sy * row3 + sx3
+            alpha = atlas[start:start + n3]
+            if kind == BINARY:
+                for j in range(n3):
+                    m = alpha[j]
+                    dst[j] = (dst[j] & ~m) | (rgb[j] & m)
+            else:
+                for j in range(n3):
+                    a = np.int32(alpha[j])
+                    t = np.int32(dst[j]) * (255 - a) + np.int32(rgb[j]) * a + 128
+                    dst[j] = ((t >> 8) + t) >> 8  # PIL's DIV255 rounding
+
+
+@_jit
+def paste_labels(out, atlas, table, ops):
+    """Run label operations on segmentation maps ``out`` ``(T, R, R)``: ``value`` where the sprite's alpha is
+    non-zero (everywhere for OPAQUE sprites), or over the whole ``w x h`` rect for FILL."""
+    res = out.shape[1]
+    for n in range(ops.shape[0]):
+        frame = out[ops[n, 0]]
+        src, x, y, value = ops[n, 1], ops[n, 2], ops[n, 3], np.uint8(ops[n, 6])
+        if src == FILL:
+            w, h, kind, offset = ops[n, 4], ops[n, 5], OPAQUE, 0
+        else:
+            offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
+        x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
+        if not ok:
+            continue
+        row3, sx3 = w * 3, (x0 - x) * 3
+        alpha_offset = offset + h * row3
+        for i in range(y1 - y0):
+            dst = frame[y0 + i, x0:x1]
+            if kind == OPAQUE:
+                dst[:] = value
+                continue
+            start = alpha_offset + (y0 - y + i) * row3 + sx3
+            alpha = atlas[start:start + (x1 - x0) * 3]
+            for j in range(x1 - x0):
+                if alpha[3 * j] != 0:
+                    dst[j] = value
