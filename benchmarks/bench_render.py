@@ -11,16 +11,18 @@ Both renderers draw the same clips (the project's synthetic sample) with the sam
 process, one thread. The reference is driven exactly the way its ``MUGENDataset`` drives it (assets loaded
 once per world theme with binarised alpha, then ``draw_game_frame(..., gen_original=True)`` per frame).
 Printed: clips/s for each (wall clock and CPU time), the speed ratio, and the largest absolute pixel difference
-over all frames.
+over all frames. "rendering only" starts from a loaded game JSON (ours parses the frames it draws lazily, so
+that parsing counts as rendering for us); "with JSON parse" adds reading the file. The garbage collector is paused
+while timing (as ``timeit`` does).
 Add ``--segmentation`` to compare segmentation maps as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
-import os
 import sys
 import tempfile
 import time
@@ -86,6 +88,96 @@ def _clip_paths(data_dir: Path) -> list:
     return paths
 
 
+def _timed(fn):
+    """``(fn(), wall seconds, CPU seconds)``."""
+    t, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t, time.process_time() - c
+
+
+def run(reference_dir: Path, *, data_dir=None, num_clips: int = 16, warmup_clips: int = 48,
+        resolutions=(256, 224), sequence_length: int = 32, every: int = 3, segmentation: bool = False,
+        keep_outputs: bool = False) -> list:
+    """Time both renderers on the same clips; one dict of figures per resolution (see :func:`main` for the
+    meaning of each argument)."""
+    tmp = tempfile.TemporaryDirectory(prefix="mugen-bench-")
+    if data_dir is None:
+        data_dir = make_mugen_sample(Path(tmp.name) / "clips", num_clips=num_clips, seed=1234, short_clips=0,
+                                     with_audio=False)
+    else:
+        data_dir = Path(data_dir)
+    warm_dir = make_mugen_sample(Path(tmp.name) / "warm", num_clips=max(warmup_clips, 1), seed=4321,
+                                 short_clips=0, with_audio=False, with_assets=False)
+    asset_dir = str(Path(data_dir) / "assets")
+    paths = _clip_paths(data_dir)[:num_clips]
+    warm_paths = _clip_paths(warm_dir)[:warmup_clips]
+    frame_ids = list(range(0, sequence_length * every, every))
+    results = []
+    for res in resolutions:
+        t0 = time.perf_counter()
+        ref = ReferenceRenderer(reference_dir, asset_dir, paths[0], res)
+        ref_init = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ours = MugenRenderer(asset_dir, res)
+        ours.render(load_game(paths[0]), frame_ids[:1])  # sprite loading, as the reference's init does
+        our_init = time.perf_counter() - t0
+
+        def ref_clip(p, seg=False):
+            _, total, _ = _timed(lambda: ref.game.load_json(p))
+            ref.game.video_res = res
+            out, wall, cpu = _timed(lambda: ref.render_loaded(frame_ids, segmentation=seg))
+            return out, total + wall, wall, cpu
+
+        def our_clip(p, seg=False):
+            game, total, _ = _timed(lambda: load_game(p))
+            ours._levels.clear()  # every clip pays for its own level, as with shuffled training data
+            out, wall, cpu = _timed(lambda: ours.render_segmentation(game, frame_ids) if seg else ours.render(game, frame_ids))
+            return out, total + wall, wall, cpu
+
+        for p in warm_paths:
+            our_clip(p)
+        # Interleaved clip by clip, so load changes on a shared machine hit both renderers alike.
+        # Each clip's frames are compared and dropped before the next clip, as a data loader consumes them:
+        # keeping every clip alive would add page faults on fresh memory (~6 MB a clip) to both renderers.
+        kept, diffs, mismatch = [], [], []
+        sums = {side: np.zeros(3) for side in ("ref", "ours")}  # with parse, rendering only, rendering CPU
+        # The garbage collector is paused while timing, as timeit does: a collection walks every object of the
+        # process (mostly the reference renderer's), so it would land on whichever side allocated last.
+        gc.collect()
+        gc.disable()
+        for p in paths:
+            outs = {}
+            for fn, side in ((ref_clip, "ref"), (our_clip, "ours")):
+                outs[side], *times = fn(p)
+                sums[side] += times
+            a, b = outs["ref"], outs["ours"]
+            diffs.append(int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()))
+            mismatch.append(float((a != b).any(-1).mean()))
+            if keep_outputs:
+                kept.append(outs)
+            del outs, a, b
+        gc.enable()
+        n = len(paths)
+        (ref_total, ref_render, ref_cpu), (our_total, our_render, our_cpu) = sums["ref"], sums["ours"]
+        result = {
+            "resolution": res, "clips": n, "frames": len(frame_ids), "reference_init_s": ref_init,
+            "our_init_s": our_init,
+            "render": {"reference_clips_per_s": n / ref_render, "ours_clips_per_s": n / our_render,
+                       "ratio": ref_render / our_render},
+            "render_cpu": {"reference_ms_per_clip": 1e3 * ref_cpu / n, "ours_ms_per_clip": 1e3 * our_cpu / n,
+                           "ratio": ref_cpu / max(our_cpu, 1e-9)},
+            "with_parse": {"reference_clips_per_s": n / ref_total, "ours_clips_per_s": n / our_total,
+                           "ratio": ref_total / our_total},
+            "max_abs_diff": max(diffs), "per_clip_diff": diffs, "largest_mismatch_fraction": max(mismatch),
+        }
+        if segmentation:
+            result["segmentation_mismatch_fraction"] = max(
+                float((ref_clip(p, True)[0] != our_clip(p, True)[0]).mean()) for p in paths)
+        results.append(result)
+    tmp.cleanup()
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference-dir", required=True, type=Path, help="checkout of facebookresearch/multimodal")
@@ -101,84 +193,26 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-outputs", action="store_true",
                         help="keep every rendered clip in memory until the end (adds page-fault cost to both)")
     args = parser.parse_args(argv)
-
-    tmp = tempfile.TemporaryDirectory(prefix="mugen-bench-")
-    if args.data_dir is None:
-        data_dir = make_mugen_sample(Path(tmp.name) / "clips", num_clips=args.num_clips, seed=1234, short_clips=0,
-                                     with_audio=False)
-    else:
-        data_dir = Path(args.data_dir)
-    warm_dir = make_mugen_sample(Path(tmp.name) / "warm", num_clips=max(args.warmup_clips, 1), seed=4321,
-                                 short_clips=0, with_audio=False, with_assets=False)
-    asset_dir = str(Path(data_dir) / "assets")
-    paths = _clip_paths(data_dir)[: args.num_clips]
-    warm_paths = _clip_paths(warm_dir)[: args.warmup_clips]
-    frame_ids = list(range(0, args.sequence_length * args.every, args.every))
-
-    for res in args.resolution:
-        print(f"== resolution {res}: {len(paths)} clips x {len(frame_ids)} frames, one process ==")
-        t0 = time.perf_counter()
-        ref = ReferenceRenderer(args.reference_dir, asset_dir, paths[0], res)
-        ref_init = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ours = MugenRenderer(asset_dir, res)
-        ours.render(load_game(paths[0]), frame_ids[:1])  # sprite loading, as the reference's init does
-        our_init = time.perf_counter() - t0
-
-        def ref_clip(p, seg=False):
-            ref.game.load_json(p)
-            ref.game.video_res = res
-            t, c = time.perf_counter(), time.process_time()
-            out = ref.render_loaded(frame_ids, segmentation=seg)
-            return out, time.perf_counter() - t, time.process_time() - c
-
-        def our_clip(p, seg=False):
-            game = load_game(p)
-            ours._levels.clear()  # every clip pays for its own level, as with shuffled training data
-            t, c = time.perf_counter(), time.process_time()
-            out = ours.render_segmentation(game, frame_ids) if seg else ours.render(game, frame_ids)
-            return out, time.perf_counter() - t, time.process_time() - c
-
-        for p in warm_paths:
-            our_clip(p)
-        # Interleaved clip by clip, so load changes on a shared machine hit both renderers alike.
-        # Each clip's frames are compared and dropped before the next clip, as a data loader consumes them:
-        # keeping every clip alive would add page faults on fresh memory (~6 MB a clip) to both renderers.
-        # --keep-outputs keeps them (the behaviour of earlier versions of this benchmark).
-        kept = []
-        diffs, mismatch = [], []
-        ref_total = ref_render = our_total = our_render = ref_cpu = our_cpu = 0.0
-        for p in paths:
-            outs = {}
-            for fn, which in ((ref_clip, "ref"), (our_clip, "ours")):
-                t0 = time.perf_counter()
-                outs[which], r, c = fn(p)
-                total = time.perf_counter() - t0
-                if which == "ref":
-                    ref_total, ref_render, ref_cpu = ref_total + total, ref_render + r, ref_cpu + c
-                else:
-                    our_total, our_render, our_cpu = our_total + total, our_render + r, our_cpu + c
-            a, b = outs["ref"], outs["ours"]
-            diffs.append(int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()))
-            mismatch.append(float((a != b).any(-1).mean()))
-            if args.keep_outputs:
-                kept.append(outs)
-            del outs, a, b
-        n = len(paths)
-        del kept
-        print(f"init (sprites): reference {ref_init:.2f}s, ours {our_init:.2f}s")
-        print(f"rendering only:   reference {n / ref_render:7.1f} clips/s, ours {n / our_render:7.1f} clips/s, "
-              f"ratio {ref_render / our_render:5.1f}x")
-        print(f"rendering CPU time (less sensitive to other load): reference {1e3 * ref_cpu / n:.1f} ms/clip, "
-              f"ours {1e3 * our_cpu / n:.1f} ms/clip, ratio {ref_cpu / max(our_cpu, 1e-9):5.1f}x")
-        print(f"with JSON parse:  reference {n / ref_total:7.1f} clips/s, ours {n / our_total:7.1f} clips/s, "
-              f"ratio {ref_total / our_total:5.1f}x")
-        print(f"max abs pixel difference: {max(diffs)} (per clip: {diffs}); "
-              f"largest fraction of differing pixels in a clip: {max(mismatch):.5f}")
-        if args.segmentation:
-            seg_bad = [float((ref_clip(p, True)[0] != our_clip(p, True)[0]).mean()) for p in paths]
-            print(f"segmentation: largest fraction of differing labels in a clip: {max(seg_bad):.6f}")
-    tmp.cleanup()
+    results = run(args.reference_dir, data_dir=args.data_dir, num_clips=args.num_clips,
+                  warmup_clips=args.warmup_clips, resolutions=args.resolution, sequence_length=args.sequence_length,
+                  every=args.every, segmentation=args.segmentation, keep_outputs=args.keep_outputs)
+    for r in results:
+        print(f"== resolution {r['resolution']}: {r['clips']} clips x {r['frames']} frames, one process ==")
+        print(f"init (sprites): reference {r['reference_init_s']:.2f}s, ours {r['our_init_s']:.2f}s")
+        x = r["render"]
+        print(f"rendering only:   reference {x['reference_clips_per_s']:7.1f} clips/s, "
+              f"ours {x['ours_clips_per_s']:7.1f} clips/s, ratio {x['ratio']:5.1f}x")
+        x = r["render_cpu"]
+        print(f"rendering CPU time (less sensitive to other load): reference {x['reference_ms_per_clip']:.1f} "
+              f"ms/clip, ours {x['ours_ms_per_clip']:.1f} ms/clip, ratio {x['ratio']:5.1f}x")
+        x = r["with_parse"]
+        print(f"with JSON parse:  reference {x['reference_clips_per_s']:7.1f} clips/s, "
+              f"ours {x['ours_clips_per_s']:7.1f} clips/s, ratio {x['ratio']:5.1f}x")
+        print(f"max abs pixel difference: {r['max_abs_diff']} (per clip: {r['per_clip_diff']}); "
+              f"largest fraction of differing pixels in a clip: {r['largest_mismatch_fraction']:.5f}")
+        if "segmentation_mismatch_fraction" in r:
+            print(f"segmentation: largest fraction of differing labels in a clip: "
+                  f"{r['segmentation_mismatch_fraction']:.6f}")
     return 0
 
 

@@ -12,7 +12,8 @@ from PIL import Image
 from modeling_videoclip.mugen import MugenRenderer, load_game, make_mugen_sample, make_stand_in_assets
 from modeling_videoclip.mugen.assets import AGENT_THEMES, BACKGROUND_THEMES, GROUND_THEMES, MONSTER_NAMES
 from modeling_videoclip.mugen.game import Agent, Game, MugenFormatError
-from modeling_videoclip.mugen.render import NUM_SEGMENTATION_LABELS, SEMANTIC_LABELS, _paste, _Sprite
+from modeling_videoclip.mugen import kernels
+from modeling_videoclip.mugen.render import NUM_SEGMENTATION_LABELS, SEMANTIC_LABELS, _Atlas, _Sprite
 
 RES = 256
 KX = 5.5 * RES / 64  # 22 px cells at 256
@@ -180,16 +181,60 @@ def test_other_resolutions(assets):
         assert seg.shape == (2, res, res) and (seg == SEMANTIC_LABELS["crate"]).any()
 
 
-def test_fractional_alpha_blends_like_pil():
+@pytest.mark.parametrize("alpha", ["none", "binary", "fractional"])
+@pytest.mark.parametrize("box", [(-2, 4), (3, 3), (8, -5), (20, 0)])  # clipped left / inside / top / outside
+def test_kernel_pastes_like_pil(alpha, box):
+    """kernels.paste_rgb / paste_labels against PIL's ``paste(sprite, box, sprite)`` / ``paste(value, box, mask)``."""
     rng = np.random.default_rng(0)
     rgba = rng.integers(0, 256, (9, 7, 4), dtype=np.uint8)
+    if alpha == "binary":
+        rgba[..., 3] = np.where(rgba[..., 3] > 127, 255, 0)
+    sprite = Image.fromarray(rgba[..., :3]) if alpha == "none" else Image.fromarray(rgba, "RGBA")
     canvas = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
-    img = Image.fromarray(canvas.copy())
-    sprite = Image.fromarray(rgba, "RGBA")
-    img.paste(sprite, (-2, 4, 5, 13), sprite)
-    ours = canvas.copy()
-    _paste(ours, _Sprite(sprite), -2, 4)
-    np.testing.assert_array_equal(ours, np.asarray(img))
+    img = Image.fromarray(canvas)
+    xyxy = (box[0], box[1], box[0] + 7, box[1] + 9)
+    img.paste(sprite, xyxy, sprite if alpha != "none" else None)
+
+    atlas = _Atlas()
+    ops = np.array([[0, atlas.index(_Sprite(sprite)), box[0], box[1], 0, 0, 9]], np.int64)
+    buffer, table = atlas.snapshot()
+    ours = canvas[None].copy()
+    kernels.paste_rgb(ours.reshape(1, 12, 36), buffer, table, np.zeros((1, 3), np.uint8), ops, ops[:0])
+    np.testing.assert_array_equal(ours[0], np.asarray(img))
+
+    labels = Image.new("L", (12, 12), 3)
+    binary = alpha == "fractional" or alpha == "binary"
+    labels.paste(9, xyxy, Image.fromarray(np.where(rgba[..., 3] > 0, 255, 0).astype(np.uint8)) if binary else None)
+    ours = np.full((1, 12, 12), 3, np.uint8)
+    kernels.paste_labels(ours, buffer, table, ops, ops[:0])
+    np.testing.assert_array_equal(ours[0], np.asarray(labels))
+
+
+def test_background_gaps_are_black(assets):
+    """Frames start black where background tiles leave gaps (a CLEAR op first), even in reused output memory; a
+    frame covered by one background tile needs no CLEAR."""
+    game = make_game([frame(x=10.0), frame(x=40.0)])
+    bg = MugenRenderer(assets, 64)._background(game)
+
+    def ops_for(bg_w, bg_h):
+        return kernels.tile_ops(np.array([10.0, 40.0]), np.array([2.0, 2.0]), np.zeros(2), np.zeros(3, np.int64),
+                                np.zeros((0, 2), np.int64), np.full((13, 64), -1, np.int64),
+                                np.zeros((13, 64), np.int64), np.zeros((13, 64), np.int8), np.zeros((3, 2), np.int64),
+                                64, 5.5, 5.5, 5.5, 5.0, 0.4, bg_w, bg_h, True)
+
+    covered = ops_for(bg.shape[1] // 3, bg.shape[0])  # 352 px tiles: one covers each 64 px frame
+    assert covered[:, 1].tolist() == [kernels.BACKGROUND] * 2
+    gaps = ops_for(1, 1)  # 1 px tiles: the frames are mostly gaps
+    assert gaps[gaps[:, 0] == 0][0, 1] == gaps[gaps[:, 0] == 1][0, 1] == kernels.CLEAR
+    out = np.full((2, 64, 64 * 3), 77, np.uint8)
+    kernels.paste_rgb(out, np.zeros(1, np.uint8), np.zeros((0, 4), np.int64), np.zeros((1, 3), np.uint8), gaps,
+                      gaps[:0])
+    assert (out == 0).all()
+
+
+def test_lava_key_round_trip():
+    for fields in [(1, 0, 70, 23, 23), (2, 4095, 1, 4095, 4095), (1, 35, 70, 12, 20)]:
+        assert kernels.decode_lava_key(kernels.lava_key(*fields)) == fields
 
 
 def test_errors(assets, renderer, tmp_path):

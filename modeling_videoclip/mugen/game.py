@@ -7,11 +7,13 @@ phases are derived here the way CoinRun's renderer derives them (animation perio
 
 from __future__ import annotations
 
-import json
 import math
+import operator
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import orjson
 
 __all__ = ["MugenFormatError", "Agent", "Monster", "Frame", "FrameList", "Game", "load_game", "TILE_CHARS"]
 
@@ -52,33 +54,45 @@ def _is_mapping(d: Any) -> bool:
     return type(d) is dict or isinstance(d, Mapping)  # the ABC check is slow; JSON gives plain dicts
 
 
-def _values(d: Mapping[str, Any], spec: Tuple[Tuple[str, int, Any], ...], where: Callable[[], str]) -> List[Any]:
-    """The fields named by ``spec`` (key, kind, default), validated; ``where()`` names the object in errors.
+class _Spec:
+    """The fields of one JSON object kind: ``(key, kind, default)`` in the dataclass's field order (default None
+    = required), plus the type signatures already seen to need no conversion (the fast path of :func:`_values`)."""
 
-    Well-typed values take an inline fast path; anything else goes through :func:`_num` / :func:`_flag`,
-    which raise the descriptive errors (or accept the rarer valid forms).
+    def __init__(self, *fields: Tuple[str, int, Any]):
+        self.fields = fields
+        self.pairs = tuple((key, default) for key, _, default in fields)
+        self.getter = operator.itemgetter(*(key for key, _, _ in fields))  # when every key is present
+        self.passthrough: set = set()
+
+
+def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> List[Any]:
+    """The fields of ``spec``, validated; ``where`` names the object in errors.
+
+    A JSON file repeats the same value types in every frame: once a type signature has been validated without any
+    conversion, the same signature only needs the finiteness check (the sum of finite numbers is finite, and an
+    overflow just takes the slow path). Anything else goes through :func:`_num` / :func:`_flag`, which raise the
+    descriptive errors (or accept and convert the rarer valid forms).
     """
+    try:
+        values = spec.getter(d)
+    except (KeyError, TypeError):
+        values = [d.get(key, default) for key, default in spec.pairs]
+    signature = tuple(map(type, values))
+    if signature in spec.passthrough and math.isfinite(sum(values)):
+        return values
     out = []
-    get = d.get
-    for key, kind, default in spec:
-        v = get(key, default)
-        t = type(v)
+    for key, kind, default in spec.fields:
         if kind == _FLAG:
-            if t is bool:
-                out.append(v)
-            elif t is int:
-                out.append(bool(v))
-            else:
-                out.append(_flag(d, key, where()))
-        elif t is int or (t is float and v - v == 0):  # x - x is nan for inf/nan
-            out.append(v if kind == _NUM else int(v))
+            out.append(_flag(d, key, where))
         else:
-            value = _num(d, key, where(), default)
+            value = _num(d, key, where, default)
             out.append(value if kind == _NUM else int(value))
+    if tuple(map(type, out)) == signature:
+        spec.passthrough.add(signature)
     return out
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a clip parses ~150 of these; fewer objects for the GC to track
 class Agent:
     """The player character's state in one frame; ``pose``/``is_facing_right``/``walk1_mode`` are derived."""
 
@@ -124,10 +138,10 @@ class Agent:
     def from_dict(cls, d: Any, where: str) -> "Agent":
         if not _is_mapping(d):
             raise MugenFormatError(f"{where}: 'agent' should be an object, got {type(d).__name__}")
-        return cls(*_values(d, _AGENT_SPEC, lambda: where))
+        return cls(*_values(d, _AGENT_SPEC, where))
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a clip parses ~150 of these; fewer objects for the GC to track
 class Monster:
     """A monster's state in one frame; ``theme`` indexes ``Game.flattened_monster_names``."""
 
@@ -154,31 +168,27 @@ class Monster:
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> "Monster":
-        return cls._parse(d, lambda: where)
-
-    @classmethod
-    def _parse(cls, d: Any, where: Callable[[], str]) -> "Monster":
         if not _is_mapping(d):
-            raise MugenFormatError(f"{where()}: a monster should be an object, got {type(d).__name__}")
+            raise MugenFormatError(f"{where}: a monster should be an object, got {type(d).__name__}")
         return cls(*_values(d, _MONSTER_SPEC, where))
 
 
 # (key, kind, default) in each dataclass's field order; default None = required
-_AGENT_SPEC = (
+_AGENT_SPEC = _Spec(
     ("x", _NUM, None), ("y", _NUM, None), ("vx", _NUM, 0.0), ("vy", _NUM, 0.0), ("time_alive", _INT, 0),
     ("ladder", _FLAG, False), ("spring", _NUM, 0), ("is_killed", _FLAG, False),
     ("killed_animation_frame_cnt", _INT, 0), ("finished_level_frame_cnt", _INT, 0),
     ("killed_monster", _FLAG, False), ("bumped_head", _FLAG, False), ("collected_coin", _FLAG, False),
     ("collected_gem", _FLAG, False), ("power_up_mode", _FLAG, False),
 )
-_MONSTER_SPEC = (
+_MONSTER_SPEC = _Spec(
     ("m_id", _INT, 0), ("x", _NUM, None), ("y", _NUM, None), ("vx", _NUM, 0.0), ("vy", _NUM, 0.0),
     ("theme", _INT, 0), ("is_flying", _FLAG, False), ("is_walking", _FLAG, False), ("is_jumping", _FLAG, False),
     ("is_dead", _FLAG, False), ("time", _INT, 0), ("anim_freq", _INT, 1), ("monster_dying_frame_cnt", _INT, 0),
 )
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a clip parses ~150 of these; fewer objects for the GC to track
 class Frame:
     """One game frame: time (drives the lava animation), coins eaten so far, the agent and the monsters."""
 
@@ -207,7 +217,7 @@ class Frame:
         return cls(
             frame_id=int(_num(d, "frame_id", where, -1)), state_time=_num(d, "state_time", where, 0),
             coins_eaten=[(int(c[0]), int(c[1])) for c in coins], agent=Agent.from_dict(d["agent"], where + ".agent"),
-            monsters=[Monster._parse(m, lambda j=j: f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
+            monsters=[Monster.from_dict(m, f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
             file_name=str(d.get("file_name", "")),
         )
 
@@ -405,6 +415,21 @@ class Game:
         }
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file with orjson (about 3x faster than the json module on game JSONs, where parsing is a
+    large part of a clip's cost).
+
+    Raises:
+        MugenFormatError: the file is not valid JSON (e.g. truncated, or NaN / Infinity, which JSON does not have).
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise MugenFormatError(f"{path}: not valid JSON ({e}); the file may be truncated") from None
+
+
 def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True, lazy: bool = True) -> Game:
     """Read and validate one clip's game JSON.
 
@@ -426,9 +451,5 @@ def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True, lazy: b
             f"MUGEN game JSON {path} not found. If the release JSON's metadata.data_folder is wrong on this "
             "machine, pass data_folder= to load_mugen."
         )
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise MugenFormatError(f"{path}: not valid JSON ({e}); the file may be truncated") from None
+    data = read_json(path)
     return Game.from_dict(data, source=path, restore_eaten_coins=restore_eaten_coins, lazy=lazy)

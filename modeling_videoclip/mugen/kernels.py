@@ -27,6 +27,8 @@ import numpy as np
 BACKGROUND = -1
 #: ``source`` of a label operation: fill the ``w x h`` rect with ``value`` (the reference's bounding boxes).
 FILL = -2
+#: ``source`` of an RGB operation: set the frame to black (where the background tiles leave gaps).
+CLEAR = -3
 #: Lava halves are written with ``source = -(LAVA_BASE + key)``.
 LAVA_BASE = 16
 #: Sprite kinds in the atlas table.
@@ -68,7 +70,7 @@ def _intersect(ax, ay, aw, ah, bx, by, bw, bh):
 
 @_jit
 def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_value, lava_kind, lava_size,
-             res, zoom, kx, ky, dy_ratio, bgzoom, with_background):
+             res, zoom, kx, ky, dy_ratio, bgzoom, bg_w, bg_h, with_background):
     """The reference's paste sequence for the background and the maze tiles of each frame.
 
     Args:
@@ -80,7 +82,8 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
         lava_kind: ``(maze_h, maze_w)`` 0, or 1 / 2 for the two lava sprites (animated, cut in halves).
         lava_size: ``(3, 2)`` full size ``(w, h)`` of lava sprite 1 and 2 (row 0 unused).
         res, zoom, kx, ky, dy_ratio, bgzoom: the camera (see ``render._Camera``).
-        with_background: also emit the background pastes (RGB frames).
+        bg_w, bg_h: size of the background sprite.
+        with_background: also emit the background pastes (RGB frames), after a CLEAR unless one covers the frame.
 
     Returns:
         int64 array ``(n, 7)``: ``(frame, source, x, y, w, h, value)`` in paste order.
@@ -94,12 +97,17 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
     zx = res * zoom
     zy = zx
     radius = int(1 + maze_w / zoom)
-    ops = np.empty((n_frames * (12 + 2 * maze_h * maze_w), 7), np.int64)
+    ops = np.empty((n_frames * (13 + 2 * maze_h * maze_w), 7), np.int64)
     eaten = np.zeros((maze_h, maze_w), np.bool_)
     n = 0
     for f in range(n_frames):
         dx = -agent_x[f] * kx + center - 0.5 * kx
         if with_background:
+            first = n
+            ops[n, 0] = f  # a black frame first, unless one background tile covers it (see below)
+            ops[n, 1] = CLEAR
+            ops[n, 2:] = 0
+            n += 1
             for tile_x in range(-1, 3):
                 for tile_y in range(-1, 2):
                     bx = zx * tile_x + center + bgzoom * (dx + kx * maze_h / 2) - zx * 0.5
@@ -114,6 +122,10 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
                     ops[n, 5] = 0
                     ops[n, 6] = 0
                     n += 1
+            if n - first == 2 and ops[first + 1, 2] <= 0 and ops[first + 1, 3] <= 0 \
+                    and ops[first + 1, 2] + bg_w >= res and ops[first + 1, 3] + bg_h >= res:
+                ops[first] = ops[first + 1]
+                n -= 1
         ix = int(agent_x[f] + 0.5)
         iy = int(agent_y[f] + 0.5)
         x_start, x_end = max(ix - radius, 0), min(ix + radius + 1, maze_w)
@@ -185,74 +197,100 @@ def _clip(x, y, w, h, size):
 
 
 @_jit
-def paste_rgb(out, atlas, table, background, ops):
-    """Run paste operations on RGB frames ``out`` ``(T, R, R * 3)`` (PIL's ``paste`` with the sprite as mask).
+def _paste_rgb_one(frame, atlas, table, background, src, x, y):
+    res = frame.shape[0]
+    if src == CLEAR:
+        frame[:, :] = 0
+        return
+    if src == BACKGROUND:
+        h, w, kind, offset = background.shape[0], background.shape[1] // 3, OPAQUE, 0
+    else:
+        offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
+    x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
+    if not ok:
+        return
+    n3, sx3, row3 = (x1 - x0) * 3, (x0 - x) * 3, w * 3
+    alpha_offset = offset + h * row3
+    for i in range(y1 - y0):
+        sy = y0 - y + i
+        dst = frame[y0 + i, x0 * 3:x1 * 3]
+        if src == BACKGROUND:
+            rgb = background[sy, sx3:sx3 + n3]
+        else:
+            start = offset + sy * row3 + sx3
+            rgb = atlas[start:start + n3]
+        if kind == OPAQUE:
+            for j in range(n3):
+                dst[j] = rgb[j]
+            continue
+        start = alpha_offset + sy * row3 + sx3
+        alpha = atlas[start:start + n3]
+        if kind == BINARY:
+            for j in range(n3):
+                m = alpha[j]
+                dst[j] = (dst[j] & ~m) | (rgb[j] & m)
+        else:
+            for j in range(n3):
+                a = np.int32(alpha[j])
+                t = np.int32(dst[j]) * (255 - a) + np.int32(rgb[j]) * a + 128
+                dst[j] = ((t >> 8) + t) >> 8  # PIL's DIV255 rounding
+
+
+@_jit
+def paste_rgb(out, atlas, table, background, tile_ops, sprite_ops):
+    """Run paste operations on RGB frames ``out`` ``(T, R, R * 3)`` (PIL's ``paste`` with the sprite as mask):
+    each frame's ``tile_ops``, then its ``sprite_ops`` (both sorted by frame).
 
     ``table[i] = (offset, h, w, kind)`` locates sprite ``i`` in ``atlas``: ``h * w * 3`` RGB bytes, then as many
     alpha bytes (ignored for OPAQUE). ``background`` is an ``(H, W * 3)`` image pasted opaque.
     """
-    res = out.shape[1]
-    for n in range(ops.shape[0]):
-        frame = out[ops[n, 0]]
-        src, x, y = ops[n, 1], ops[n, 2], ops[n, 3]
-        if src == BACKGROUND:
-            h, w, kind, offset = background.shape[0], background.shape[1] // 3, OPAQUE, 0
-        else:
-            offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
-        x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
-        if not ok:
-            continue
-        n3, sx3, row3 = (x1 - x0) * 3, (x0 - x) * 3, w * 3
-        alpha_offset = offset + h * row3
-        for i in range(y1 - y0):
-            sy = y0 - y + i
-            dst = frame[y0 + i, x0 * 3:x1 * 3]
-            if src == BACKGROUND:
-                rgb = background[sy, sx3:sx3 + n3]
-            else:
-                start = offset + sy * row3 + sx3
-                rgb = atlas[start:start + n3]
-            if kind == OPAQUE:
-                for j in range(n3):
-                    dst[j] = rgb[j]
-                continue
-            start = alpha_offset + sy * row3 + sx3
-            alpha = atlas[start:start + n3]
-            if kind == BINARY:
-                for j in range(n3):
-                    m = alpha[j]
-                    dst[j] = (dst[j] & ~m) | (rgb[j] & m)
-            else:
-                for j in range(n3):
-                    a = np.int32(alpha[j])
-                    t = np.int32(dst[j]) * (255 - a) + np.int32(rgb[j]) * a + 128
-                    dst[j] = ((t >> 8) + t) >> 8  # PIL's DIV255 rounding
+    a = b = 0
+    for f in range(out.shape[0]):
+        frame = out[f]
+        while a < tile_ops.shape[0] and tile_ops[a, 0] == f:
+            _paste_rgb_one(frame, atlas, table, background, tile_ops[a, 1], tile_ops[a, 2], tile_ops[a, 3])
+            a += 1
+        while b < sprite_ops.shape[0] and sprite_ops[b, 0] == f:
+            _paste_rgb_one(frame, atlas, table, background, sprite_ops[b, 1], sprite_ops[b, 2], sprite_ops[b, 3])
+            b += 1
 
 
 @_jit
-def paste_labels(out, atlas, table, ops):
-    """Run label operations on segmentation maps ``out`` ``(T, R, R)``: ``value`` where the sprite's alpha is
-    non-zero (everywhere for OPAQUE sprites), or over the whole ``w x h`` rect for FILL."""
-    res = out.shape[1]
-    for n in range(ops.shape[0]):
-        frame = out[ops[n, 0]]
-        src, x, y, value = ops[n, 1], ops[n, 2], ops[n, 3], np.uint8(ops[n, 6])
-        if src == FILL:
-            w, h, kind, offset = ops[n, 4], ops[n, 5], OPAQUE, 0
-        else:
-            offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
-        x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
-        if not ok:
+def _paste_label_one(frame, atlas, table, op):
+    res = frame.shape[0]
+    src, x, y, value = op[1], op[2], op[3], np.uint8(op[6])
+    if src == FILL:
+        w, h, kind, offset = op[4], op[5], OPAQUE, 0
+    else:
+        offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
+    x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
+    if not ok:
+        return
+    row3, sx3 = w * 3, (x0 - x) * 3
+    alpha_offset = offset + h * row3
+    for i in range(y1 - y0):
+        dst = frame[y0 + i, x0:x1]
+        if kind == OPAQUE:
+            dst[:] = value
             continue
-        row3, sx3 = w * 3, (x0 - x) * 3
-        alpha_offset = offset + h * row3
-        for i in range(y1 - y0):
-            dst = frame[y0 + i, x0:x1]
-            if kind == OPAQUE:
-                dst[:] = value
-                continue
-            start = alpha_offset + (y0 - y + i) * row3 + sx3
-            alpha = atlas[start:start + (x1 - x0) * 3]
-            for j in range(x1 - x0):
-                if alpha[3 * j] != 0:
-                    dst[j] = value
+        start = alpha_offset + (y0 - y + i) * row3 + sx3
+        alpha = atlas[start:start + (x1 - x0) * 3]
+        for j in range(x1 - x0):
+            if alpha[3 * j] != 0:
+                dst[j] = value
+
+
+@_jit
+def paste_labels(out, atlas, table, tile_ops, sprite_ops):
+    """Run label operations on segmentation maps ``out`` ``(T, R, R)``, zero-initialised: ``value`` where the
+    sprite's alpha is non-zero (everywhere for OPAQUE sprites), or over the whole ``w x h`` rect for FILL.
+    Each frame's ``tile_ops`` run first, then its ``sprite_ops``."""
+    a = b = 0
+    for f in range(out.shape[0]):
+        frame = out[f]
+        while a < tile_ops.shape[0] and tile_ops[a, 0] == f:
+            _paste_label_one(frame, atlas, table, tile_ops[a])
+            a += 1
+        while b < sprite_ops.shape[0] and sprite_ops[b, 0] == f:
+            _paste_label_one(frame, atlas, table, sprite_ops[b])
+            b += 1

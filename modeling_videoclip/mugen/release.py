@@ -8,7 +8,6 @@ the folder the per-clip paths are relative to) and ``data``: one entry per clip 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -18,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .game import MugenFormatError
+from .game import MugenFormatError, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +140,7 @@ def read_release(path: str | os.PathLike) -> Tuple[Dict[str, Any], List[ReleaseE
         MugenFormatError: invalid JSON or a wrong structure; the message names the file and the entry.
     """
     path = Path(path)
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            doc = json.load(f)
-    except json.JSONDecodeError as e:
-        raise MugenFormatError(f"{path}: not valid JSON ({e}); the release file may be truncated") from None
+    doc = read_json(path)
     if not isinstance(doc, Mapping) or "data" not in doc or "metadata" not in doc:
         raise MugenFormatError(f"{path}: a MUGEN release JSON is an object with 'metadata' and 'data'")
     if not isinstance(doc["metadata"], Mapping) or not isinstance(doc["data"], list):

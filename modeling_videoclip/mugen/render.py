@@ -261,58 +261,83 @@ class _Camera:
 _LAVA_KIND = {"|": 1, "^": 2}  # row of kernels.tile_ops' lava_size
 
 
-class _Level:
-    """One level (maze + ground theme) at one cell size, as the grids :func:`kernels.tile_ops` reads."""
+class _TileSet:
+    """The tile sprites of one ground theme at one cell size, as per-character lookup tables (filled on first
+    use) from which :class:`_Level` builds the grids that :func:`kernels.tile_ops` reads."""
 
-    def __init__(self, maze: Sequence[str], ground_theme: str, cam: _Camera, bank: _SpriteBank):
-        self.bank = bank
-        codes = np.frombuffer("".join(maze).encode("ascii"), np.uint8).reshape(len(maze), len(maze[0]))
-        lut_rgb = np.full(256, -1, np.int64)
-        lut_labels = np.full(256, -1, np.int64)
-        lut_value = np.zeros(256, np.int64)
-        lut_lava = np.zeros(256, np.int8)
+    def __init__(self, ground_theme: str, cam: _Camera, bank: _SpriteBank):
+        self.theme, self.cam, self.bank = ground_theme, cam, bank
+        self.src = {False: np.full(256, -1, np.int64), True: np.full(256, -1, np.int64)}
+        self.value = np.zeros(256, np.int64)
+        self.lava = np.zeros(256, np.int8)
         self.lava_size = np.zeros((3, 2), np.int64)
         self.lava_files: Dict[int, str] = {}
-        for ch in set("".join(maze)) - {"."}:
-            relative = ground_file(ground_theme, ch) if ch in "ASab" else TILE_FILES[ch]
-            lut_value[ord(ch)] = _TILE_LABELS[ch]
-            if ch in LAVA:
-                kind = _LAVA_KIND[ch]
-                lut_lava[ord(ch)] = kind
-                lut_rgb[ord(ch)] = lut_labels[ord(ch)] = 0  # any id >= 0: the kernel draws lava from halves
-                self.lava_files[kind] = relative
-                self.lava_size[kind] = bank.get(relative, "world", resize=False).size
-                if max(self.lava_size[kind]) >= kernels._KEY_LIMIT:
-                    raise ValueError(f"lava sprite {relative} is {tuple(self.lava_size[kind])} px; at most 4095")
-                continue
-            sprite = bank.get(relative, "world")
-            lut_rgb[ord(ch)] = bank.atlas.index(sprite.fit(cam.tw, cam.th))
-            lut_labels[ord(ch)] = bank.atlas.index(sprite.fit(cam.tw, cam.th, nearest=True))
-        self.tile_src = {False: lut_rgb[codes], True: lut_labels[codes]}
-        self.tile_value = lut_value[codes]
-        self.lava_kind = lut_lava[codes]
-        self._lava_ids: Dict[Tuple[int, bool], int] = {}
+        self._lava_ids: Dict[bool, Dict[int, int]] = {False: {}, True: {}}
+        self._lock = threading.Lock()
 
-    def lava_ids(self, keys: np.ndarray, labels: bool) -> np.ndarray:
+    def ensure(self, chars: set) -> None:
+        """Load the sprites of the tile characters ``chars`` not loaded yet."""
+        missing = [ch for ch in chars if ch != "." and self.src[False][ord(ch)] < 0]
+        if missing:
+            with self._lock:
+                for ch in missing:
+                    self._load(ch)
+
+    def _load(self, ch: str) -> None:
+        relative = ground_file(self.theme, ch) if ch in "ASab" else TILE_FILES[ch]
+        code = ord(ch)
+        if ch in LAVA:
+            kind = _LAVA_KIND[ch]
+            size = self.bank.get(relative, "world", resize=False).size
+            if max(size) >= kernels._KEY_LIMIT:
+                raise ValueError(f"lava sprite {relative} is {size} px; lava sprites must be under 4096 px")
+            self.lava_files[kind] = relative
+            self.lava_size[kind] = size
+            self.lava[code] = kind
+            labels = rgb = 0  # any id >= 0: the kernel draws lava from its two halves
+        else:
+            sprite = self.bank.get(relative, "world")
+            rgb = self.bank.atlas.index(sprite.fit(self.cam.tw, self.cam.th))
+            labels = self.bank.atlas.index(sprite.fit(self.cam.tw, self.cam.th, nearest=True))
+        self.value[code] = _TILE_LABELS[ch]
+        self.src[True][code] = labels
+        self.src[False][code] = rgb  # last: marks the character as loaded
+
+    def lava_ids(self, keys: np.ndarray, labels: bool) -> List[int]:
         """Atlas ids of the lava halves named by ``keys`` (see :func:`kernels.lava_key`), made on first use."""
-        unique, inverse = np.unique(keys, return_inverse=True)
-        ids = np.empty(len(unique), np.int64)
-        for i, key in enumerate(unique.tolist()):
-            hit = self._lava_ids.get((key, labels))
+        known = self._lava_ids[labels]
+        ids = []
+        for key in keys.tolist():
+            hit = known.get(key)
             if hit is None:
                 kind, x0, x1, w, h = kernels.decode_lava_key(key)
                 height = int(self.lava_size[kind][1])
                 piece = self.bank.lava_piece(self.lava_files[kind], (x0, 0, x1, height), w, h, labels)
-                hit = self._lava_ids[(key, labels)] = self.bank.atlas.index(piece)
-            ids[i] = hit
-        return ids[inverse]
+                hit = known[key] = self.bank.atlas.index(piece)
+            ids.append(hit)
+        return ids
+
+
+class _Level:
+    """One level (maze + ground theme) at one cell size, as the grids :func:`kernels.tile_ops` reads."""
+
+    def __init__(self, maze: Sequence[str], tiles: _TileSet):
+        self.tiles = tiles
+        flat = "".join(maze)
+        tiles.ensure(set(flat))
+        codes = np.frombuffer(flat.encode("ascii"), np.uint8).reshape(len(maze), len(maze[0]))
+        self.tile_src = {labels: lut[codes] for labels, lut in tiles.src.items()}
+        self.tile_value = tiles.value[codes]
+        self.lava_kind = tiles.lava[codes]
 
 
 # ------------------------------------------------------------------------------------------------
 # The renderer
 # ------------------------------------------------------------------------------------------------
 
-_NO_OPS = np.zeros((0, 7), np.int64)
+def _ops_array(flat: List[int]) -> np.ndarray:
+    """Paste operations, given as one flat list of 7 ints each, as the kernels take them: int64 ``(n, 7)``."""
+    return np.array(flat, np.int64).reshape(-1, 7)
 
 
 class MugenRenderer:
@@ -357,12 +382,13 @@ class MugenRenderer:
     def _init_caches(self) -> None:
         self._banks: Dict[Tuple[float, float], _SpriteBank] = {}
         self._levels: "OrderedDict[Tuple, _Level]" = OrderedDict()
+        self._tile_sets: Dict[Tuple, _TileSet] = {}
         self._backgrounds: Dict[Tuple[str, float], np.ndarray] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_banks", "_levels", "_backgrounds", "_lock"):
+        for key in ("_banks", "_levels", "_tile_sets", "_backgrounds", "_lock"):
             state.pop(key, None)
         return state
 
@@ -389,12 +415,22 @@ class MugenRenderer:
             if level is not None:
                 self._levels.move_to_end(key)
                 return level
-        level = _Level(game.maze, game.ground_theme, cam, self._bank(cam))
+        level = _Level(game.maze, self._tile_set(game.ground_theme, cam))
         with self._lock:
             self._levels[key] = level
             while len(self._levels) > self.level_cache_size:
                 self._levels.popitem(last=False)
         return level
+
+    def _tile_set(self, ground_theme: str, cam: _Camera) -> _TileSet:
+        key = (ground_theme, cam.kx, cam.zoom)
+        with self._lock:
+            tiles = self._tile_sets.get(key)
+        if tiles is None:
+            tiles = _TileSet(ground_theme, cam, self._bank(cam))
+            with self._lock:
+                tiles = self._tile_sets.setdefault(key, tiles)
+        return tiles
 
     def _background(self, game: Game) -> np.ndarray:
         """The background sprite as ``(H, W * 3)`` rows."""
@@ -420,10 +456,11 @@ class MugenRenderer:
             ``uint8`` array of shape ``(T, resolution, resolution, 3)``.
         """
         frames, cam, level, ops = self._tile_ops(game, frame_ids, labels=False)
-        ops = self._with_sprites(ops, self._sprite_ops_rgb(game, frames, cam, level.bank))
-        atlas, table = level.bank.atlas.snapshot()
-        out = np.zeros((len(frames), cam.res, cam.res, 3), np.uint8)
-        kernels.paste_rgb(out.reshape(len(frames), cam.res, cam.res * 3), atlas, table, self._background(game), ops)
+        sprites = self._sprite_ops_rgb(game, frames, cam, level.tiles.bank)
+        atlas, table = level.tiles.bank.atlas.snapshot()
+        out = np.empty((len(frames), cam.res, cam.res, 3), np.uint8)  # every pixel is written (CLEAR ops)
+        kernels.paste_rgb(out.reshape(len(frames), cam.res, cam.res * 3), atlas, table, self._background(game), ops,
+                          sprites)
         return out
 
     def render_segmentation(self, game: Game, frame_ids: Optional[Sequence[int]] = None) -> np.ndarray:
@@ -437,10 +474,10 @@ class MugenRenderer:
             ``uint8`` array of shape ``(T, resolution, resolution)`` with values in ``[0, 21]``.
         """
         frames, cam, level, ops = self._tile_ops(game, frame_ids, labels=True)
-        ops = self._with_sprites(ops, self._sprite_ops_labels(game, frames, cam, level.bank))
-        atlas, table = level.bank.atlas.snapshot()
+        sprites = self._sprite_ops_labels(game, frames, cam, level.tiles.bank)
+        atlas, table = level.tiles.bank.atlas.snapshot()
         out = np.zeros((len(frames), cam.res, cam.res), np.uint8)
-        kernels.paste_labels(out, atlas, table, ops)
+        kernels.paste_labels(out, atlas, table, ops, sprites)
         return out
 
     def _tile_ops(self, game: Game, frame_ids: Optional[Sequence[int]], labels: bool):
@@ -448,18 +485,19 @@ class MugenRenderer:
         frames = self._frames(game, frame_ids)
         cam = self._camera(game)
         level = self._level(game, cam)
-        agent_x = np.array([f.agent.x for f in frames], np.float64)
-        agent_y = np.array([f.agent.y for f in frames], np.float64)
-        state_time = np.array([f.state_time for f in frames], np.float64)
+        bg = self._background(game)
+        agent_x, agent_y, state_time, n_eaten = np.array(
+            [(f.agent.x, f.agent.y, f.state_time, len(f.coins_eaten)) for f in frames], np.float64).T
         eaten_ptr = np.zeros(len(frames) + 1, np.int64)
-        eaten_ptr[1:] = np.cumsum([len(f.coins_eaten) for f in frames])
+        eaten_ptr[1:] = np.cumsum(n_eaten)
         eaten_xy = np.array([c for f in frames for c in f.coins_eaten], np.int64).reshape(-1, 2)
-        ops = kernels.tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, level.tile_src[labels],
-                               level.tile_value, level.lava_kind, level.lava_size, cam.res, cam.zoom, cam.kx, cam.ky,
-                               ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), not labels)
+        ops = kernels.tile_ops(np.ascontiguousarray(agent_x), np.ascontiguousarray(agent_y),
+                               np.ascontiguousarray(state_time), eaten_ptr, eaten_xy, level.tile_src[labels],
+                               level.tile_value, level.lava_kind, level.tiles.lava_size, cam.res, cam.zoom, cam.kx, cam.ky,
+                               ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), bg.shape[1] // 3, bg.shape[0], not labels)
         lava = np.flatnonzero(ops[:, 1] <= -kernels.LAVA_BASE)
         if len(lava):
-            ops[lava, 1] = level.lava_ids(-ops[lava, 1] - kernels.LAVA_BASE, labels)
+            ops[lava, 1] = level.tiles.lava_ids(-ops[lava, 1] - kernels.LAVA_BASE, labels)
         return frames, cam, level, ops
 
     @staticmethod
@@ -474,15 +512,7 @@ class MugenRenderer:
             raise IndexError(f"{game.source or 'game'}: frame {bad[0]} requested but the game has {len(game.frames)} frames")
         return [game.frames[k] for k in frame_ids]
 
-    @staticmethod
-    def _with_sprites(tile_ops: np.ndarray, sprite_ops: List[Tuple[int, ...]]) -> np.ndarray:
-        """Tile and sprite operations merged frame by frame, sprites after tiles (the reference's order)."""
-        if not sprite_ops:
-            return tile_ops
-        ops = np.concatenate([tile_ops, np.array(sprite_ops, np.int64)])
-        return ops[np.argsort(ops[:, 0], kind="stable")]
-
-    def _monster_draw(self, game: Game, cam: _Camera, dx: float, bank: _SpriteBank, m):
+    def _monster_draw(self, names: List[str], cam: _Camera, dx: float, bank: _SpriteBank, m):
         win_h = cam.res
         if m.is_dead:
             cnt = max(0, m.monster_dying_frame_cnt)
@@ -492,7 +522,7 @@ class MugenRenderer:
         else:
             rect = [math.floor(cam.kx * m.x + dx), math.floor(win_h - cam.ky * m.y + cam.dy),
                     math.ceil(cam.kx), math.ceil(cam.ky)]
-        name = game.flattened_monster_names[m.theme]
+        name = names[m.theme]
         pose = "_dead" if m.is_dead else ("" if m.walk1_mode else "_move")
         sprite = bank.get(monster_file(name, pose), "monster", flip=m.vx > 0)
         return name, sprite, rect
@@ -516,49 +546,51 @@ class MugenRenderer:
             rect[1] += math.floor(8 * res / 1024)
         return rect
 
-    def _sprite_ops_rgb(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank) -> List[Tuple[int, ...]]:
+    def _sprite_ops_rgb(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank) -> np.ndarray:
         """Paste operations for monsters, then the agent, then the shield, of each frame."""
         index = bank.atlas.index
-        ops = []
+        names = game.flattened_monster_names
+        ops: List[int] = []
         for i, frame in enumerate(frames):
             dx = cam.dx(frame.agent.x)
             for m in frame.monsters:
-                _, sprite, rect = self._monster_draw(game, cam, dx, bank, m)
-                ops.append((i, index(sprite.fit(rect[2], rect[3])), rect[0], rect[1], 0, 0, 0))
+                _, sprite, rect = self._monster_draw(names, cam, dx, bank, m)
+                ops += (i, index(sprite.fit(rect[2], rect[3])), rect[0], rect[1], 0, 0, 0)
             agent = frame.agent
             sprite, rect, transparency = self._agent_draw(game, cam, dx, bank, agent)
             if transparency <= 255:
                 sprite = sprite.fit(rect[2], rect[3])
                 sprite = sprite.faded(transparency) if agent.is_killed else sprite
-                ops.append((i, index(sprite), rect[0], rect[1], 0, 0, 0))
+                ops += (i, index(sprite), rect[0], rect[1], 0, 0, 0)
             if agent.power_up_mode:
                 rect = self._shield_rect(cam, dx, agent)
                 shield = bank.get(SHIELD_FILE, "shield").fit(rect[2], rect[3])
-                ops.append((i, index(shield), rect[0], rect[1], 0, 0, 0))
-        return ops
+                ops += (i, index(shield), rect[0], rect[1], 0, 0, 0)
+        return _ops_array(ops)
 
-    def _sprite_ops_labels(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank) -> List[Tuple[int, ...]]:
+    def _sprite_ops_labels(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank) -> np.ndarray:
         """Label operations for monsters, the agent and the shield (boxes or sprite masks, see ``bbox_smap_*``)."""
         index = bank.atlas.index
-        ops = []
+        names = game.flattened_monster_names
+        ops: List[int] = []
         for i, frame in enumerate(frames):
             dx = cam.dx(frame.agent.x)
             for m in frame.monsters:
-                name, sprite, rect = self._monster_draw(game, cam, dx, bank, m)
+                name, sprite, rect = self._monster_draw(names, cam, dx, bank, m)
                 value = SEMANTIC_LABELS.get(name, 0)
                 if self.bbox_smap_for_monsters:
-                    ops.append((i, kernels.FILL, rect[0], rect[1], rect[2], rect[3], value))
+                    ops += (i, kernels.FILL, rect[0], rect[1], rect[2], rect[3], value)
                 else:
-                    ops.append((i, index(sprite.fit(rect[2], rect[3], nearest=True)), rect[0], rect[1], 0, 0, value))
+                    ops += (i, index(sprite.fit(rect[2], rect[3], nearest=True)), rect[0], rect[1], 0, 0, value)
             agent = frame.agent
             sprite, rect, transparency = self._agent_draw(game, cam, dx, bank, agent)
             if transparency <= 255:
-                ops.append(self._person_op(i, index, sprite.fit(rect[2], rect[3], nearest=True), rect, 0.8))
+                ops += self._person_op(i, index, sprite.fit(rect[2], rect[3], nearest=True), rect, 0.8)
             if agent.power_up_mode:
                 rect = self._shield_rect(cam, dx, agent)
                 shield = bank.get(SHIELD_FILE, "shield").fit(rect[2], rect[3], nearest=True)
-                ops.append(self._person_op(i, index, shield, rect, 0.45))
-        return ops
+                ops += self._person_op(i, index, shield, rect, 0.45)
+        return _ops_array(ops)
 
     def _person_op(self, i: int, index, sprite: _Sprite, rect: List[int], cut_ratio: float) -> Tuple[int, ...]:
         if self.bbox_smap_for_agent:

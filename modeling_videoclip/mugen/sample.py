@@ -19,12 +19,11 @@ folder can be moved; real MUGEN release JSONs hold an absolute path.
 from __future__ import annotations
 
 import json
-import math
 import os
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -433,7 +432,6 @@ def make_mugen_sample(
     release = root / "coinrun_dataset_jsons" / "release"
     for sub in (release, root / "game_jsons", root / "audio"):
         sub.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     n_test = max(1, round(num_clips * splits[2])) if num_clips >= 3 else 0
     n_val = max(1, round(num_clips * splits[1])) if num_clips >= 3 else 0
     n_train = num_clips - n_test - n_val
