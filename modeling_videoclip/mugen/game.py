@@ -206,20 +206,29 @@ class Frame:
         if d.get("agent") is None:
             raise MugenFormatError(f"{where}: frame has no 'agent'")
         coins = d.get("coins_eaten", [])
-        if not isinstance(coins, list) or coins and not all(
-            isinstance(c, (list, tuple)) and len(c) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in c)
-            for c in coins
-        ):
+        if not isinstance(coins, list) or not _coin_pairs(coins):
             raise MugenFormatError(f"{where}: 'coins_eaten' should be a list of [x, y] integer pairs")
         monsters = d.get("monsters", [])
         if not isinstance(monsters, list):
             raise MugenFormatError(f"{where}: 'monsters' should be a list")
+        frame_id, state_time = _values(d, _FRAME_SPEC, where)
         return cls(
-            frame_id=int(_num(d, "frame_id", where, -1)), state_time=_num(d, "state_time", where, 0),
-            coins_eaten=[(int(c[0]), int(c[1])) for c in coins], agent=Agent.from_dict(d["agent"], where + ".agent"),
+            frame_id=frame_id, state_time=state_time, coins_eaten=[(c[0], c[1]) for c in coins],
+            agent=Agent.from_dict(d["agent"], where + ".agent"),
             monsters=[Monster.from_dict(m, f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
             file_name=str(d.get("file_name", "")),
         )
+
+
+def _coin_pairs(coins: list) -> bool:
+    """Whether every entry of ``coins`` is an ``[x, y]`` pair of (non-bool) integers."""
+    for c in coins:
+        if type(c) not in (list, tuple) or len(c) != 2 or type(c[0]) is not int or type(c[1]) is not int:
+            return False
+    return True
+
+
+_FRAME_SPEC = _Spec(("frame_id", _INT, -1), ("state_time", _NUM, 0))
 
 
 class FrameList(Sequence):
