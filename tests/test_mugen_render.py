@@ -1,5 +1,6 @@
 """The MUGEN renderer: determinism and the documented behaviours on small hand-built games."""
 
+import json
 import os
 import pickle
 import sys
@@ -249,20 +250,45 @@ def test_errors(assets, renderer, tmp_path):
         make_game([frame(), frame(monsters=[{"m_id": 0, "x": 1.0, "y": 2.0, "theme": 99}]), frame()]).frames[1]
 
 
+def _stress_variants(root: Path, out_dir: Path) -> list:
+    """The sample's game JSONs, edited to reach the renderer's rarer paths: every CoinRun zoom, the agent near the top
+    (the reference's radius window then drops row 0), a fading agent, shrinking monsters, shield and duck poses."""
+    paths = []
+    for i, p in enumerate(sorted((root / "game_jsons").glob("*.json"))):
+        d = json.loads(p.read_text())
+        d["zoom"] = [5.5, 4.3, 5.0, 6.0][i % 4]
+        for k, f in enumerate(d["frames"]):
+            agent = f["agent"]
+            if i % 3 == 1 and k % 7 == 0:
+                agent["y"] = 12.6
+            if i % 3 == 2 and k > 60:
+                agent.update(is_killed=True, killed_animation_frame_cnt=max(0, 90 - k))
+            if i % 4 == 3:
+                agent.update(power_up_mode=bool(k % 2), spring=1 if k % 5 == 0 else 0)
+            for m in f["monsters"]:
+                if i % 2 == 0 and k > 80:
+                    m.update(is_dead=True, monster_dying_frame_cnt=96 - k)
+        paths.append(out_dir / f"variant{i}.json")
+        paths[-1].write_text(json.dumps(d))
+    return paths
+
+
 @pytest.mark.skipif(not os.environ.get("MUGEN_REFERENCE_DIR"),
                     reason="set MUGEN_REFERENCE_DIR to a facebookresearch/multimodal checkout to compare pixels")
-def test_matches_the_reference_renderer(tmp_path):
+@pytest.mark.parametrize("res", [RES, 224, 97])
+def test_matches_the_reference_renderer(tmp_path, res):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_render import ReferenceRenderer
 
-    root = make_mugen_sample(tmp_path, num_clips=4, seed=11, with_audio=False, short_clips=0)
+    root = make_mugen_sample(tmp_path, num_clips=8, seed=11, with_audio=False, short_clips=0)
     paths = sorted(str(p) for p in (root / "game_jsons").glob("*.json"))
-    ref = ReferenceRenderer(Path(os.environ["MUGEN_REFERENCE_DIR"]), str(root / "assets"), paths[0], RES)
-    ours = MugenRenderer(root / "assets", RES)
+    paths += [str(p) for p in _stress_variants(root, tmp_path)]
+    ours = MugenRenderer(root / "assets", res)
     frames = list(range(0, 96, 3))
     for p in paths:
-        ref.game.load_json(p)
-        ref.game.video_res = RES
-        np.testing.assert_array_equal(ours.render(load_game(p), frames), ref.render_loaded(frames))
+        ref = ReferenceRenderer(Path(os.environ["MUGEN_REFERENCE_DIR"]), str(root / "assets"), p, res)
+        ref.game.load_json(p)  # the constructor leaves the last world theme selected
+        ref.game.video_res = res
+        np.testing.assert_array_equal(ours.render(load_game(p), frames), ref.render_loaded(frames), err_msg=p)
         np.testing.assert_array_equal(ours.render_segmentation(load_game(p), frames),
-                                      ref.render_loaded(frames, segmentation=True))
+                                      ref.render_loaded(frames, segmentation=True), err_msg=p)

@@ -69,6 +69,14 @@ def _intersect(ax, ay, aw, ah, bx, by, bw, bh):
 
 
 @_jit
+def _emit(ops, n, frame, source, x, y, w, h, value):
+    """Write operation ``n``; returns ``n + 1``."""
+    ops[n, 0], ops[n, 1], ops[n, 2], ops[n, 3] = frame, source, x, y
+    ops[n, 4], ops[n, 5], ops[n, 6] = w, h, value
+    return n + 1
+
+
+@_jit
 def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_value, lava_kind, lava_size,
              res, zoom, kx, ky, dy_ratio, bgzoom, bg_w, bg_h, with_background):
     """The reference's paste sequence for the background and the maze tiles of each frame.
@@ -104,24 +112,14 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
         dx = -agent_x[f] * kx + center - 0.5 * kx
         if with_background:
             first = n
-            ops[n, 0] = f  # a black frame first, unless one background tile covers it (see below)
-            ops[n, 1] = CLEAR
-            ops[n, 2:] = 0
-            n += 1
+            n = _emit(ops, n, f, CLEAR, 0, 0, 0, 0, 0)  # unless one background tile covers the frame (below)
             for tile_x in range(-1, 3):
                 for tile_y in range(-1, 2):
                     bx = zx * tile_x + center + bgzoom * (dx + kx * maze_h / 2) - zx * 0.5
                     by = zy * tile_y + center + bgzoom * (dy - ky * maze_h / 2) - zy * 0.5
                     if bx + zx < 0 or bx > res or by + zy < 0 or by > res:
                         continue
-                    ops[n, 0] = f
-                    ops[n, 1] = BACKGROUND
-                    ops[n, 2] = math.floor(bx)
-                    ops[n, 3] = math.floor(by)
-                    ops[n, 4] = 0
-                    ops[n, 5] = 0
-                    ops[n, 6] = 0
-                    n += 1
+                    n = _emit(ops, n, f, BACKGROUND, math.floor(bx), math.floor(by), 0, 0, 0)
             if n - first == 2 and ops[first + 1, 2] <= 0 and ops[first + 1, 3] <= 0 \
                     and ops[first + 1, 2] + bg_w >= res and ops[first + 1, 3] + bg_h >= res:
                 ops[first] = ops[first + 1]
@@ -148,14 +146,7 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
                     continue
                 kind = lava_kind[y, x]
                 if kind == 0:
-                    ops[n, 0] = f
-                    ops[n, 1] = src
-                    ops[n, 2] = math.floor(tx)
-                    ops[n, 3] = math.floor(ty)
-                    ops[n, 4] = 0
-                    ops[n, 5] = 0
-                    ops[n, 6] = tile_value[y, x]
-                    n += 1
+                    n = _emit(ops, n, f, src, math.floor(tx), math.floor(ty), 0, 0, tile_value[y, x])
                     continue
                 aw, ah = lava_size[kind, 0], lava_size[kind, 1]
                 # the two halves of the animated lava, shifted by the animation phase tr
@@ -174,14 +165,8 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
                         d0 -= 0.5
                     w = math.ceil(dw + 0.5)
                     h = math.ceil(dh)
-                    ops[n, 0] = f
-                    ops[n, 1] = -(LAVA_BASE + lava_key(kind, math.floor(s0), math.ceil(s0 + sw), w, h))
-                    ops[n, 2] = math.floor(d0)
-                    ops[n, 3] = math.floor(d_y)
-                    ops[n, 4] = w
-                    ops[n, 5] = h
-                    ops[n, 6] = tile_value[y, x]
-                    n += 1
+                    key = lava_key(kind, math.floor(s0), math.ceil(s0 + sw), w, h)
+                    n = _emit(ops, n, f, -(LAVA_BASE + key), math.floor(d0), math.floor(d_y), w, h, tile_value[y, x])
         for k in range(eaten_ptr[f], eaten_ptr[f + 1]):
             ex, ey = eaten_xy[k, 0], eaten_xy[k, 1]
             if 0 <= ex < maze_w and 0 <= ey < maze_h:

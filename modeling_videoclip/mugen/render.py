@@ -456,7 +456,7 @@ class MugenRenderer:
             ``uint8`` array of shape ``(T, resolution, resolution, 3)``.
         """
         frames, cam, level, ops = self._tile_ops(game, frame_ids, labels=False)
-        sprites = self._sprite_ops_rgb(game, frames, cam, level.tiles.bank)
+        sprites = self._sprite_ops(game, frames, cam, level.tiles.bank, labels=False)
         atlas, table = level.tiles.bank.atlas.snapshot()
         out = np.empty((len(frames), cam.res, cam.res, 3), np.uint8)  # every pixel is written (CLEAR ops)
         kernels.paste_rgb(out.reshape(len(frames), cam.res, cam.res * 3), atlas, table, self._background(game), ops,
@@ -474,7 +474,7 @@ class MugenRenderer:
             ``uint8`` array of shape ``(T, resolution, resolution)`` with values in ``[0, 21]``.
         """
         frames, cam, level, ops = self._tile_ops(game, frame_ids, labels=True)
-        sprites = self._sprite_ops_labels(game, frames, cam, level.tiles.bank)
+        sprites = self._sprite_ops(game, frames, cam, level.tiles.bank, labels=True)
         atlas, table = level.tiles.bank.atlas.snapshot()
         out = np.zeros((len(frames), cam.res, cam.res), np.uint8)
         kernels.paste_labels(out, atlas, table, ops, sprites)
@@ -546,50 +546,36 @@ class MugenRenderer:
             rect[1] += math.floor(8 * res / 1024)
         return rect
 
-    def _sprite_ops_rgb(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank) -> np.ndarray:
-        """Paste operations for monsters, then the agent, then the shield, of each frame."""
+    def _sprite_ops(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank, labels: bool) -> np.ndarray:
+        """Paste operations for the monsters, then the agent, then the shield, of each frame: sprites for RGB
+        frames; for segmentation maps, boxes or sprite masks (see ``bbox_smap_*``)."""
         index = bank.atlas.index
         names = game.flattened_monster_names
         ops: List[int] = []
         for i, frame in enumerate(frames):
-            dx = cam.dx(frame.agent.x)
-            for m in frame.monsters:
-                _, sprite, rect = self._monster_draw(names, cam, dx, bank, m)
-                ops += (i, index(sprite.fit(rect[2], rect[3])), rect[0], rect[1], 0, 0, 0)
             agent = frame.agent
-            sprite, rect, transparency = self._agent_draw(game, cam, dx, bank, agent)
-            if transparency <= 255:
-                sprite = sprite.fit(rect[2], rect[3])
-                sprite = sprite.faded(transparency) if agent.is_killed else sprite
-                ops += (i, index(sprite), rect[0], rect[1], 0, 0, 0)
-            if agent.power_up_mode:
-                rect = self._shield_rect(cam, dx, agent)
-                shield = bank.get(SHIELD_FILE, "shield").fit(rect[2], rect[3])
-                ops += (i, index(shield), rect[0], rect[1], 0, 0, 0)
-        return _ops_array(ops)
-
-    def _sprite_ops_labels(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank) -> np.ndarray:
-        """Label operations for monsters, the agent and the shield (boxes or sprite masks, see ``bbox_smap_*``)."""
-        index = bank.atlas.index
-        names = game.flattened_monster_names
-        ops: List[int] = []
-        for i, frame in enumerate(frames):
-            dx = cam.dx(frame.agent.x)
+            dx = cam.dx(agent.x)
             for m in frame.monsters:
                 name, sprite, rect = self._monster_draw(names, cam, dx, bank, m)
-                value = SEMANTIC_LABELS.get(name, 0)
-                if self.bbox_smap_for_monsters:
-                    ops += (i, kernels.FILL, rect[0], rect[1], rect[2], rect[3], value)
+                if not labels:
+                    ops += (i, index(sprite.fit(rect[2], rect[3])), rect[0], rect[1], 0, 0, 0)
+                elif self.bbox_smap_for_monsters:
+                    ops += (i, kernels.FILL, rect[0], rect[1], rect[2], rect[3], SEMANTIC_LABELS.get(name, 0))
                 else:
-                    ops += (i, index(sprite.fit(rect[2], rect[3], nearest=True)), rect[0], rect[1], 0, 0, value)
-            agent = frame.agent
+                    sprite = sprite.fit(rect[2], rect[3], nearest=True)
+                    ops += (i, index(sprite), rect[0], rect[1], 0, 0, SEMANTIC_LABELS.get(name, 0))
             sprite, rect, transparency = self._agent_draw(game, cam, dx, bank, agent)
             if transparency <= 255:
-                ops += self._person_op(i, index, sprite.fit(rect[2], rect[3], nearest=True), rect, 0.8)
+                sprite = sprite.fit(rect[2], rect[3], nearest=labels)
+                if labels:
+                    ops += self._person_op(i, index, sprite, rect, 0.8)
+                else:
+                    sprite = sprite.faded(transparency) if agent.is_killed else sprite
+                    ops += (i, index(sprite), rect[0], rect[1], 0, 0, 0)
             if agent.power_up_mode:
                 rect = self._shield_rect(cam, dx, agent)
-                shield = bank.get(SHIELD_FILE, "shield").fit(rect[2], rect[3], nearest=True)
-                ops += self._person_op(i, index, shield, rect, 0.45)
+                shield = bank.get(SHIELD_FILE, "shield").fit(rect[2], rect[3], nearest=labels)
+                ops += self._person_op(i, index, shield, rect, 0.45) if labels else (i, index(shield), *rect[:2], 0, 0, 0)
         return _ops_array(ops)
 
     def _person_op(self, i: int, index, sprite: _Sprite, rect: List[int], cut_ratio: float) -> Tuple[int, ...]:
