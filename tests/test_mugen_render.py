@@ -87,7 +87,7 @@ def test_eaten_coins_disappear_and_are_restored_for_the_start(renderer):
 
 
 def test_eaten_coins_in_any_frame_order(renderer):
-    """Eaten coins are removed from a per-clip copy of the static layer; frames asked for out of order (coins
+    """Eaten coins are left out of each frame that lists them; frames asked for out of order (coins
     coming back) and single frames must give the same pixels as frames in order."""
     coins = {(x, 3): "1" for x in range(9, 14)}
     coins[(11, 4)] = "2"
