@@ -35,7 +35,7 @@ LAVA_BASE = 16
 OPAQUE, BINARY, BLENDED = 0, 1, 2
 #: Bits per field of a lava key (crop columns, width and height must be below 2 ** 12).
 _KEY_BITS = 12
-_KEY_LIMIT = 1 << _KEY_BITS
+LAVA_KEY_LIMIT = 1 << _KEY_BITS
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
@@ -43,15 +43,15 @@ _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 @_jit
 def lava_key(kind: int, crop_x0: int, crop_x1: int, w: int, h: int) -> int:
     """One integer naming a lava half: lava sprite ``kind`` (1 or 2), its crop columns and the paste size."""
-    return (((kind * _KEY_LIMIT + crop_x0) * _KEY_LIMIT + crop_x1) * _KEY_LIMIT + w) * _KEY_LIMIT + h
+    return (((kind * LAVA_KEY_LIMIT + crop_x0) * LAVA_KEY_LIMIT + crop_x1) * LAVA_KEY_LIMIT + w) * LAVA_KEY_LIMIT + h
 
 
 def decode_lava_key(key: int):
     """``(kind, crop_x0, crop_x1, w, h)`` of :func:`lava_key`."""
     fields = []
     for _ in range(4):
-        fields.append(key % _KEY_LIMIT)
-        key //= _KEY_LIMIT
+        fields.append(key % LAVA_KEY_LIMIT)
+        key //= LAVA_KEY_LIMIT
     h, w, crop_x1, crop_x0 = fields
     return key, crop_x0, crop_x1, w, h
 

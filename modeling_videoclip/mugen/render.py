@@ -43,7 +43,6 @@ ZOOM_DY_RATIO: Dict[float, float] = {5.5: 5.0, 4.3: 6.5, 5.0: 5.5, 6.0: 4.5}
 DEATH_ANIM_LENGTH = 30
 MONSTER_DEATH_ANIM_LENGTH = 3
 LAVA = frozenset("|^")
-COINS = frozenset("12")
 
 #: Segmentation labels of the reference's 22-label map (``max_label = 21``).
 SEMANTIC_LABELS: Dict[str, int] = {
@@ -289,7 +288,7 @@ class _TileSet:
         if ch in LAVA:
             kind = _LAVA_KIND[ch]
             size = self.bank.get(relative, "world", resize=False).size
-            if max(size) >= kernels._KEY_LIMIT:
+            if max(size) >= kernels.LAVA_KEY_LIMIT:
                 raise ValueError(f"lava sprite {relative} is {size} px; lava sprites must be under 4096 px")
             self.lava_files[kind] = relative
             self.lava_size[kind] = size
@@ -485,7 +484,7 @@ class MugenRenderer:
         frames = self._frames(game, frame_ids)
         cam = self._camera(game)
         level = self._level(game, cam)
-        bg = self._background(game)
+        bg_h, bg_w3 = (0, 0) if labels else self._background(game).shape  # labels have no background
         agent_x, agent_y, state_time, n_eaten = np.array(
             [(f.agent.x, f.agent.y, f.state_time, len(f.coins_eaten)) for f in frames], np.float64).T
         eaten_ptr = np.zeros(len(frames) + 1, np.int64)
@@ -494,7 +493,7 @@ class MugenRenderer:
         ops = kernels.tile_ops(np.ascontiguousarray(agent_x), np.ascontiguousarray(agent_y),
                                np.ascontiguousarray(state_time), eaten_ptr, eaten_xy, level.tile_src[labels],
                                level.tile_value, level.lava_kind, level.tiles.lava_size, cam.res, cam.zoom, cam.kx, cam.ky,
-                               ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), bg.shape[1] // 3, bg.shape[0], not labels)
+                               ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), bg_w3 // 3, bg_h, not labels)
         lava = np.flatnonzero(ops[:, 1] <= -kernels.LAVA_BASE)
         if len(lava):
             ops[lava, 1] = level.tiles.lava_ids(-ops[lava, 1] - kernels.LAVA_BASE, labels)
