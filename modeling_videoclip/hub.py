@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import inspect
 import json
 import os
 import pickle
@@ -745,7 +746,8 @@ assert importlib.util.find_spec("modeling_videoclip") is None, "the package must
 '''
 
 #: Run as ``python -c`` in a fresh process: refuses to import this package, loads the folder through the Auto
-#: classes with remote code, and saves what it computed for the parent to compare.
+#: classes with remote code, and saves what it computed for the parent to compare. :func:`state_digest` is
+#: pasted in from its source, since that process cannot import this package.
 VERIFY_SCRIPT = PACKAGE_BLOCKER + r'''
 import hashlib, json
 import torch
@@ -753,13 +755,7 @@ from transformers import AutoModel, AutoProcessor
 
 folder, inputs_path, output_path, options = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 
-def state_digest(model):
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
+''' + inspect.getsource(state_digest) + r'''
 
 model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
 processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
