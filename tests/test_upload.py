@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.server
+import inspect
 import json
 import os
 import re
@@ -204,7 +205,7 @@ torch.save(result, sys.argv[1])
 '''
 
 LOADER = BLOCK_PACKAGE + r'''
-import json, re
+import hashlib, json, re
 import torch
 from huggingface_hub import HfApi, hf_hub_download
 from transformers import AutoModel, AutoProcessor
@@ -246,15 +247,7 @@ dev_readme = open(hf_hub_download(repo, "README.md", revision="dev")).read()
 result["dev"] = {"commit": dev_commit, "files": dev_files, "readme_has_revision": 'revision="dev"' in dev_readme}
 
 # 3. The push_to_hub round trip, main and dev.
-def state_digest(model):
-    import hashlib
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
-
+''' + inspect.getsource(hub.state_digest) + r'''
 captions = json.loads(sys.argv[3])
 for revision in ("main", "dev"):
     pushed = AutoModel.from_pretrained("test/pushed", revision=revision, trust_remote_code=True).eval()
