@@ -165,7 +165,7 @@ class _VideoPlan:
     resize_to: tuple[int, int] | None  # None when no resize is needed
 
     @classmethod
-    def make(cls, frames: torch.Tensor, num_frames: int | None, size: tuple[int, int] | None) -> "_VideoPlan":
+    def make(cls, frames: torch.Tensor, num_frames: int | None, size: tuple[int, int] | None) -> _VideoPlan:
         indices = None
         if num_frames is not None and frames.shape[0] != num_frames:
             indices = nearest_frame_indices(frames.shape[0], num_frames).to(frames.device)
@@ -301,7 +301,8 @@ def _as_video_list(videos) -> list:
         videos = list(videos)
     else:
         raise TypeError(
-            f"Videos must be a numpy array, a torch tensor, a file path, or a list of them; got {type(videos).__name__}."
+            "Videos must be a numpy array, a torch tensor, a file path, or a list of them; "
+            f"got {type(videos).__name__}."
         )
     if not videos:
         raise ValueError("No video given (empty list); pass at least one video.")

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from modeling_videoclip.mugen import MugenRenderer, load_game, make_mugen_sample, make_stand_in_assets
+from modeling_videoclip.mugen import MugenRenderer, kernels, load_game, make_mugen_sample, make_stand_in_assets
 from modeling_videoclip.mugen.assets import AGENT_THEMES, BACKGROUND_THEMES, GROUND_THEMES, MONSTER_NAMES
 from modeling_videoclip.mugen.game import Agent, Game, MugenFormatError
-from modeling_videoclip.mugen import kernels
 from modeling_videoclip.mugen.render import NUM_SEGMENTATION_LABELS, SEMANTIC_LABELS, _Atlas, _Sprite
 
 RES = 256
@@ -170,7 +169,8 @@ def test_shield_and_segmentation_labels(renderer):
     seg = renderer.render_segmentation(game)
     assert (seg[1] == SEMANTIC_LABELS["agent"]).sum() > (seg[0] == SEMANTIC_LABELS["agent"]).sum()
     assert seg.max() < NUM_SEGMENTATION_LABELS == 22
-    assert set(np.unique(seg[0])) >= {0, SEMANTIC_LABELS["wall"], SEMANTIC_LABELS["wall_top"], SEMANTIC_LABELS["agent"]}
+    expected = {0, SEMANTIC_LABELS["wall"], SEMANTIC_LABELS["wall_top"], SEMANTIC_LABELS["agent"]}
+    assert set(np.unique(seg[0])) >= expected
 
 
 def test_other_resolutions(assets):

@@ -2,15 +2,16 @@
 
 import pytest
 import torch
+from tiny_videoclip import bert_vocab_path, random_videos
 
 from modeling_videoclip import VideoCLIPProcessor, VideoCLIPVideoProcessor
 from modeling_videoclip.tokenization import tokenizer_from_vocab
-from tiny_videoclip import bert_vocab_path, random_videos
 
 
 @pytest.fixture(scope="module")
 def processor():
-    return VideoCLIPProcessor(video_processor=VideoCLIPVideoProcessor(), tokenizer=tokenizer_from_vocab(bert_vocab_path()))
+    tokenizer = tokenizer_from_vocab(bert_vocab_path())
+    return VideoCLIPProcessor(video_processor=VideoCLIPVideoProcessor(), tokenizer=tokenizer)
 
 
 def test_tokenisation_equals_reference_ids(processor):

@@ -1,15 +1,14 @@
 """VideoCLIPVideoProcessor: equality with torchmultimodal's VideoTransform, input forms, errors."""
 
-import os
 
 import numpy as np
 import pytest
 import torch
+from tiny_videoclip import random_videos
 from torchmultimodal.transforms.video_transform import VideoTransform
 
 from modeling_videoclip import VideoCLIPVideoProcessor
 from modeling_videoclip.video_processing_videoclip import decode_video_file, nearest_frame_indices
-from tiny_videoclip import random_videos
 
 
 @pytest.mark.parametrize("size", [256, 224])

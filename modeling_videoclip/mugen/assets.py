@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import numpy as np
 from PIL import Image
@@ -32,21 +31,21 @@ __all__ = [
 ]
 
 # Theme lists exactly as CoinRun writes them into every game JSON.
-BACKGROUND_THEMES: List[str] = [
+BACKGROUND_THEMES: list[str] = [
     "backgrounds/background-2/airadventurelevel4.png",
     "backgrounds/spacebackgrounds-0/milky_way_01.png",
 ]
-GROUND_THEMES: List[str] = ["Snow", "Planet"]
-AGENT_THEMES: List[str] = ["Yellow"]
-MONSTER_NAMES: Dict[str, List[str]] = {
+GROUND_THEMES: list[str] = ["Snow", "Planet"]
+AGENT_THEMES: list[str] = ["Yellow"]
+MONSTER_NAMES: dict[str, list[str]] = {
     "ground": ["sawHalf", "barnacle"],
     "walking": ["slimeBlock", "slimeBlue", "mouse", "snail", "ladybug", "wormPink", "frog"],
     "flying": ["bee"],
 }
-ALIEN_POSES: Tuple[str, ...] = ("walk1", "walk2", "climb1", "climb2", "stand", "jump", "duck", "hit")
-MONSTER_POSES: Tuple[str, ...] = ("", "_move", "_dead")
+ALIEN_POSES: tuple[str, ...] = ("walk1", "walk2", "climb1", "climb2", "stand", "jump", "duck", "hit")
+MONSTER_POSES: tuple[str, ...] = ("", "_move", "_dead")
 
-TILE_FILES: Dict[str, str] = {
+TILE_FILES: dict[str, str] = {
     "#": "kenney/Tiles/boxCrate.png",
     "$": "kenney/Tiles/boxCrate_double.png",
     "&": "kenney/Tiles/boxCrate_single.png",
@@ -57,7 +56,7 @@ TILE_FILES: Dict[str, str] = {
     "1": "kenneyLarge/Items/coinGold.png",
     "2": "kenneyLarge/Items/gemRed.png",
 }
-GROUND_SUFFIXES: Dict[str, str] = {"A": "Center", "S": "Mid", "a": "Cliff_left", "b": "Cliff_right"}
+GROUND_SUFFIXES: dict[str, str] = {"A": "Center", "S": "Mid", "a": "Cliff_left", "b": "Cliff_right"}
 SHIELD_FILE = "bubble_shield.png"
 
 
@@ -76,7 +75,7 @@ def monster_file(name: str, pose: str = "") -> str:
     return f"kenneyLarge/Enemies/{name}{pose}.png"
 
 
-def _all_asset_files() -> List[str]:
+def _all_asset_files() -> list[str]:
     files = list(BACKGROUND_THEMES)
     for theme in GROUND_THEMES:
         files += [ground_file(theme, t) for t in GROUND_SUFFIXES]
@@ -89,7 +88,7 @@ def _all_asset_files() -> List[str]:
 
 
 #: The 58 asset files (relative to the asset folder) the renderer reads for MUGEN's themes.
-ASSET_FILES: List[str] = _all_asset_files()
+ASSET_FILES: list[str] = _all_asset_files()
 
 
 class MissingAssetError(FileNotFoundError):
@@ -127,7 +126,7 @@ def resolve_asset_path(asset_dir: str | os.PathLike, relative: str) -> str:
     )
 
 
-def check_asset_dir(asset_dir: str | os.PathLike, files: List[str] | None = None) -> None:
+def check_asset_dir(asset_dir: str | os.PathLike, files: list[str] | None = None) -> None:
     """Raise :class:`MissingAssetError` naming the first missing file among ``files`` (default: all 58)."""
     if not os.path.isdir(asset_dir):
         raise MissingAssetError(
@@ -144,7 +143,7 @@ def check_asset_dir(asset_dir: str | os.PathLike, files: List[str] | None = None
 # ----------------------------------------------------------------------------------------------
 
 
-def _grid(h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     return (yy + 0.5) / h, (xx + 0.5) / w
 
@@ -166,7 +165,7 @@ def _box(h: int, w: int, y0: float, x0: float, y1: float, x1: float) -> np.ndarr
     return _soft(d, 0.015)
 
 
-def _rgba(color: np.ndarray | Tuple[int, int, int], cover: np.ndarray) -> np.ndarray:
+def _rgba(color: np.ndarray | tuple[int, int, int], cover: np.ndarray) -> np.ndarray:
     h, w = cover.shape
     out = np.zeros((h, w, 4), np.float32)
     out[..., :3] = np.asarray(color, np.float32)
@@ -216,7 +215,7 @@ def _background(theme_index: int, size: int = 384) -> np.ndarray:
     return img
 
 
-def _ground(theme_index: int, kind: str, size: int = 70) -> Tuple[np.ndarray, str]:
+def _ground(theme_index: int, kind: str, size: int = 70) -> tuple[np.ndarray, str]:
     y, x = _grid(size, size)
     base = np.array([[120, 90, 60], [150, 80, 140]][theme_index], np.float32)
     top = np.array([[235, 245, 255], [200, 120, 220]][theme_index], np.float32)
@@ -354,7 +353,7 @@ def make_stand_in_assets(asset_dir: str | os.PathLike, overwrite: bool = False) 
         The asset folder as a :class:`~pathlib.Path`.
     """
     root = Path(asset_dir)
-    jobs: Dict[str, Tuple] = {}
+    jobs: dict[str, tuple] = {}
     for i, rel in enumerate(BACKGROUND_THEMES):
         jobs[rel] = (lambda i=i: _background(i), "RGB")
     for ti, theme in enumerate(GROUND_THEMES):
@@ -364,13 +363,16 @@ def make_stand_in_assets(asset_dir: str | os.PathLike, overwrite: bool = False) 
     for key, rel in TILE_FILES.items():
         name = Path(rel).stem
         if name.startswith("boxCrate"):
-            draw = lambda name=name: _crate(name)
+            def draw(name=name):
+                return _crate(name)
         elif key == "=":
             draw = _ladder
         elif key in "|^":
-            draw = lambda top=(key == "^"): _lava(top)
+            def draw(top=key == "^"):
+                return _lava(top)
         else:
-            draw = lambda gem=(key == "2"): _coin(gem)
+            def draw(gem=key == "2"):
+                return _coin(gem)
         jobs[rel] = (draw, "RGBA")
     for names in MONSTER_NAMES.values():
         for name in names:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import datasets
 import numpy as np
@@ -20,8 +21,15 @@ from .assets import check_asset_dir
 from .audio import AUDIO_SAMPLE_LENGTH, AUDIO_SAMPLE_RATE, load_audio
 from .game import MugenFormatError, load_game
 from .release import (
-    ANNOTATION_CHOICES, LoadReport, ReleaseEntry, choose_caption_index, choose_start, clip_rng, read_release,
-    release_path, select_clips,
+    ANNOTATION_CHOICES,
+    LoadReport,
+    ReleaseEntry,
+    choose_caption_index,
+    choose_start,
+    clip_rng,
+    read_release,
+    release_path,
+    select_clips,
 )
 from .render import MugenRenderer
 
@@ -59,7 +67,7 @@ MUGEN_FEATURES = datasets.Features({
 # ------------------------------------------------------------------------------------------------
 
 
-def _resolve_data_folder(data_dir: Path, metadata: Dict[str, Any], data_folder: Optional[str], source: Path) -> Path:
+def _resolve_data_folder(data_dir: Path, metadata: dict[str, Any], data_folder: str | None, source: Path) -> Path:
     given = data_folder if data_folder is not None else metadata.get("data_folder")
     if given is None:
         return data_dir
@@ -77,7 +85,7 @@ def _resolve_data_folder(data_dir: Path, metadata: Dict[str, Any], data_folder: 
     return folder
 
 
-def _row(entry: ReleaseEntry, index: int, folder: Path, split: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
+def _row(entry: ReleaseEntry, index: int, folder: Path, split: str, cfg: dict[str, Any]) -> dict[str, Any]:
     cap = choose_caption_index(entry, cfg["annotation"], split == "train", clip_rng(cfg["seed"], index, 0, 1))
     start = choose_start(entry.num_frames, cfg["sequence_length"], cfg["sample_every_n_frames"],
                          cfg["start"] == "random", clip_rng(cfg["seed"], index, 0, 0))
@@ -92,16 +100,16 @@ def _row(entry: ReleaseEntry, index: int, folder: Path, split: str, cfg: Dict[st
     }
 
 
-def _generate_rows(shards: Sequence[List[Tuple[int, ReleaseEntry]]], folder: str, split: str,
-                   cfg: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
+def _generate_rows(shards: Sequence[list[tuple[int, ReleaseEntry]]], folder: str, split: str,
+                   cfg: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Rows for ``datasets`` generators; ``shards`` is a list so ``num_proc`` can split it."""
     for shard in shards:
         for index, entry in shard:
             yield _row(entry, index, Path(folder), split, cfg)
 
 
-def _check_clip_files(entries: List[Tuple[int, ReleaseEntry]], folder: Path, metadata: Dict[str, Any],
-                      data_folder: Optional[str], with_audio: bool, on_missing: str, report: LoadReport):
+def _check_clip_files(entries: list[tuple[int, ReleaseEntry]], folder: Path, metadata: dict[str, Any],
+                      data_folder: str | None, with_audio: bool, on_missing: str, report: LoadReport):
     missing = [(i, e) for i, e in entries if not (folder / e.json_file).is_file()]
     if missing and len(missing) == len(entries):
         example = folder / entries[0][1].json_file
@@ -160,7 +168,7 @@ class MugenTransform:
         self.annotation, self.start, self.seed = annotation, start, seed
         self.with_video, self.with_audio, self.with_segmentation = with_video, with_audio, with_segmentation
         self.epoch = 0
-        self._renderer: Optional[MugenRenderer] = None
+        self._renderer: MugenRenderer | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch used for random starts and random captions."""
@@ -178,16 +186,18 @@ class MugenTransform:
         return state
 
     def frame_ids(self, start: int) -> range:
-        """The frames of a clip starting at ``start``: every ``sample_every_n_frames``-th, ``sequence_length`` of them."""
+        """The frames of a clip from ``start``: every ``sample_every_n_frames``-th, ``sequence_length`` of them."""
         return range(start, start + self.sequence_length * self.every, self.every)
 
-    def example(self, row: Dict[str, Any]) -> Dict[str, Any]:
+    def example(self, row: dict[str, Any]) -> dict[str, Any]:
         """Render one row (a dict of stored columns) and return it with the added fields."""
         out = dict(row)
         index, epoch = int(row["index"]), self.epoch
         if epoch != 0 and (self.annotation == "all" or (self.annotation == "manual" and self.split == "train")):
-            entry = ReleaseEntry(id=row["id"], json_file="", num_frames=row["num_frames"], annotations=row["annotations"])
-            cap = choose_caption_index(entry, self.annotation, self.split == "train", clip_rng(self.seed, index, epoch, 1))
+            annotations = row["annotations"]
+            entry = ReleaseEntry(id=row["id"], json_file="", num_frames=row["num_frames"], annotations=annotations)
+            rng = clip_rng(self.seed, index, epoch, 1)
+            cap = choose_caption_index(entry, self.annotation, self.split == "train", rng)
             out["caption_index"], out["text"] = cap, row["annotations"][cap]["text"]
         start = int(row["start"])
         if self.start == "random" and epoch != 0:
@@ -211,19 +221,19 @@ class MugenTransform:
             out["audio"] = load_audio(row["audio_file"], AUDIO_SAMPLE_RATE, AUDIO_SAMPLE_LENGTH)
         return out
 
-    def __call__(self, batch: Dict[str, List[Any]]) -> Dict[str, List[Any]]:
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         keys = list(batch)
         n = len(batch[keys[0]]) if keys else 0
         rows = [self.example({k: batch[k][i] for k in keys}) for i in range(n)]
         return {k: [r[k] for r in rows] for k in (rows[0] if rows else batch)}
 
 
-def mugen_collate(examples: List[Dict[str, Any]]) -> Dict[str, Any]:
+def mugen_collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
     """DataLoader ``collate_fn`` for MUGEN rows: stacks ``video``/``segmentation``/``audio`` (and numbers) into
     tensors and keeps everything else (texts, ids, annotation lists) as Python lists."""
     import torch
 
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key in examples[0]:
         values = [e[key] for e in examples]
         if isinstance(values[0], np.ndarray):
@@ -265,11 +275,11 @@ def _validate_args(split, resolution, sequence_length, sample_every_n_frames, an
 
 
 def load_mugen(
-    data_dir: Union[str, os.PathLike],
+    data_dir: str | os.PathLike,
     split: str = "test",
     *,
-    asset_dir: Optional[Union[str, os.PathLike]] = None,
-    data_folder: Optional[Union[str, os.PathLike]] = None,
+    asset_dir: str | os.PathLike | None = None,
+    data_folder: str | os.PathLike | None = None,
     resolution: int = 256,
     sequence_length: int = 32,
     sample_every_n_frames: int = 3,
@@ -280,10 +290,10 @@ def load_mugen(
     with_audio: bool = False,
     with_segmentation: bool = False,
     streaming: bool = False,
-    num_proc: Optional[int] = None,
+    num_proc: int | None = None,
     downsampled: bool = False,
     on_missing: str = "raise",
-) -> Union[datasets.Dataset, datasets.IterableDataset]:
+) -> datasets.Dataset | datasets.IterableDataset:
     """Load a MUGEN split as a ``datasets`` object of (video, text) rows, rendered lazily.
 
     Args:
@@ -378,11 +388,12 @@ def load_mugen(
 class MugenConfig(datasets.BuilderConfig):
     """Builder settings: the same clip filtering/caption arguments as :func:`load_mugen`."""
 
-    def __init__(self, *, data_folder: Optional[str] = None, sequence_length: int = 32,
+    def __init__(self, *, data_folder: str | None = None, sequence_length: int = 32,
                  sample_every_n_frames: int = 3, annotation: str = "manual", start: str = "fixed",
                  seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.data_folder, self.sequence_length, self.sample_every_n_frames = data_folder, sequence_length, sample_every_n_frames
+        self.data_folder, self.sequence_length = data_folder, sequence_length
+        self.sample_every_n_frames = sample_every_n_frames
         self.annotation, self.start, self.seed = annotation, start, seed
 
 
@@ -406,7 +417,7 @@ class MugenBuilder(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(description="MUGEN clips (metadata; frames are rendered on access)",
                                     features=MUGEN_FEATURES)
 
-    def _split_generators(self, dl_manager) -> List[datasets.SplitGenerator]:
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
             raise ValueError("MugenBuilder needs data_dir= (the folder holding coinrun_dataset_jsons/)")
         gens = []

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import operator
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 import orjson
 
@@ -26,7 +27,7 @@ class MugenFormatError(ValueError):
     """A MUGEN file (release JSON or game JSON) does not have the expected structure."""
 
 
-def _num(d: Mapping[str, Any], key: str, where: str, default: Optional[float] = None) -> float:
+def _num(d: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:
     value = d.get(key, default)
     t = type(value)
     if t is int or (t is float and value - value == 0):  # fast path; x - x is nan for inf/nan
@@ -58,14 +59,14 @@ class _Spec:
     """The fields of one JSON object kind: ``(key, kind, default)`` in the dataclass's field order (default None
     = required), plus the type signatures already seen to need no conversion (the fast path of :func:`_values`)."""
 
-    def __init__(self, *fields: Tuple[str, int, Any]):
+    def __init__(self, *fields: tuple[str, int, Any]):
         self.fields = fields
         self.pairs = tuple((key, default) for key, _, default in fields)
         self.getter = operator.itemgetter(*(key for key, _, _ in fields))  # when every key is present
         self.passthrough: set = set()
 
 
-def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> List[Any]:
+def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
     """The fields of ``spec``, validated; ``where`` names the object in errors.
 
     A JSON file repeats the same value types in every frame: once a type signature has been validated without any
@@ -135,7 +136,7 @@ class Agent:
         return "walk1" if self.walk1_mode else "walk2"
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> "Agent":
+    def from_dict(cls, d: Any, where: str) -> Agent:
         if not _is_mapping(d):
             raise MugenFormatError(f"{where}: 'agent' should be an object, got {type(d).__name__}")
         return cls(*_values(d, _AGENT_SPEC, where))
@@ -167,7 +168,7 @@ class Monster:
             self.walk1_mode = (self.time // max(self.anim_freq, 1)) % 2 == 0
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> "Monster":
+    def from_dict(cls, d: Any, where: str) -> Monster:
         if not _is_mapping(d):
             raise MugenFormatError(f"{where}: a monster should be an object, got {type(d).__name__}")
         return cls(*_values(d, _MONSTER_SPEC, where))
@@ -194,13 +195,13 @@ class Frame:
 
     frame_id: int
     state_time: float
-    coins_eaten: List[Tuple[int, int]]
+    coins_eaten: list[tuple[int, int]]
     agent: Agent
-    monsters: List[Monster]
+    monsters: list[Monster]
     file_name: str = ""
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> "Frame":
+    def from_dict(cls, d: Any, where: str) -> Frame:
         if not _is_mapping(d):
             raise MugenFormatError(f"{where}: a frame should be an object, got {type(d).__name__}")
         if d.get("agent") is None:
@@ -234,7 +235,7 @@ _FRAME_SPEC = _Spec(("frame_id", _INT, -1), ("state_time", _NUM, 0))
 class FrameList(Sequence):
     """The frames of a game, parsed and validated when first accessed (a clip renders 32 of its 96)."""
 
-    def __init__(self, raw: List[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
+    def __init__(self, raw: list[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
         self._raw, self._parsed = raw, [None] * len(raw)
         self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
 
@@ -255,7 +256,8 @@ class FrameList(Sequence):
             for m in frame.monsters:
                 if not 0 <= m.theme < self._n_monsters:
                     raise MugenFormatError(
-                        f"{where} has a monster with theme {m.theme}, but only {self._n_monsters} monster names are listed"
+                        f"{where} has a monster with theme {m.theme}, "
+                        f"but only {self._n_monsters} monster names are listed"
                     )
             self._parsed[k] = frame
         return frame
@@ -265,16 +267,16 @@ class FrameList(Sequence):
 class Game:
     """A parsed game JSON. ``maze[y][x]`` with ``y = 0`` the bottom row; eaten coins restored (see below)."""
 
-    maze: List[str]
+    maze: list[str]
     frames: Sequence[Frame]
     zoom: float = 5.5
     bgzoom: float = 0.4
     world_theme_n: int = 0
     agent_theme_n: int = 0
-    background_themes: List[str] = field(default_factory=list)
-    ground_themes: List[str] = field(default_factory=list)
-    agent_themes: List[str] = field(default_factory=list)
-    monster_names: Dict[str, List[str]] = field(default_factory=dict)
+    background_themes: list[str] = field(default_factory=list)
+    ground_themes: list[str] = field(default_factory=list)
+    agent_themes: list[str] = field(default_factory=list)
+    monster_names: dict[str, list[str]] = field(default_factory=dict)
     maze_w: int = 64
     maze_h: int = 13
     video_res: int = 1024
@@ -284,7 +286,7 @@ class Game:
     source: str = ""
 
     @property
-    def flattened_monster_names(self) -> List[str]:
+    def flattened_monster_names(self) -> list[str]:
         """Monster names in theme-index order: ground, then walking, then flying (CoinRun's order)."""
         m = self.monster_names
         return list(m.get("ground", [])) + list(m.get("walking", [])) + list(m.get("flying", []))
@@ -303,7 +305,7 @@ class Game:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<game>", restore_eaten_coins: bool = True,
-                  lazy: bool = True) -> "Game":
+                  lazy: bool = True) -> Game:
         """Validate and parse a game JSON object.
 
         Args:
@@ -394,15 +396,15 @@ class Game:
                 rows[y][x] = "1"
         self.maze = ["".join(r) for r in rows]
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The game as a CoinRun-style JSON object (derived fields omitted)."""
-        def agent(a: Agent) -> Dict[str, Any]:
+        def agent(a: Agent) -> dict[str, Any]:
             return {k: getattr(a, k) for k in (
                 "x", "y", "vx", "vy", "time_alive", "ladder", "spring", "is_killed", "killed_animation_frame_cnt",
                 "finished_level_frame_cnt", "killed_monster", "bumped_head", "collected_coin", "collected_gem",
                 "power_up_mode")}
 
-        def monster(m: Monster) -> Dict[str, Any]:
+        def monster(m: Monster) -> dict[str, Any]:
             return {k: getattr(m, k) for k in (
                 "m_id", "x", "y", "vx", "vy", "theme", "is_flying", "is_walking", "is_jumping", "is_dead", "time",
                 "anim_freq", "monster_dying_frame_cnt")}

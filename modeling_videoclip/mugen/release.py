@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -37,18 +38,18 @@ class ReleaseEntry:
     id: str
     json_file: str
     num_frames: int
-    annotations: List[Dict[str, Any]]
-    audio_file: Optional[str] = None
-    world_theme_n: Optional[int] = None
+    annotations: list[dict[str, Any]]
+    audio_file: str | None = None
+    world_theme_n: int | None = None
     gt_characters: Any = None
     game_events: Any = None
 
     @property
-    def auto_indices(self) -> List[int]:
+    def auto_indices(self) -> list[int]:
         return [i for i, a in enumerate(self.annotations) if a["type"] == "auto"]
 
     @property
-    def manual_indices(self) -> List[int]:
+    def manual_indices(self) -> list[int]:
         return [i for i, a in enumerate(self.annotations) if a["type"] == "manual"]
 
 
@@ -59,13 +60,13 @@ class LoadReport:
     split: str
     total: int = 0
     kept: int = 0
-    dropped: Dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) or "none"
         return f"MUGEN {self.split}: kept {self.kept} of {self.total} clips; dropped: {reasons}"
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"split": self.split, "total": self.total, "kept": self.kept, "dropped": dict(self.dropped)}
 
 
@@ -129,7 +130,7 @@ def _parse_entry(item: Any, where: str) -> ReleaseEntry:
     )
 
 
-def read_release(path: str | os.PathLike) -> Tuple[Dict[str, Any], List[ReleaseEntry]]:
+def read_release(path: str | os.PathLike) -> tuple[dict[str, Any], list[ReleaseEntry]]:
     """Read and validate a release JSON.
 
     Returns:
@@ -156,7 +157,7 @@ def select_clips(
     sequence_length: int,
     sample_every_n_frames: int,
     annotation: str,
-) -> Tuple[List[int], LoadReport]:
+) -> tuple[list[int], LoadReport]:
     """Indices of the clips the reference loader keeps, with counts of the others by reason.
 
     A clip is kept when ``num_frames > (sequence_length - 1) * sample_every_n_frames`` (the reference's

@@ -26,8 +26,8 @@ import math
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -39,27 +39,27 @@ from .game import Game
 __all__ = ["MugenRenderer", "SEMANTIC_LABELS", "NUM_SEGMENTATION_LABELS", "ZOOM_DY_RATIO", "semantic_label_map"]
 
 #: Camera height (in cells) for each zoom level CoinRun supports; 5.5 is MUGEN's.
-ZOOM_DY_RATIO: Dict[float, float] = {5.5: 5.0, 4.3: 6.5, 5.0: 5.5, 6.0: 4.5}
+ZOOM_DY_RATIO: dict[float, float] = {5.5: 5.0, 4.3: 6.5, 5.0: 5.5, 6.0: 4.5}
 DEATH_ANIM_LENGTH = 30
 MONSTER_DEATH_ANIM_LENGTH = 3
 LAVA = frozenset("|^")
 
 #: Segmentation labels of the reference's 22-label map (``max_label = 21``).
-SEMANTIC_LABELS: Dict[str, int] = {
+SEMANTIC_LABELS: dict[str, int] = {
     "background": 0, "lava": 1, "lava_top": 2, "wall": 3, "wall_top": 4, "cliff_left": 5, "cliff_right": 6,
     "ladder": 7, "crate": 8, "wormPink": 9, "ladybug": 10, "snail": 11, "mouse": 12, "slimeBlue": 13,
     "slimeBlock": 14, "bee": 15, "sawHalf": 16, "barnacle": 17, "frog": 18, "coin": 19, "gem": 20, "agent": 21,
 }
 NUM_SEGMENTATION_LABELS = 22
-_TILE_LABELS: Dict[str, int] = {
+_TILE_LABELS: dict[str, int] = {
     "A": 3, "S": 4, "a": 5, "b": 6, "1": 19, "2": 20, "#": 8, "$": 8, "&": 8, "%": 8, "|": 1, "^": 2, "=": 7,
 }
 _AGENT_LABEL = 21  # also the shield's
 
 
-def semantic_label_map() -> Dict[str, int]:
+def semantic_label_map() -> dict[str, int]:
     """Label of each tile character / monster name / ``"agent"`` / ``"shield"`` in segmentation maps."""
-    out: Dict[str, int] = dict(_TILE_LABELS)
+    out: dict[str, int] = dict(_TILE_LABELS)
     out.update({k: v for k, v in SEMANTIC_LABELS.items() if 9 <= v <= 18})
     out.update({"agent": _AGENT_LABEL, "shield": _AGENT_LABEL, "background": 0})
     return out
@@ -82,17 +82,17 @@ class _Sprite:
         self.image = image
         arr = np.asarray(image)
         self.rgb = np.ascontiguousarray(arr[..., :3])
-        self.alpha: Optional[np.ndarray] = np.ascontiguousarray(arr[..., 3]) if image.mode == "RGBA" else None
+        self.alpha: np.ndarray | None = np.ascontiguousarray(arr[..., 3]) if image.mode == "RGBA" else None
         self.binary = self.alpha is None or bool(np.isin(self.alpha, (0, 255)).all())
         self.aspect_ratio = aspect_ratio
-        self.index: Optional[int] = None  # id in the atlas of the bank that made this sprite
-        self._fits: Dict[Tuple[int, int, bool], "_Sprite"] = {}
+        self.index: int | None = None  # id in the atlas of the bank that made this sprite
+        self._fits: dict[tuple[int, int, bool], _Sprite] = {}
 
     @property
-    def size(self) -> Tuple[int, int]:
+    def size(self) -> tuple[int, int]:
         return self.image.size
 
-    def fit(self, w: int, h: int, nearest: bool = False) -> "_Sprite":
+    def fit(self, w: int, h: int, nearest: bool = False) -> _Sprite:
         """This sprite resized to ``(w, h)`` as the reference does when a rect and a sprite differ in size
         (bicubic for RGB frames, nearest for segmentation maps)."""
         if (w, h) == self.image.size:
@@ -104,7 +104,7 @@ class _Sprite:
             self._fits[key] = _Sprite(img, self.aspect_ratio)
         return self._fits[key]
 
-    def faded(self, transparency: int) -> "_Sprite":
+    def faded(self, transparency: int) -> _Sprite:
         """Alpha lowered by ``transparency`` (clipped at 0), for the dying agent."""
         key = (-1, transparency, False)
         if key not in self._fits:
@@ -133,7 +133,7 @@ class _Atlas:
     def __init__(self):
         self._buffer = np.empty(1 << 20, np.uint8)
         self._used = 0
-        self._rows: List[Tuple[int, int, int, int]] = []
+        self._rows: list[tuple[int, int, int, int]] = []
         self._table = np.zeros((0, 4), np.int64)
         self._lock = threading.Lock()
 
@@ -166,7 +166,7 @@ class _Atlas:
         self._table = np.array(self._rows, np.int64)
         return len(self._rows) - 1
 
-    def snapshot(self) -> Tuple[np.ndarray, np.ndarray]:
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
         """``(buffer, table)`` covering every sprite added so far."""
         with self._lock:
             return self._buffer, self._table
@@ -178,8 +178,8 @@ class _SpriteBank:
     def __init__(self, asset_dir: str, kx: float, ky: float):
         self.asset_dir, self.kx, self.ky = asset_dir, kx, ky
         self.atlas = _Atlas()
-        self._cache: Dict[Tuple[str, str, bool], _Sprite] = {}
-        self._pieces: Dict[Tuple, _Sprite] = {}
+        self._cache: dict[tuple[str, str, bool], _Sprite] = {}
+        self._pieces: dict[tuple, _Sprite] = {}
         self._lock = threading.Lock()
 
     def get(self, relative: str, kind: str, flip: bool = False, resize: bool = True) -> _Sprite:
@@ -191,7 +191,7 @@ class _SpriteBank:
                 self._cache[key] = sprite
         return sprite
 
-    def lava_piece(self, relative: str, crop: Tuple[int, int, int, int], w: int, h: int, nearest: bool) -> _Sprite:
+    def lava_piece(self, relative: str, crop: tuple[int, int, int, int], w: int, h: int, nearest: bool) -> _Sprite:
         """A crop of the (full-size) lava sprite resized to ``(w, h)``, as the reference draws lava halves."""
         key = (relative, crop, w, h, nearest)
         piece = self._pieces.get(key)
@@ -243,7 +243,7 @@ class _Camera:
     th: int
 
     @classmethod
-    def make(cls, res: int, zoom: float, maze_w: int) -> "_Camera":
+    def make(cls, res: int, zoom: float, maze_w: int) -> _Camera:
         if zoom not in ZOOM_DY_RATIO:
             raise ValueError(f"zoom level {zoom} is not supported (CoinRun's are {sorted(ZOOM_DY_RATIO)})")
         kx = zoom * res / maze_w
@@ -270,8 +270,8 @@ class _TileSet:
         self.value = np.zeros(256, np.int64)
         self.lava = np.zeros(256, np.int8)
         self.lava_size = np.zeros((3, 2), np.int64)
-        self.lava_files: Dict[int, str] = {}
-        self._lava_ids: Dict[bool, Dict[int, int]] = {False: {}, True: {}}
+        self.lava_files: dict[int, str] = {}
+        self._lava_ids: dict[bool, dict[int, int]] = {False: {}, True: {}}
         self._lock = threading.Lock()
 
     def ensure(self, chars: set) -> None:
@@ -302,7 +302,7 @@ class _TileSet:
         self.src[True][code] = labels
         self.src[False][code] = rgb  # last: marks the character as loaded
 
-    def lava_ids(self, keys: np.ndarray, labels: bool) -> List[int]:
+    def lava_ids(self, keys: np.ndarray, labels: bool) -> list[int]:
         """Atlas ids of the lava halves named by ``keys`` (see :func:`kernels.lava_key`), made on first use."""
         known = self._lava_ids[labels]
         ids = []
@@ -334,7 +334,7 @@ class _Level:
 # The renderer
 # ------------------------------------------------------------------------------------------------
 
-def _ops_array(flat: List[int]) -> np.ndarray:
+def _ops_array(flat: list[int]) -> np.ndarray:
     """Paste operations, given as one flat list of 7 ints each, as the kernels take them: int64 ``(n, 7)``."""
     return np.array(flat, np.int64).reshape(-1, 7)
 
@@ -379,10 +379,10 @@ class MugenRenderer:
         self._init_caches()
 
     def _init_caches(self) -> None:
-        self._banks: Dict[Tuple[float, float], _SpriteBank] = {}
-        self._levels: "OrderedDict[Tuple, _Level]" = OrderedDict()
-        self._tile_sets: Dict[Tuple, _TileSet] = {}
-        self._backgrounds: Dict[Tuple[str, float], np.ndarray] = {}
+        self._banks: dict[tuple[float, float], _SpriteBank] = {}
+        self._levels: OrderedDict[tuple, _Level] = OrderedDict()
+        self._tile_sets: dict[tuple, _TileSet] = {}
+        self._backgrounds: dict[tuple[str, float], np.ndarray] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):
@@ -444,7 +444,7 @@ class MugenRenderer:
 
     # -- rendering -------------------------------------------------------------------------------
 
-    def render(self, game: Game, frame_ids: Optional[Sequence[int]] = None) -> np.ndarray:
+    def render(self, game: Game, frame_ids: Sequence[int] | None = None) -> np.ndarray:
         """Render RGB frames.
 
         Args:
@@ -462,7 +462,7 @@ class MugenRenderer:
                           sprites)
         return out
 
-    def render_segmentation(self, game: Game, frame_ids: Optional[Sequence[int]] = None) -> np.ndarray:
+    def render_segmentation(self, game: Game, frame_ids: Sequence[int] | None = None) -> np.ndarray:
         """Render 22-label segmentation maps (see :data:`SEMANTIC_LABELS`).
 
         Args:
@@ -479,7 +479,7 @@ class MugenRenderer:
         kernels.paste_labels(out, atlas, table, ops, sprites)
         return out
 
-    def _tile_ops(self, game: Game, frame_ids: Optional[Sequence[int]], labels: bool):
+    def _tile_ops(self, game: Game, frame_ids: Sequence[int] | None, labels: bool):
         """The frames to draw, the camera, the level and the background + tile paste operations."""
         frames = self._frames(game, frame_ids)
         cam = self._camera(game)
@@ -492,7 +492,8 @@ class MugenRenderer:
         eaten_xy = np.array([c for f in frames for c in f.coins_eaten], np.int64).reshape(-1, 2)
         ops = kernels.tile_ops(np.ascontiguousarray(agent_x), np.ascontiguousarray(agent_y),
                                np.ascontiguousarray(state_time), eaten_ptr, eaten_xy, level.tile_src[labels],
-                               level.tile_value, level.lava_kind, level.tiles.lava_size, cam.res, cam.zoom, cam.kx, cam.ky,
+                               level.tile_value, level.lava_kind, level.tiles.lava_size,
+                               cam.res, cam.zoom, cam.kx, cam.ky,
                                ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), bg_w3 // 3, bg_h, not labels)
         lava = np.flatnonzero(ops[:, 1] <= -kernels.LAVA_BASE)
         if len(lava):
@@ -500,7 +501,7 @@ class MugenRenderer:
         return frames, cam, level, ops
 
     @staticmethod
-    def _frames(game: Game, frame_ids: Optional[Sequence[int]]) -> list:
+    def _frames(game: Game, frame_ids: Sequence[int] | None) -> list:
         if frame_ids is None:
             return list(game.frames)
         frame_ids = [int(k) for k in frame_ids]
@@ -508,10 +509,11 @@ class MugenRenderer:
             raise ValueError("frame_ids is empty")
         bad = [k for k in frame_ids if not 0 <= k < len(game.frames)]
         if bad:
-            raise IndexError(f"{game.source or 'game'}: frame {bad[0]} requested but the game has {len(game.frames)} frames")
+            where = game.source or "game"
+            raise IndexError(f"{where}: frame {bad[0]} requested but the game has {len(game.frames)} frames")
         return [game.frames[k] for k in frame_ids]
 
-    def _monster_draw(self, names: List[str], cam: _Camera, dx: float, bank: _SpriteBank, m):
+    def _monster_draw(self, names: list[str], cam: _Camera, dx: float, bank: _SpriteBank, m):
         win_h = cam.res
         if m.is_dead:
             cnt = max(0, m.monster_dying_frame_cnt)
@@ -536,7 +538,7 @@ class MugenRenderer:
             transparency = (DEATH_ANIM_LENGTH + 1 - agent.killed_animation_frame_cnt) * 12
         return sprite, rect, transparency
 
-    def _shield_rect(self, cam: _Camera, dx: float, agent) -> List[int]:
+    def _shield_rect(self, cam: _Camera, dx: float, agent) -> list[int]:
         res = cam.res
         rect = [math.floor(cam.kx * agent.x + dx - 7 * res / 1024),
                 math.floor(res - cam.ky * (agent.y + 1) + cam.dy + 8 * res / 1024),
@@ -550,7 +552,7 @@ class MugenRenderer:
         frames; for segmentation maps, boxes or sprite masks (see ``bbox_smap_*``)."""
         index = bank.atlas.index
         names = game.flattened_monster_names
-        ops: List[int] = []
+        ops: list[int] = []
         for i, frame in enumerate(frames):
             agent = frame.agent
             dx = cam.dx(agent.x)
@@ -574,10 +576,13 @@ class MugenRenderer:
             if agent.power_up_mode:
                 rect = self._shield_rect(cam, dx, agent)
                 shield = bank.get(SHIELD_FILE, "shield").fit(rect[2], rect[3], nearest=labels)
-                ops += self._person_op(i, index, shield, rect, 0.45) if labels else (i, index(shield), *rect[:2], 0, 0, 0)
+                if labels:
+                    ops += self._person_op(i, index, shield, rect, 0.45)
+                else:
+                    ops += (i, index(shield), *rect[:2], 0, 0, 0)
         return _ops_array(ops)
 
-    def _person_op(self, i: int, index, sprite: _Sprite, rect: List[int], cut_ratio: float) -> Tuple[int, ...]:
+    def _person_op(self, i: int, index, sprite: _Sprite, rect: list[int], cut_ratio: float) -> tuple[int, ...]:
         if self.bbox_smap_for_agent:
             # the agent sprite's top part is empty: the box starts cut_ratio * width rows lower
             cut = int(cut_ratio * rect[2])

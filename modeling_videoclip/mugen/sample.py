@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import os
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -43,14 +43,14 @@ _WALKERS = MONSTER_NAMES["walking"]
 @dataclass
 class _Clip:
     rng: np.random.Generator
-    maze: List[List[str]] = field(default_factory=lambda: [["."] * MAZE_W for _ in range(MAZE_H)])
-    heights: List[int] = field(default_factory=lambda: [2] * MAZE_W)
-    frames: List[Dict] = field(default_factory=list)
-    monsters: Dict[int, Dict] = field(default_factory=dict)  # m_id -> live state
-    eaten: List[List[int]] = field(default_factory=list)
-    phrases: List[str] = field(default_factory=list)
-    events: Dict[str, List[int]] = field(default_factory=dict)
-    characters: Dict[str, List[int]] = field(default_factory=dict)
+    maze: list[list[str]] = field(default_factory=lambda: [["."] * MAZE_W for _ in range(MAZE_H)])
+    heights: list[int] = field(default_factory=lambda: [2] * MAZE_W)
+    frames: list[dict] = field(default_factory=list)
+    monsters: dict[int, dict] = field(default_factory=dict)  # m_id -> live state
+    eaten: list[list[int]] = field(default_factory=list)
+    phrases: list[str] = field(default_factory=list)
+    events: dict[str, list[int]] = field(default_factory=dict)
+    characters: dict[str, list[int]] = field(default_factory=dict)
     x: float = 2.0
     y: float = 2.0
     time_alive: int = 0
@@ -60,8 +60,8 @@ class _Clip:
     killed_cnt: int = 0
     next_id: int = 0
     built: int = 0  # columns [0, built) have ground
-    _coins: List[str] = field(default_factory=list)  # collected since the last caption phrase
-    _pending: Dict = field(default_factory=dict)  # agent flags for the next recorded frame
+    _coins: list[str] = field(default_factory=list)  # collected since the last caption phrase
+    _pending: dict = field(default_factory=dict)  # agent flags for the next recorded frame
 
     # -- level ----------------------------------------------------------------------------------
 
@@ -239,7 +239,7 @@ class _Clip:
         self.jump_to(c + 6, h)
         self.phrases.append("jumps down to the right to the ground")
 
-    def add_monster(self, x: float, y: float, theme: int, vx: float = 0.0, flying: bool = False) -> Dict:
+    def add_monster(self, x: float, y: float, theme: int, vx: float = 0.0, flying: bool = False) -> dict:
         m_id, self.next_id = self.next_id, self.next_id + 1
         m = dict(m_id=m_id, x=x, y=float(y), y0=float(y), vx=vx, vy=0.05 if flying else 0.0, theme=theme,
                  is_flying=flying, is_walking=not flying and vx != 0, is_jumping=False, is_dead=False,
@@ -286,7 +286,7 @@ class _Clip:
         return (" and collects" + " and".join(parts)) if parts else ""
 
 
-def _generate_clip(rng: np.random.Generator, num_frames: int) -> Tuple[Dict, str, Dict]:
+def _generate_clip(rng: np.random.Generator, num_frames: int) -> tuple[dict, str, dict]:
     clip = _Clip(rng)
     start = int(rng.integers(2, 24))
     h = int(rng.integers(1, 4))
@@ -334,8 +334,8 @@ def _generate_clip(rng: np.random.Generator, num_frames: int) -> Tuple[Dict, str
     return game, auto, info
 
 
-def _dedupe(phrases: Sequence[str]) -> List[str]:
-    out: List[str] = []
+def _dedupe(phrases: Sequence[str]) -> list[str]:
+    out: list[str] = []
     for p in phrases:
         if not out or out[-1] != p:
             out.append(p)
@@ -381,7 +381,7 @@ def _manual_caption(rng: np.random.Generator, phrases: Sequence[str]) -> str:
     return f"{subject} {body}."
 
 
-def _write_wav(path: Path, rng: np.random.Generator, events: Dict[str, List[int]], seconds: float = 3.3) -> None:
+def _write_wav(path: Path, rng: np.random.Generator, events: dict[str, list[int]], seconds: float = 3.3) -> None:
     n = int(AUDIO_RATE * seconds)
     t = np.arange(n) / AUDIO_RATE
     sig = 0.05 * np.sin(2 * np.pi * float(rng.uniform(110, 220)) * t)  # background hum
@@ -436,7 +436,7 @@ def make_mugen_sample(
     n_val = max(1, round(num_clips * splits[1])) if num_clips >= 3 else 0
     n_train = num_clips - n_test - n_val
     plan = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test + ["train"] * short_clips
-    entries: Dict[str, List[Dict]] = {s: [] for s in SAMPLE_SPLITS}
+    entries: dict[str, list[dict]] = {s: [] for s in SAMPLE_SPLITS}
     for i, split in enumerate(plan):
         clip_rng = np.random.default_rng([seed, i])
         short = i >= num_clips
