@@ -1,23 +1,39 @@
-"""Timing, comparison and memory helpers shared by the benchmarks.
+"""What every benchmark shares: its options, its result rows, timing, comparison, memory and the command line.
 
 Every figure the benchmarks report is a RATIO of two runs of the same work in the same process: on a
 shared machine absolute times are noise, but interleaving the two sides (A B B A A B ...) exposes both to
 the same background load, and the median of the per-side times discards the outliers.
+
+A benchmark module exposes ``NAMES`` (what ``--only`` selects in it), ``run(options, **settings) -> list[Result]``
+and optionally ``add_arguments(parser)``, whose flags are named after `run`'s keyword settings; `main` runs
+any set of such modules and prints one table.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
+import inspect
+import json
 import os
 import statistics
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
+
+MIB = 1024**2
+
+# Offline and quiet; huggingface_hub reads these when it is first imported, which no benchmark does before this.
+for _name, _value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"), ("TOKENIZERS_PARALLELISM", "false")):
+    os.environ.setdefault(_name, _value)
 
 
 @dataclass
@@ -29,15 +45,20 @@ class BenchOptions:
         reference_dir: a checkout of facebookresearch/multimodal, for the benchmarks whose reference code is
             not on PyPI (MUGEN renderer and dataset); those are skipped, with a note, without it.
         seed: seed of every random input.
+        only: the benchmark names to run (``None``: all).
     """
 
     quick: bool = False
     reference_dir: Path | None = None
     seed: int = 0
+    only: frozenset[str] | None = None
 
     def repeats(self, full: int, quick: int) -> int:
         """Timed repetitions per side: `quick` in quick mode, else `full`."""
         return quick if self.quick else full
+
+    def wants(self, name: str) -> bool:
+        return self.only is None or name in self.only
 
 
 @dataclass
@@ -46,15 +67,15 @@ class Result:
 
     Attributes:
         name: what was measured (e.g. "video processor, 8 clips 32x256x256").
-        unit: unit of `ours` and `reference` ("s", "clips/s", "MB"...).
+        unit: unit of `ours` and `reference` ("s", "clips/s", "MiB"...).
         ours: our median (time or throughput, see `unit`).
         reference: the reference's median, or None when only our side runs.
         ratio: the figure the goal is about: speed-up (reference time / our time) unless `ratio_kind` says
             otherwise.
-        ratio_kind: "speedup" (higher is better) or "time ratio" (ours / reference, lower is better).
-        goal: the goal as text (">= 2.0x", "<= 1.0x").
-        goal_met: whether `ratio` meets the goal (None when there is no goal or no ratio).
+        goal: the goal as text (">= 2x", "<= 1x", "<= 1024 MiB").
+        goal_met: whether the goal is met (None when there is no goal or nothing to check it on).
         max_abs_diff: largest absolute difference between the two sides' outputs (checked before timing).
+        ratio_kind: "speedup" (higher is better) or "time ratio" (ours / reference, lower is better).
         repeats: timed repetitions per side.
         notes: anything a reader needs to interpret the row (options, why a side could not run...).
         extra: additional figures (all timings, peak memory...), kept in the JSON only.
@@ -73,20 +94,33 @@ class Result:
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+def skipped(name: str, why: str, goal: str = "") -> Result:
+    return Result(name=name, unit="", ours=None, reference=None, ratio=None, goal=goal, notes="SKIPPED: " + why)
 
 
-def check_goal(ratio: float | None, goal: str) -> bool | None:
-    """Evaluates a goal written as ">= 2.0x" or "<= 1.0x" against `ratio`."""
-    if ratio is None or not goal:
+def failed(name: str, error: BaseException) -> Result:
+    detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+    return Result(name=name, unit="", ours=None, reference=None, ratio=None, notes="FAILED: " + detail)
+
+
+def check_goal(value: float | None, goal: str) -> bool | None:
+    """Evaluates a goal written as ">= 2x", "<= 1x" or "<= 1024 MiB" against `value`."""
+    if value is None or not goal:
         return None
-    operator, value = goal.split()[0], float(goal.split()[1].rstrip("x"))
+    operator, bound = goal.split()[0], float(goal.split()[1].rstrip("x"))
     if operator == ">=":
-        return ratio >= value
+        return value >= bound
     if operator == "<=":
-        return ratio <= value
+        return value <= bound
     raise ValueError(f"Unknown goal {goal!r}; write '>= 2x' or '<= 1x'.")
+
+
+def timed(function: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``(function(), wall seconds, CPU seconds of this process)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    output = function()
+    return output, time.perf_counter() - wall, time.process_time() - cpu
 
 
 @dataclass
@@ -104,43 +138,25 @@ class PairTimings:
     def reference_median(self) -> float:
         return statistics.median(self.reference)
 
-    @property
-    def speedup(self) -> float:
-        """reference time / our time (> 1 means ours is faster)."""
-        return self.reference_median / self.ours_median
-
-    @property
-    def time_ratio(self) -> float:
-        """our time / reference time (< 1 means ours is faster)."""
-        return self.ours_median / self.reference_median
-
-
-def time_once(function: Callable[[], Any]) -> float:
-    """Wall time of one call, in seconds. Garbage is collected first so neither side pays for the other's."""
-    gc.collect()
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
 
 def interleaved_timings(
-    ours: Callable[[], Any], reference: Callable[[], Any], repeats: int, warmup: int = 1
+    ours: Callable[[], Any], reference: Callable[[], Any], repeats: int, warmup: int = 0
 ) -> PairTimings:
     """Times two functions alternately, ABBA ABBA ..., after `warmup` untimed calls of each.
 
     The ABBA order gives each side the first slot of a pair equally often, so a drift in background load or
-    a cache warmed by the previous call favours neither side.
+    a cache warmed by the previous call favours neither side. Garbage is collected before each call so that
+    neither side pays for the other's.
     """
     for _ in range(warmup):
         ours()
         reference()
     timings = PairTimings(ours=[], reference=[])
     for repetition in range(repeats):
-        order = (("ours", ours), ("reference", reference))
-        if repetition % 2:
-            order = order[::-1]
-        for side, function in order:
-            getattr(timings, side).append(time_once(function))
+        order = [(timings.ours, ours), (timings.reference, reference)]
+        for times, function in order[::-1] if repetition % 2 else order:
+            gc.collect()
+            times.append(timed(function)[1])
     return timings
 
 
@@ -171,59 +187,148 @@ def speed_result(
     notes: str = "",
     per_call_items: int | None = None,
     item_name: str = "items",
+    ratio_kind: str = "speedup",
 ) -> Result:
-    """A table row for an interleaved speed measurement (ratio = speed-up of ours over the reference).
+    """A table row for an interleaved measurement.
 
-    With `per_call_items`, `ours`/`reference` are throughputs (`item_name`/s); otherwise median seconds.
+    With `per_call_items`, `ours`/`reference` are throughputs (`item_name`/s); otherwise median seconds. The
+    ratio is the speed-up of ours (reference time / our time), or with ``ratio_kind="time ratio"`` our time /
+    the reference's.
     """
+    ours, reference = timings.ours_median, timings.reference_median
+    ratio = reference / ours if ratio_kind == "speedup" else ours / reference
+    unit = "s"
     if per_call_items:
-        ours_value, reference_value = per_call_items / timings.ours_median, per_call_items / timings.reference_median
-        unit = f"{item_name}/s"
-    else:
-        ours_value, reference_value, unit = timings.ours_median, timings.reference_median, "s"
+        ours, reference, unit = per_call_items / ours, per_call_items / reference, f"{item_name}/s"
     return Result(
         name=name,
         unit=unit,
-        ours=ours_value,
-        reference=reference_value,
-        ratio=timings.speedup,
+        ours=ours,
+        reference=reference,
+        ratio=ratio,
         goal=goal,
-        goal_met=check_goal(timings.speedup, goal),
+        goal_met=check_goal(ratio, goal),
         max_abs_diff=difference,
+        ratio_kind=ratio_kind,
         repeats=len(timings.ours),
         notes=notes,
         extra={"ours_times_s": timings.ours, "reference_times_s": timings.reference},
     )
 
 
+def _proc_status(name: str) -> int | None:
+    """A ``/proc/self/status`` figure in bytes (None off Linux)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def resident_set_size() -> int:
+    """This process's resident memory, in bytes."""
+    value = _proc_status("VmRSS")
+    if value is not None:
+        return value
+    import psutil  # only off Linux
+
+    return psutil.Process().memory_info().rss
+
+
+def mem_available() -> int | None:
+    """Memory available to a new allocation, in bytes (None when unknown)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available
+    except ImportError:
+        return None
+
+
+class PeakMemory:
+    """Peak extra memory of its body, in bytes: the peak during the block minus the usage at entry.
+
+    On Linux the kernel's peak counter (VmHWM) is reset on entry through /proc/self/clear_refs, so the peak is
+    exact; elsewhere resident memory is sampled every 2 ms by a thread (spikes between samples are missed). On
+    CUDA, ``torch.cuda.max_memory_allocated`` is used.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.peak_extra = 0
+        self.method = ""
+        self._sampler: threading.Thread | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+            self.method = "torch.cuda.max_memory_allocated"
+            return self
+        self.base = resident_set_size()
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")  # resets VmHWM to the current RSS
+            self.method = "VmHWM (reset via /proc/self/clear_refs)"
+        except OSError:
+            self.method = "RSS sampled every 2 ms"
+            self._samples = [self.base]
+            self._stop = threading.Event()
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._samples.append(resident_set_size())
+
+    def __exit__(self, *exc_info) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak_extra = torch.cuda.max_memory_allocated() - self.base
+        elif self._sampler is None:
+            self.peak_extra = _proc_status("VmHWM") - self.base
+        else:
+            self._stop.set()
+            self._sampler.join()
+            self.peak_extra = max(self._samples) - self.base
+
+
 def format_table(results: Sequence[Result]) -> str:
     """The results as a Markdown table: what, ours, reference, ratio, goal, max abs diff, repeats."""
-    header = ("what", "ours", "reference", "ratio", "goal", "max abs diff", "n")
-    rows = [header]
+    rows = [("what", "ours", "reference", "ratio", "goal", "max abs diff", "n")]
     for result in results:
+        ratio = "-" if result.ratio is None else f"{result.ratio:.2f}x"
         rows.append(
             (
                 result.name,
                 _format_value(result.ours, result.unit),
                 _format_value(result.reference, result.unit),
-                "-" if result.ratio is None else f"{result.ratio:.2f}x" + (" (time)" if result.ratio_kind != "speedup" else ""),
+                ratio + (" (time)" if result.ratio is not None and result.ratio_kind != "speedup" else ""),
                 _format_goal(result),
                 "-" if result.max_abs_diff is None else f"{result.max_abs_diff:.2g}",
                 str(result.repeats or "-"),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
     return "\n".join(lines)
 
 
 def _format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return f"{value:.3g} s"
-    return f"{value:.3g} {unit}"
+    return "-" if value is None else f"{value:.3g} {unit}"
 
 
 def _format_goal(result: Result) -> str:
@@ -236,73 +341,18 @@ def _format_goal(result: Result) -> str:
 
 def cpu_flags() -> set[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where unavailable)."""
+    return set(_cpuinfo("flags").split())
+
+
+def _cpuinfo(key: str) -> str:
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
-
-
-def resident_set_size() -> int:
-    """Current resident set size of this process, in bytes (Linux /proc; 0 where unavailable)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-class PeakMemory:
-    """Peak extra resident memory while a block runs, sampled by a background thread.
-
-    CPU tensors are invisible to ``tracemalloc``, so the process RSS is sampled instead (every
-    `interval_s`); the reported figure is ``peak - rss_at_entry``. Short spikes between samples can be
-    missed, so allocations that matter should live longer than a few intervals (large matrices do). On CUDA,
-    ``torch.cuda.max_memory_allocated`` is recorded as well.
-
-    Example:
-        >>> with PeakMemory() as memory:
-        ...     work()
-        >>> memory.peak_extra_bytes
-    """
-
-    def __init__(self, interval_s: float = 0.002):
-        self.interval_s = interval_s
-        self.baseline_bytes = 0
-        self.peak_bytes = 0
-        self.cuda_peak_bytes: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, resident_set_size())
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> "PeakMemory":
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        self.baseline_bytes = self.peak_bytes = resident_set_size()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.peak_bytes = max(self.peak_bytes, resident_set_size())
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if torch.cuda.is_available():
-            self.cuda_peak_bytes = torch.cuda.max_memory_allocated()
-
-    @property
-    def peak_extra_bytes(self) -> int:
-        return max(0, self.peak_bytes - self.baseline_bytes)
+    return ""
 
 
 def machine_description() -> dict[str, Any]:
@@ -312,21 +362,12 @@ def machine_description() -> dict[str, Any]:
     import torchvision
     import transformers
 
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     try:
         load = os.getloadavg()
     except OSError:
         load = (float("nan"),) * 3
     return {
-        "cpu_model": model,
+        "cpu_model": _cpuinfo("model name") or platform.processor() or "unknown",
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -338,19 +379,75 @@ def machine_description() -> dict[str, Any]:
     }
 
 
-__all__ = [
-    "BenchOptions",
-    "PairTimings",
-    "PeakMemory",
-    "Result",
-    "check_goal",
-    "cpu_flags",
-    "format_table",
-    "interleaved_timings",
-    "machine_description",
-    "max_abs_diff",
-    "require_close",
-    "resident_set_size",
-    "speed_result",
-    "time_once",
-]
+def quiet_libraries() -> None:
+    """No progress bars or info logs from transformers / datasets in the benchmark output."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+
+
+def main(modules: Sequence[ModuleType], argv: list[str] | None = None, description: str | None = None) -> int:
+    """Runs benchmark modules (see the module docstring) and prints one table, its notes and the machine.
+
+    Returns:
+        1 when a benchmark could not run (a FAILED row), else 0: a missed goal is a finding, not an error.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m " + (modules[0].__name__ if len(modules) == 1 else "benchmarks"),
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    names = [name for module in modules for name in module.NAMES]
+    parser.add_argument("--only", nargs="+", choices=names, metavar="NAME", help=f"a subset of: {' '.join(names)}")
+    parser.add_argument("--json", type=Path, help="write the table, the timings and the machine to this file")
+    parser.add_argument("--reference-dir", type=Path, help="checkout of facebookresearch/multimodal")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, no optional variants")
+    parser.add_argument("--seed", type=int, default=0)
+    for module in modules:
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(parser.add_argument_group(module.__name__.rsplit(".", 1)[-1]))
+    args = parser.parse_args(argv)
+    options = BenchOptions(args.quick, args.reference_dir, args.seed, frozenset(args.only) if args.only else None)
+    quiet_libraries()
+
+    started = time.perf_counter()
+    machine_before = machine_description()
+    results: list[Result] = []
+    for module in modules:
+        if not any(options.wants(name) for name in module.NAMES):
+            continue
+        settings = {key: getattr(args, key) for key in inspect.signature(module.run).parameters if key != "options"}
+        print(f"[{time.strftime('%H:%M:%S')}] {module.__name__} ...", file=sys.stderr, flush=True)
+        try:
+            results += module.run(options, **settings)
+        except Exception as error:  # every failure is reported in the table, and the other benchmarks still run
+            traceback.print_exc()
+            results.append(failed(module.__name__, error))
+    elapsed = time.perf_counter() - started
+
+    machine = machine_description()
+    print(format_table(results))
+    for result in results:
+        if result.notes:
+            print(f"- {result.name}: {result.notes}")
+    print(
+        f"\nmachine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, torch {machine['torch']} "
+        f"({machine['torch_threads']} threads, {machine['cpu_capability']}); load average at start "
+        f"{machine_before['load_average_1_5_15'][0]}, at end {machine['load_average_1_5_15'][0]}; {elapsed:.0f} s"
+    )
+    if args.json:
+        report = {
+            "command": " ".join([parser.prog, *(argv if argv is not None else sys.argv[1:])]),
+            "quick": args.quick,
+            "elapsed_s": elapsed,
+            "machine_at_start": machine_before,
+            "machine_at_end": machine,
+            "results": [asdict(result) for result in results],
+        }
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+        print(f"wrote {args.json}")
+    return 1 if any(result.notes.startswith("FAILED") for result in results) else 0

@@ -20,13 +20,10 @@ from collections.abc import Mapping
 
 import torch
 
+from .common.constants import MUGEN_CHECKPOINT_URL, MUGEN_LIGHTNING_CHECKPOINT_URL
+from .common.errors import ExitCode, VideoCLIPError
 from .configuration_videoclip import VideoCLIPConfig
 from .modeling_videoclip import VideoCLIPModel
-
-MUGEN_CHECKPOINT_URL = "https://pytorch.s3.amazonaws.com/models/multimodal/mugen/videoclip_mugen.pt"
-MUGEN_LIGHTNING_CHECKPOINT_URL = (
-    "https://pytorch.s3.amazonaws.com/models/multimodal/mugen/videoclip_lightning_mugen.pt"
-)
 
 # Reference prefix -> our prefix, first match wins.
 KEY_PREFIXES = (
@@ -39,8 +36,10 @@ KEY_PREFIXES = (
 OBSOLETE_KEYS = ("encoder_a.0.model.embeddings.position_ids",)
 
 
-class CheckpointConversionError(ValueError):
+class CheckpointConversionError(VideoCLIPError, ValueError):
     """A checkpoint is not a torchmultimodal VideoCLIP checkpoint of the expected architecture."""
+
+    exit_code = ExitCode.CHECKPOINT_UNREADABLE
 
 
 class UnreadableCheckpointError(CheckpointConversionError):
@@ -50,9 +49,13 @@ class UnreadableCheckpointError(CheckpointConversionError):
 class PickleRequiredError(CheckpointConversionError):
     """The file holds objects other than tensors; loading it needs pickle (``allow_pickle=True``)."""
 
+    exit_code = ExitCode.NEEDS_PICKLE
+
 
 class KeyMismatchError(CheckpointConversionError):
     """The state dict's keys or shapes do not match the VideoCLIP architecture."""
+
+    exit_code = ExitCode.KEY_MISMATCH
 
 
 def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
@@ -176,11 +179,8 @@ def _check_keys_and_shapes(model: VideoCLIPModel, state: Mapping[str, torch.Tens
         for k in set(state) & set(expected)
         if state[k].shape != expected[k].shape
     )
-    problems = [
-        _key_report(title, keys)
-        for title, keys in (("Missing keys", missing), ("Unexpected keys", unexpected), ("Mis-shaped keys", mis_shaped))
-        if keys
-    ]
+    reports = (("Missing keys", missing), ("Unexpected keys", unexpected), ("Mis-shaped keys", mis_shaped))
+    problems = [_key_report(title, keys) for title, keys in reports if keys]
     if problems:
         raise KeyMismatchError(
             "The checkpoint does not match the VideoCLIP architecture:\n" + "\n".join(problems)

@@ -60,29 +60,24 @@ class VideoCLIPOutput(ModelOutput):
         )
 
 
-def contrastive_loss(
-    text_embeds: torch.Tensor, video_embeds: torch.Tensor, logit_scale: torch.Tensor
-) -> torch.Tensor:
+def contrastive_loss(text_embeds: torch.Tensor, video_embeds: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE over matching (text i, video i) pairs, as torchmultimodal's
     ``contrastive_loss_with_temperature`` (``BackpropType.GLOBAL``).
 
-    When ``torch.distributed`` is initialised, each rank's embeddings are all-gathered (gradients flow back to
-    the rank that produced them) and this rank's rows are scored against the global batch with labels offset
-    by the sizes of the lower ranks' batches, so the mean of the ranks' losses is the single-process loss over
-    the global batch, and so are the gradients once DDP has averaged them (verified by
-    ``tests/dist_loss_check.py`` under ``torchrun --nproc_per_node 2``).
+    When ``torch.distributed`` is initialised, each rank's embeddings are all-gathered and this rank's rows are
+    scored against the global batch with labels offset by the lower ranks' batch sizes, so the mean of the ranks'
+    losses, and the gradients once DDP has averaged them, are the single-process ones over the global batch
+    (``tests/dist_loss_check.py`` checks it under ``torchrun --nproc_per_node 2``).
 
-    Why the gradients come out right without any rescaling: rank r's loss ``L_r`` is the mean over its own
-    rows, and the global loss is ``L = (1/W) sum_r L_r`` for W ranks with equal batches. The backward of the
-    differentiable ``all_gather`` SUMS, onto rank r's embeddings, the gradients that every rank's loss sends to
-    its gathered copy of them, so rank r's parameters receive ``d(sum_s L_s)/d theta`` through its own
-    samples; DDP then AVERAGES over ranks, giving ``(1/W) d(sum_s L_s)/d theta = dL/d theta``. The sum and
-    the average cancel exactly; rescaling by the world size either way would be wrong. ``logit_scale`` is
-    used locally on every rank, so DDP's average of ``dL_r/ds`` is ``dL/ds`` too.
+    Why no rescaling: rank r's loss ``L_r`` is the mean over its own rows, the global loss ``L = (1/W) sum_r L_r``
+    for W ranks with equal batches. `_AllGather`'s backward SUMS onto rank r's embeddings the gradients that every
+    rank's loss sends to its copy of them, so rank r's parameters receive ``d(sum_s L_s)/d theta``; DDP then
+    AVERAGES over ranks: ``(1/W) d(sum_s L_s)/d theta = dL/d theta`` (rescaling by the world size either way
+    would be wrong). ``logit_scale`` is used locally on every rank, so DDP's average of ``dL_r/ds`` is ``dL/ds``.
 
-    Batches of different sizes on different ranks (an uneven last batch) are gathered with padding, and the
-    local loss is weighted by ``world_size * local_batch / global_batch`` (exactly 1 for equal batches) so the
-    rank average above is still the global per-sample mean.
+    Uneven batches (a short last batch) are gathered with padding, and the local loss is weighted by
+    ``world_size * local_batch / global_batch`` (1 for equal batches), so the rank average is still the global
+    per-sample mean.
 
     Args:
         text_embeds: `(batch, dim)` L2-normalised text embeddings of this process.
@@ -106,15 +101,33 @@ def contrastive_loss(
     return loss
 
 
+class _AllGather(torch.autograd.Function):
+    """All-gather along dim 0 whose backward gives each rank the SUM of every rank's gradient for its rows, built on
+    ``all_gather`` and ``all_reduce`` (torch 2.14 deprecates ``torch.distributed.nn.functional.all_gather`` and
+    ``all_gather_into_tensor``; gloo has no reduce-scatter, and the gradients are small)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.rows, ctx.rank = x.shape[0], torch.distributed.get_rank()
+        x = x.contiguous()
+        parts = [torch.empty_like(x) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(parts, x)
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone(memory_format=torch.contiguous_format)
+        torch.distributed.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
 def _gather_embeddings_and_labels(
     text_embeds: torch.Tensor, video_embeds: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Returns the global text and video embeddings (rank order) and this rank's target indices into them.
 
-    The gather is ``torch.distributed.nn.functional.all_gather``, whose backward sum-reduces the gradients of
-    the gathered copies onto the rank that owns them (see `contrastive_loss` for why that is the right scale
-    under DDP). It needs equal shapes, so when the ranks' batch sizes differ every rank pads to the largest
-    and the padding is sliced away after the gather (padding rows receive no gradient).
+    `_AllGather` needs equal shapes: when the ranks' batch sizes differ every rank pads to the largest and the
+    padding is sliced away after the gather (padding rows receive no gradient).
     """
     local_batch = text_embeds.shape[0]
     labels = torch.arange(local_batch, device=text_embeds.device)
@@ -123,28 +136,16 @@ def _gather_embeddings_and_labels(
     world_size = torch.distributed.get_world_size()
     if world_size == 1:
         return text_embeds, video_embeds, labels
-    import warnings
-
-    from torch.distributed.nn.functional import all_gather  # differentiable all_gather
-
-    size = torch.tensor([local_batch], device=text_embeds.device, dtype=torch.long)
-    sizes = [torch.zeros_like(size) for _ in range(world_size)]
-    torch.distributed.all_gather(sizes, size)
-    sizes = [int(s.item()) for s in sizes]
-    rank = torch.distributed.get_rank()
+    sizes = _AllGather.apply(torch.tensor([local_batch], device=text_embeds.device)).tolist()
     max_batch = max(sizes)
 
     def gather(x: torch.Tensor) -> torch.Tensor:
         if max_batch != local_batch:
             x = F.pad(x, (0, 0, 0, max_batch - local_batch))
-        with warnings.catch_warnings():
-            # torch >= 2.10 flags this public autograd collective as deprecated in favour of a private one;
-            # it is still the supported differentiable all_gather, so keep it and keep the logs clean.
-            warnings.simplefilter("ignore", FutureWarning)
-            parts = all_gather(x)
+        parts = _AllGather.apply(x).split(max_batch)
         return torch.cat([part[:n] for part, n in zip(parts, sizes)], dim=0)
 
-    return gather(text_embeds), gather(video_embeds), labels + sum(sizes[:rank])
+    return gather(text_embeds), gather(video_embeds), labels + sum(sizes[: torch.distributed.get_rank()])
 
 
 class VideoCLIPProjection(nn.Module):
@@ -251,15 +252,13 @@ class VideoCLIPPreTrainedModel(PreTrainedModel):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
 
 
-
 class _TextTowerMixin:
     """The text tower: DistilBERT read at [CLS], then the projection head."""
 
     def _build_text_tower(self, config: VideoCLIPConfig) -> None:
         self.text_model = DistilBertModel._from_config(config.text_config)
-        self.text_projection = VideoCLIPProjection(
-            config.text_config.dim, config.projection_dim, config.projection_dropout
-        )
+        projection_dim, dropout = config.projection_dim, config.projection_dropout
+        self.text_projection = VideoCLIPProjection(config.text_config.dim, projection_dim, dropout)
 
     def _encode_text(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, **kwargs
@@ -267,11 +266,15 @@ class _TextTowerMixin:
         _check_input_ids(input_ids, self.config)
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
+        outputs = None
         if _can_skip_padding(self.text_model, attention_mask, kwargs):
-            last_hidden_state = _distilbert_without_padding(self.text_model, input_ids, attention_mask)
-            outputs = BaseModelOutput(last_hidden_state=last_hidden_state)
-        else:
-            outputs: BaseModelOutput = self.text_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+            try:
+                hidden = _distilbert_without_padding(self.text_model, input_ids, attention_mask)
+                outputs = BaseModelOutput(last_hidden_state=hidden)
+            except (AttributeError, TypeError):  # a layout the check cannot see (attributes, signatures): plain path
+                pass
+        if outputs is None:
+            outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         cls_state = outputs.last_hidden_state[:, 0, :]
         return BaseModelOutputWithPooling(
             last_hidden_state=outputs.last_hidden_state,
@@ -286,9 +289,8 @@ class _VideoTowerMixin:
 
     def _build_video_tower(self, config: VideoCLIPConfig) -> None:
         self.video_model = VideoCLIPVideoEncoder(config.video_config)
-        self.video_projection = VideoCLIPProjection(
-            config.video_config.hidden_size, config.projection_dim, config.projection_dropout
-        )
+        projection_dim, dropout = config.projection_dim, config.projection_dropout
+        self.video_projection = VideoCLIPProjection(config.video_config.hidden_size, projection_dim, dropout)
 
     def _encode_video(self, pixel_values_videos: torch.Tensor) -> BaseModelOutputWithPooling:
         _check_pixel_values(pixel_values_videos, self.config.video_config.num_channels)
@@ -309,27 +311,40 @@ def _can_skip_padding(text_model: nn.Module, attention_mask: torch.Tensor, kwarg
     keep = attention_mask.bool()
     if keep.all() or not keep.any(dim=1).all():
         return False
-    layers = getattr(getattr(text_model, "transformer", None), "layer", None)
-    return layers is not None and all(
-        all(hasattr(layer.attention, name) for name in ("q_lin", "k_lin", "v_lin", "out_lin", "n_heads", "scaling"))
-        and all(hasattr(layer, name) for name in ("sa_layer_norm", "ffn", "output_layer_norm"))
-        for layer in layers
-    )
+    return _has_distilbert_layout(text_model)
+
+
+def _has_distilbert_layout(text_model: nn.Module) -> bool:
+    """Whether `text_model` is built of the transformers DistilBERT classes `_distilbert_without_padding` restates,
+    down to plain `nn.Linear` / `nn.LayerNorm` (an adapter or quantised layer replaces them), with no per-instance
+    `forward` and no hooks (the fast path bypasses them) but transformers' idle output-capturing ones."""
+    from transformers.models.distilbert import modeling_distilbert as distilbert
+
+    linears = [f"attention.{name}_lin" for name in ("q", "k", "v", "out")] + ["ffn.lin1", "ffn.lin2"]
+    parts = {"": distilbert.TransformerBlock, "attention": distilbert.DistilBertSelfAttention, "ffn": distilbert.FFN,
+             "sa_layer_norm": nn.LayerNorm, "output_layer_norm": nn.LayerNorm, **dict.fromkeys(linears, nn.Linear)}
+    try:
+        layers = [dict(layer.named_modules()) for layer in text_model.transformer.layer]
+        plain = type(text_model) is distilbert.DistilBertModel and type(text_model.embeddings) is distilbert.Embeddings
+    except (AttributeError, TypeError):
+        return False
+    hooks = [h for m in text_model.modules() for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values())]
+    foreign_hooks = [hook for hook in hooks if getattr(hook, "__name__", "") != "output_capturing_hook"]
+    same_classes = all(type(layer.get(name)) is kind for layer in layers for name, kind in parts.items())
+    return plain and same_classes and not foreign_hooks and not any("forward" in vars(m) for m in text_model.modules())
 
 
 def _distilbert_without_padding(
     text_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
-    """DistilBERT's inference forward with its per-token work done on the real tokens only.
+    """DistilBERT's inference forward (its `last_hidden_state`, `(batch, length, dim)`) with its per-token work
+    done on the real tokens only.
 
     Performance: captions are padded to the longest in the batch (a third of a typical MUGEN caption batch is
     padding) and DistilBERT's cost is almost all in its per-token linear layers, so those run on the packed
     real tokens; only the attention sees the padded (batch, length) layout again, with padding keys masked as
     in DistilBERT. Each real token's result is DistilBERT's (the linear layers act on tokens independently);
     hidden states at padding positions, meaningless in DistilBERT, are zeros here.
-
-    Returns:
-        `last_hidden_state`, `(batch, length, dim)`.
     """
     batch, length = input_ids.shape
     hidden = text_model.embeddings(input_ids)  # (batch, length, dim), position embeddings of the padded layout
@@ -345,14 +360,9 @@ def _distilbert_without_padding(
 
     for layer in text_model.transformer.layer:
         attention, ffn = layer.attention, layer.ffn
-        heads = attention.n_heads
-        context = F.scaled_dot_product_attention(
-            padded_heads(attention.q_lin(tokens), heads),
-            padded_heads(attention.k_lin(tokens), heads),
-            padded_heads(attention.v_lin(tokens), heads),
-            attn_mask=key_mask,
-            scale=attention.scaling,
-        )
+        linears = (attention.q_lin, attention.k_lin, attention.v_lin)
+        query, key, value = (padded_heads(linear(tokens), attention.n_heads) for linear in linears)
+        context = F.scaled_dot_product_attention(query, key, value, attn_mask=key_mask, scale=attention.scaling)
         context = context.transpose(1, 2).reshape(batch * length, dim).index_select(0, token_rows)
         tokens = layer.sa_layer_norm(attention.out_lin(context) + tokens)
         tokens = layer.output_layer_norm(ffn.lin2(ffn.activation(ffn.lin1(tokens))) + tokens)
@@ -501,10 +511,8 @@ class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel
         text_embeds = F.normalize(text_outputs.pooler_output, dim=-1)
         video_embeds = F.normalize(video_outputs.pooler_output, dim=-1)
 
-        if return_loss:
-            logit_scale = self.clamped_logit_scale()
-        else:
-            logit_scale = self.logit_scale.clamp(max=self.config.logit_scale_max)
+        max_scale = self.config.logit_scale_max
+        logit_scale = self.clamped_logit_scale() if return_loss else self.logit_scale.clamp(max=max_scale)
         logits_per_text = text_embeds @ video_embeds.T * logit_scale.exp()
         loss = contrastive_loss(text_embeds, video_embeds, logit_scale) if return_loss else None
         return VideoCLIPOutput(

@@ -29,12 +29,9 @@ import sys
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from tiny_videoclip import CAPTIONS, TINY_NUM_FRAMES, random_videos, tiny_model, tiny_processor
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from tiny_videoclip import CAPTIONS, TINY_NUM_FRAMES, random_videos, tiny_model, tiny_processor  # noqa: E402
-
-from modeling_videoclip.modeling_videoclip import contrastive_loss  # noqa: E402
+from modeling_videoclip.modeling_videoclip import contrastive_loss
 
 
 def global_batch(world_size: int, per_rank: int) -> dict[str, torch.Tensor]:

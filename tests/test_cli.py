@@ -19,13 +19,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_videoclip import tiny_model, tiny_processor
 
-from modeling_videoclip import cli, demo
+from modeling_videoclip import cli
+from modeling_videoclip.cli import demo, evaluate
+from modeling_videoclip.common.constants import MUGEN_CHECKPOINT_URL, cache_root
+from modeling_videoclip.common.errors import ExitCode, VideoCLIPError
+from modeling_videoclip.data import ensure_mugen_sample
 from modeling_videoclip.mugen import make_mugen_sample, render_clip_to_mp4
 from modeling_videoclip.retrieval import retrieval_metrics
-from modeling_videoclip.visualize import SheetEntry, SheetSection, contact_sheet, similarity_heatmap
-
-from tiny_videoclip import tiny_model, tiny_processor
+from modeling_videoclip.retrieval.visualize import SheetEntry, SheetSection, contact_sheet, similarity_heatmap
 
 COMMANDS = ("demo", "evaluate", "retrieve", "mugen-sample", "mugen-push", "train")
 
@@ -79,7 +82,8 @@ def decode_mp4(path) -> tuple[int, int, int]:
 def assert_one_line_error(capsys, code: int, expected_code: int, fragment: str = "") -> str:
     captured = capsys.readouterr()
     assert code == expected_code, captured
-    lines = [line for line in captured.err.splitlines() if line.strip() and "clip/s" not in line and "it/s" not in line]
+    progress = ("clip/s", "it/s")
+    lines = [line for line in captured.err.splitlines() if line.strip() and not any(p in line for p in progress)]
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("videoclip"), lines
     assert "error:" in lines[0]
@@ -95,7 +99,9 @@ def assert_one_line_error(capsys, code: int, expected_code: int, fragment: str =
 
 def test_demo_with_a_model(tiny_dir, sample_dir, tmp_path, capsys):
     out = tmp_path / "demo"
-    code = cli.main(["demo", "--model", tiny_dir, "--data", sample_dir, "--batch-size", "2", "--out", str(out), "--device", "cpu"])
+    code = cli.main(
+        ["demo", "--model", tiny_dir, "--data", sample_dir, "--batch-size", "2", "--out", str(out), "--device", "cpu"]
+    )
     stdout = capsys.readouterr().out
     assert code == 0
     assert "Similarity matrix (cosine" in stdout and "RANDOM" not in stdout
@@ -115,10 +121,8 @@ def test_demo_with_a_model(tiny_dir, sample_dir, tmp_path, capsys):
 
 
 def test_demo_falls_back_to_labelled_random_weights(sample_dir, tmp_path, monkeypatch, capsys):
-    from modeling_videoclip.hub import ExitCode, UploadError
-
     def offline(*args, **kwargs):
-        raise UploadError("no network connection (test)", ExitCode.NETWORK)
+        raise VideoCLIPError("no network connection (test)", ExitCode.NETWORK)
 
     monkeypatch.setattr(demo, "mugen_weights", offline)
     out = tmp_path / "demo"
@@ -141,10 +145,11 @@ def test_demo_falls_back_to_labelled_random_weights(sample_dir, tmp_path, monkey
 def test_demo_uses_the_converted_mugen_weights_when_cached(tmp_path, monkeypatch):
     """The MUGEN-weights path offline: a reference-layout checkpoint stands in for the cached download and
     bert-base-uncased's vocab (from a test dependency) for the cached tokenizer."""
-    from modeling_videoclip import VideoCLIPConfig, VideoCLIPModel, hub
-    from modeling_videoclip.convert_torchmultimodal import KEY_PREFIXES
-
     from tiny_videoclip import bert_vocab_path
+
+    from modeling_videoclip import VideoCLIPConfig, VideoCLIPModel
+    from modeling_videoclip.common import downloads
+    from modeling_videoclip.convert_torchmultimodal import KEY_PREFIXES
 
     torch.manual_seed(0)
     original = VideoCLIPModel(VideoCLIPConfig()).state_dict()
@@ -158,12 +163,12 @@ def test_demo_uses_the_converted_mugen_weights_when_cached(tmp_path, monkeypatch
 
     def cached(url, **kwargs):
         fetched.append(url)
-        return hub.CheckpointFile(path=checkpoint, sha256="0" * 64, source=url, url=url)
+        return downloads.CheckpointFile(path=checkpoint, sha256="0" * 64, source=url, url=url)
 
-    monkeypatch.setattr(hub, "fetch_checkpoint", cached)
+    monkeypatch.setattr(downloads, "fetch_checkpoint", cached)
     monkeypatch.setattr(demo, "_mugen_tokenizer_source", bert_vocab_path)
     loaded = demo.load_demo_weights(None, ["unused"], "cpu", "auto", log=lambda message: None)
-    assert fetched == [demo.MUGEN_CHECKPOINT_URL] and not loaded.random_weights
+    assert fetched == [MUGEN_CHECKPOINT_URL] and not loaded.random_weights
     assert loaded.description.startswith("MUGEN weights (converted from https://")
     state = loaded.model.state_dict()
     for key in ("video_projection.linear1.weight", "text_model.embeddings.word_embeddings.weight"):
@@ -188,19 +193,19 @@ def test_default_data_is_generated_once_into_the_cache(tmp_path, monkeypatch):
         return real(args[0], num_clips=3, seed=0, with_audio=False)  # small: the test checks the caching only
 
     monkeypatch.setattr("modeling_videoclip.mugen.make_mugen_sample", counting)
-    first = demo.ensure_mugen_sample(tmp_path / "cache", log=lambda message: None)
-    second = demo.ensure_mugen_sample(tmp_path / "cache", log=lambda message: None)
+    first = ensure_mugen_sample(tmp_path / "cache", log=lambda message: None)
+    second = ensure_mugen_sample(tmp_path / "cache", log=lambda message: None)
     assert first == second == tmp_path / "cache" / "mugen-sample"
     assert len(calls) == 1 and (first / "coinrun_dataset_jsons" / "release" / "test.json").is_file()
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".mugen-sample-")]  # no staging left
 
 
-def test_default_cache_dir_honours_the_environment(tmp_path, monkeypatch):
+def test_cache_root_honours_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("VIDEOCLIP_CACHE", str(tmp_path / "a"))
-    assert demo.default_cache_dir() == tmp_path / "a"
+    assert cache_root() == tmp_path / "a"
     monkeypatch.delenv("VIDEOCLIP_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert demo.default_cache_dir() == tmp_path / "xdg" / "videoclip"
+    assert cache_root() == tmp_path / "xdg" / "videoclip"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def test_evaluate_prints_the_reference_table():
         "text_to_video/MnR": 5.0, "video_to_text/R@1": 6.0, "video_to_text/R@5": 7.0, "video_to_text/R@10": 8.0,
         "video_to_text/MdR": 9.0, "video_to_text/MnR": 10.0, "num_pairs": 3, "ties": "optimistic",
     }
-    table = cli.format_results_table(metrics, "test").splitlines()
+    table = evaluate.format_results_table(metrics, "test").splitlines()
     row = next(line for line in table if line.startswith("test/Recall@1 (text query, video retrieval)"))
     assert row.split()[-2:] == ["1.00", "8.26"]
     row = next(line for line in table if line.startswith("test/Recall@10 (video query, text retrieval)"))
@@ -252,10 +257,12 @@ def test_evaluate_writes_the_model_card_model_index(evaluation):
 
 def test_model_card_update_replaces_only_the_same_group(tmp_path):
     card = tmp_path / "README.md"
-    metrics = {"text_to_video/R@1": 10.0, "text_to_video/MdR": 3.0, "video_to_text/R@1": 20.0, "video_to_text/MnR": 4.5}
-    cli.write_model_card(card, metrics, "m", "MUGEN")
-    cli.write_model_card(card, metrics, "m", "MUGEN synthetic sample", dataset_config="synthetic-sample")
-    _, replaced = cli.write_model_card(card, {**metrics, "text_to_video/R@1": 11.0}, "m", "MUGEN")
+    metrics = {
+        "text_to_video/R@1": 10.0, "text_to_video/MdR": 3.0, "video_to_text/R@1": 20.0, "video_to_text/MnR": 4.5
+    }
+    evaluate.write_model_card(card, metrics, "m", "MUGEN")
+    evaluate.write_model_card(card, metrics, "m", "MUGEN synthetic sample", dataset_config="synthetic-sample")
+    _, replaced = evaluate.write_model_card(card, {**metrics, "text_to_video/R@1": 11.0}, "m", "MUGEN")
     from huggingface_hub import ModelCard
 
     results = ModelCard.load(card).data.eval_results
@@ -274,7 +281,8 @@ def test_retrieve_videos_for_a_text(tiny_dir, sample_dir, evaluation, tmp_path, 
     out, results_json = tmp_path / "retrieved", tmp_path / "results.json"
     code = cli.main([
         "retrieve", "--model", tiny_dir, "--data", sample_dir, "--embeddings", str(evaluation["embeddings.npz"]),
-        "--query", "Mugen climbs a ladder", "-k", "5", "--out", str(out), "--json", str(results_json), "--device", "cpu",
+        "--query", "Mugen climbs a ladder", "-k", "5", "--out", str(out), "--json", str(results_json),
+        "--device", "cpu",
     ])
     stdout = capsys.readouterr().out
     assert code == 0 and "Top 3 videos of 3" in stdout  # k clamped to the pool
@@ -310,7 +318,7 @@ def test_retrieve_texts_for_a_video_file(tiny_dir, sample_dir, evaluation, tmp_p
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_mugen_sample_is_delegated_to_the_mugen_module(tmp_path, capsys):
+def test_mugen_sample_writes_a_sample(tmp_path, capsys):
     code = cli.main(["mugen-sample", str(tmp_path / "sample"), "--num-clips", "4", "--seed", "1"])
     stdout = capsys.readouterr().out
     assert code == 0 and "4 clips" in stdout
@@ -319,9 +327,10 @@ def test_mugen_sample_is_delegated_to_the_mugen_module(tmp_path, capsys):
     assert (tmp_path / "sample" / "assets").is_dir()
 
 
-def test_delegated_commands_exit_2_on_bad_arguments(capsys):
+def test_mugen_commands_exit_2_on_bad_arguments(capsys):
     assert cli.main(["mugen-sample"]) == 2
     assert cli.main(["mugen-sample", "out", "--num-clips", "zero"]) == 2
+    assert cli.main(["mugen-push", "me/repo"]) == 2
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -377,16 +386,29 @@ def test_bad_arguments_exit_non_zero_with_one_line_and_no_traceback(tiny_dir, sa
         assert_one_line_error(capsys, code, expected_code, fragment)
 
 
-def test_debug_shows_the_traceback(tmp_path, capsys):
+def test_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
     assert cli.main(["--debug", "demo", "--data", str(tmp_path / "missing")]) == 2
     assert "Traceback" in capsys.readouterr().err
     assert cli.main(["demo", "--data", str(tmp_path / "missing"), "--debug"]) == 2
     assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv("VIDEOCLIP_DEBUG", "1")
+    assert cli.main(["demo", "--data", str(tmp_path / "missing")]) == 2
+    assert "Traceback" in capsys.readouterr().err
 
 
-def test_installed_entry_point_runs(tmp_path):
+def test_errors_other_than_videoclip_errors_keep_their_traceback(monkeypatch):
+    def bug(**kwargs):
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(demo, "run_demo", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["demo"])
+
+
+@pytest.mark.parametrize("how", ["script", "python -m"])
+def test_installed_entry_point_runs(how, tmp_path):
     script = Path(sys.executable).with_name("videoclip")
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "modeling_videoclip.cli"]
+    command = [str(script)] if how == "script" and script.is_file() else [sys.executable, "-m", "modeling_videoclip"]
     run = subprocess.run(
         [*command, "mugen-sample", str(tmp_path / "sample"), "--num-clips", "3"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "VIDEOCLIP_CACHE": str(tmp_path / "cache")},
@@ -415,7 +437,8 @@ def test_heatmap_rejects_bad_input():
 
 def test_random_weights_label_changes_the_picture():
     frames = np.zeros((4, 32, 32, 3), dtype=np.uint8)
-    sections = [SheetSection("Video for text 0", SheetEntry("query: text 0", text="Mugen jumps."), [SheetEntry("#1", frames=frames, is_match=True)])]
+    query = SheetEntry("query: text 0", text="Mugen jumps.")
+    sections = [SheetSection("Video for text 0", query, [SheetEntry("#1", frames=frames, is_match=True)])]
     plain, random = contact_sheet(sections), contact_sheet(sections, random_weights=True)
     assert random.height > plain.height  # the RANDOM WEIGHTS line
     assert np.asarray(random).reshape(-1, 3).tolist().count([200, 20, 20]) > 20  # drawn in red

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from transformers import DistilBertConfig
 
+from benchmarks.reference import build_reference_videoclip, randomize_batch_norm_stats
 from modeling_videoclip import VideoCLIPConfig
+from modeling_videoclip.common.errors import ExitCode, VideoCLIPError
 from modeling_videoclip.convert_torchmultimodal import (
     CheckpointConversionError,
     KeyMismatchError,
@@ -17,7 +19,6 @@ from modeling_videoclip.convert_torchmultimodal import (
     convert_torchmultimodal_checkpoint,
     load_checkpoint,
 )
-from reference_videoclip import build_reference_videoclip, randomize_batch_norm_stats
 
 TINY_TEXT = dict(vocab_size=50, dim=32, n_layers=2, n_heads=2, hidden_dim=37, max_position_embeddings=64)
 
@@ -106,6 +107,13 @@ def test_missing_unexpected_and_misshaped_keys_are_listed(tiny_reference):
 def test_wrong_architecture_is_reported(tiny_reference):
     with pytest.raises(CheckpointConversionError, match="Mis-shaped"):
         convert_torchmultimodal_checkpoint(tiny_reference.state_dict())  # default (full-size) config
+
+
+def test_conversion_errors_carry_their_exit_codes():
+    for error, code in ((UnreadableCheckpointError, ExitCode.CHECKPOINT_UNREADABLE),
+                        (PickleRequiredError, ExitCode.NEEDS_PICKLE), (KeyMismatchError, ExitCode.KEY_MISMATCH)):
+        assert issubclass(error, VideoCLIPError) and issubclass(error, ValueError)
+        assert error("x").exit_code == code
 
 
 def test_not_a_videoclip_checkpoint(tmp_path):

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from hub_server import LocalHub, git_blob_sha1, hub_env, local_hub, run_hub_client  # noqa: F401 (fixture)
+from hub_server import LocalHub, git_blob_sha1, hub_env, run_hub_client
 
 BIG_SIZE = 11 * 1024 * 1024  # over the Hub's 10 MB LFS threshold
 
@@ -35,7 +34,9 @@ def error_summary(error):
 """
 
 
-def run_client(code: str, env: dict[str, str], args: dict[str, Any] | None = None, check: bool = True) -> dict[str, Any]:
+def run_client(
+    code: str, env: dict[str, str], args: dict[str, Any] | None = None, check: bool = True
+) -> dict[str, Any]:
     """Run client code (after CLIENT_PRELUDE); return the JSON object it printed on its last line."""
     result = run_hub_client(CLIENT_PRELUDE + code, env, args=[json.dumps(args or {})], check=check)
     lines = result.stdout.strip().splitlines()
@@ -62,7 +63,9 @@ def make_folder(root: Path, big: bool = True) -> dict[str, bytes]:
     return files
 
 
-def http(hub: LocalHub, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def http(
+    hub: LocalHub, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """A raw request from this process (no proxy), returning (status, headers, body) even for errors."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(hub.url + path, data=body, method=method, headers=headers or {})
@@ -121,7 +124,10 @@ def test_upload_folder_with_lfs_then_download(local_hub: LocalHub, tmp_path: Pat
     assert out["commit_url"] == f"{local_hub.url}/{repo_id}/commit/{out['oid']}"
     assert [c.title for c in local_hub.commits(repo_id)] == ["add files", "initial commit"]
     # Big and pattern-matched binaries went through LFS (batch + PUT), text files inline.
-    assert local_hub.file_entry(repo_id, "weights/big.bin").lfs_sha256 == hashlib.sha256(files["weights/big.bin"]).hexdigest()
+    assert (
+        local_hub.file_entry(repo_id, "weights/big.bin").lfs_sha256
+        == hashlib.sha256(files["weights/big.bin"]).hexdigest()
+    )
     assert local_hub.file_entry(repo_id, "weights/small.safetensors").is_lfs
     assert not local_hub.file_entry(repo_id, "config.json").is_lfs
     assert local_hub.file_entry(repo_id, "config.json").blob_oid == git_blob_sha1(files["config.json"])
@@ -134,22 +140,27 @@ BRANCHES_AND_REVISIONS = """
 repo_id, repo_type = args["repo_id"], args["repo_type"]
 api.create_repo(repo_id, repo_type=repo_type)
 main = api.upload_file(path_or_fileobj=b"v1", path_in_repo="data/value.txt", repo_id=repo_id, repo_type=repo_type)
-api.upload_file(path_or_fileobj=bytes(range(256)) * 4, path_in_repo="data/table.parquet", repo_id=repo_id, repo_type=repo_type)
+api.upload_file(
+    path_or_fileobj=bytes(range(256)) * 4, path_in_repo="data/table.parquet", repo_id=repo_id, repo_type=repo_type
+)
 api.create_branch(repo_id, branch="dev", repo_type=repo_type)
-dev = api.upload_file(path_or_fileobj=b"v2", path_in_repo="data/value.txt", repo_id=repo_id, repo_type=repo_type, revision="dev")
+dev = api.upload_file(
+    path_or_fileobj=b"v2", path_in_repo="data/value.txt", repo_id=repo_id, repo_type=repo_type, revision="dev"
+)
 def read(revision):
     return Path(hf_hub_download(repo_id, "data/value.txt", repo_type=repo_type, revision=revision)).read_text()
 refs = api.list_repo_refs(repo_id, repo_type=repo_type)
+snapshot = Path(snapshot_download(repo_id, repo_type=repo_type, revision="dev"))
 print(json.dumps({
     "main_oid": main.oid, "dev_oid": dev.oid,
     "by_name": {"main": read("main"), "dev": read("dev")},
     "by_commit": {"main_oid": read(main.oid), "dev_oid": read(dev.oid)},
-    "snapshot_dev": sorted(str(p.relative_to(d)) for d in [Path(snapshot_download(repo_id, repo_type=repo_type, revision="dev"))] for p in d.rglob("*") if p.is_file()),
+    "snapshot_dev": sorted(str(p.relative_to(snapshot)) for p in snapshot.rglob("*") if p.is_file()),
     "branches": sorted((b.name, b.target_commit) for b in refs.branches),
     "dev_commits": [c.title for c in api.list_repo_commits(repo_id, repo_type=repo_type, revision="dev")],
     "info_sha": api.repo_info(repo_id, repo_type=repo_type, revision="dev").sha,
     "tree_top": sorted(f.path for f in api.list_repo_tree(repo_id, repo_type=repo_type)),
-    "exists": [api.file_exists(repo_id, "data/value.txt", repo_type=repo_type), api.file_exists(repo_id, "nope.txt", repo_type=repo_type)],
+    "exists": [api.file_exists(repo_id, name, repo_type=repo_type) for name in ("data/value.txt", "nope.txt")],
 }))
 """
 
@@ -193,7 +204,9 @@ print(json.dumps({"oid": info.oid}))
 
 
 @pytest.mark.parametrize("fault", ["http_500", "dropped_connection"])
-def test_failed_commit_is_not_retried_and_leaves_nothing_half_committed(local_hub: LocalHub, tmp_path: Path, fault: str) -> None:
+def test_failed_commit_is_not_retried_and_leaves_nothing_half_committed(
+    local_hub: LocalHub, tmp_path: Path, fault: str
+) -> None:
     """huggingface_hub POSTs the commit once (no backoff): the failure surfaces; a re-run completes."""
     files = make_folder(tmp_path / "folder", big=False)
     repo_id = "test-user/commit-fault"
@@ -262,7 +275,9 @@ def test_transient_failures_are_retried(local_hub: LocalHub, tmp_path: Path) -> 
     local_hub.drop_connection_next("lfs_upload")
     local_hub.drop_connection_next("resolve", method="GET")
 
-    out = run_client(TRANSIENT_UPLOAD_AND_DOWNLOAD, hub_env(local_hub), {"repo_id": repo_id, "folder": str(tmp_path / "folder")})
+    out = run_client(
+        TRANSIENT_UPLOAD_AND_DOWNLOAD, hub_env(local_hub), {"repo_id": repo_id, "folder": str(tmp_path / "folder")}
+    )
 
     assert local_hub.pending_faults() == {}
     assert out["sha256"] == hashlib.sha256(files["weights/big.bin"]).hexdigest()
@@ -290,7 +305,9 @@ print(json.dumps({
     "repo_info": attempt(lambda: api.repo_info(repo_id)),
     "list_repo_files": attempt(lambda: api.list_repo_files(repo_id)),
     "whoami": attempt(lambda: api.whoami()),
-    "upload_lfs_file": attempt(lambda: api.upload_file(path_or_fileobj=bytes(100), path_in_repo="w.dat", repo_id=repo_id)),
+    "upload_lfs_file": attempt(
+        lambda: api.upload_file(path_or_fileobj=bytes(100), path_in_repo="w.dat", repo_id=repo_id)
+    ),
 }))
 """
 
@@ -304,7 +321,10 @@ def test_which_client_calls_retry_a_500(local_hub: LocalHub) -> None:
 
     out = run_client(RETRY_MATRIX, hub_env(local_hub), {"repo_id": "test-user/retries"})
 
-    assert {key: out[key] for key in ("create_repo", "create_repo_again", "repo_info", "list_repo_files", "whoami", "upload_lfs_file")} == {
+    assert {
+        key: out[key]
+        for key in ("create_repo", "create_repo_again", "repo_info", "list_repo_files", "whoami", "upload_lfs_file")
+    } == {
         "create_repo": 500,  # not retried; nothing created ...
         "create_repo_again": "ok",  # ... so a second call creates it
         "repo_info": 500,
@@ -360,7 +380,11 @@ print(json.dumps(results))
 def test_wrong_or_missing_token_gets_a_clear_401(local_hub: LocalHub) -> None:
     local_hub.require_token("hf_right_token")
 
-    out = run_client(AUTH_CHECKS, hub_env(local_hub, token="hf_wrong_token"), {"repo_id": "test-user/private", "right": "hf_right_token"})
+    out = run_client(
+        AUTH_CHECKS,
+        hub_env(local_hub, token="hf_wrong_token"),
+        {"repo_id": "test-user/private", "right": "hf_right_token"},
+    )
 
     assert out["wrong"]["status"] == 401 and "Invalid credentials in Authorization header" in out["wrong"]["message"]
     assert out["missing"]["status"] == 401
@@ -402,7 +426,10 @@ import tempfile
 import torch
 from transformers import BertConfig, BertModel
 torch.manual_seed(0)
-config = BertConfig(vocab_size=99, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+config = BertConfig(
+    vocab_size=99, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+    max_position_embeddings=64,
+)
 model = BertModel(config).eval()
 info = model.push_to_hub(args["repo_id"], commit_message="tiny bert")
 # Load into an empty cache: every byte comes back from the server.
@@ -452,7 +479,10 @@ def commit_body(summary: str, *operations: dict[str, Any], parent: str | None = 
 def file_op(path: str, content: bytes) -> dict[str, Any]:
     import base64
 
-    return {"key": "file", "value": {"path": path, "content": base64.b64encode(content).decode(), "encoding": "base64"}}
+    return {
+        "key": "file",
+        "value": {"path": path, "content": base64.b64encode(content).decode(), "encoding": "base64"},
+    }
 
 
 def test_commit_is_atomic_and_checks_parent(local_hub: LocalHub) -> None:
@@ -491,7 +521,9 @@ def test_resolve_headers_errors_and_ranges(local_hub: LocalHub) -> None:
     status, headers, _ = http(local_hub, "HEAD", f"/{repo_id}/resolve/main/dir/f.txt")
     assert status == 200 and headers["X-Repo-Commit"] == head
     assert headers["ETag"] == f'"{git_blob_sha1(content)}"' and headers["Content-Length"] == "10"
-    status, headers, body = http(local_hub, "GET", f"/{repo_id}/resolve/{head}/dir/f.txt", headers={"Range": "bytes=4-"})
+    status, headers, body = http(
+        local_hub, "GET", f"/{repo_id}/resolve/{head}/dir/f.txt", headers={"Range": "bytes=4-"}
+    )
     assert status == 206 and body == b"456789" and headers["Content-Range"] == "bytes 4-9/10"
 
     for path, code in [
@@ -520,11 +552,13 @@ def test_lfs_batch_and_upload_verify_content(local_hub: LocalHub) -> None:
     local_hub.create_repo(repo_id)
     content = os.urandom(1000)
     oid = hashlib.sha256(content).hexdigest()
-    batch = json.dumps({"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": 1000}], "hash_algo": "sha256"}).encode()
+    batch = json.dumps(
+        {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": 1000}], "hash_algo": "sha256"}
+    ).encode()
     status, _, body = http(local_hub, "POST", f"/{repo_id}.git/info/lfs/objects/batch", batch)
     assert status == 200
     href = json.loads(body)["objects"][0]["actions"]["upload"]["href"]
-    path = href[len(local_hub.url):]
+    path = href[len(local_hub.url) :]
 
     status, _, _ = http(local_hub, "PUT", path, content[:-1] + b"x")
     assert status == 400 and local_hub.lfs_object_ids(repo_id) == []

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from tiny_videoclip import CAPTIONS, random_videos, tiny_config, tiny_model, tiny_processor
 from torchmultimodal.modules.losses.contrastive_loss_with_temperature import ContrastiveLossWithTemperature
 
 from modeling_videoclip import (
@@ -13,7 +14,6 @@ from modeling_videoclip import (
     VideoCLIPTextModelWithProjection,
     VideoCLIPVideoModelWithProjection,
 )
-from tiny_videoclip import CAPTIONS, random_videos, tiny_config, tiny_model, tiny_processor
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,9 @@ def test_init_reproduces_torch_defaults_for_s3d_and_projections():
 def test_save_load_round_trip_bit_identical(tmp_path, model, inputs, outputs):
     model.save_pretrained(tmp_path / "single")
     model.save_pretrained(tmp_path / "sharded", max_shard_size="2MB")
-    assert sorted(p.name for p in (tmp_path / "single").iterdir() if p.suffix == ".safetensors") == ["model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "single").iterdir() if p.suffix == ".safetensors") == [
+        "model.safetensors"
+    ]
     assert len(list((tmp_path / "sharded").glob("model-*.safetensors"))) > 1
     assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
     assert not list(tmp_path.rglob("*.bin"))
@@ -115,7 +117,11 @@ def test_missing_weights_are_initialised_not_garbage(tmp_path, model):
     model.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
     dropped = [k for k in weights if k.startswith("video_model.features.3.")]
-    save_file({k: v for k, v in weights.items() if k not in dropped}, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {k: v for k, v in weights.items() if k not in dropped},
+        tmp_path / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     loaded = VideoCLIPModel.from_pretrained(tmp_path)
     state = loaded.state_dict()
     for key in dropped:

@@ -6,10 +6,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from hub_server import hub_env, run_hub_client
 from PIL import Image
 
-from hub_server import hub_env, local_hub, run_hub_client  # noqa: F401 (fixture)
-from modeling_videoclip.mugen.cli import main_sample
+from modeling_videoclip.cli import main
 from modeling_videoclip.mugen.video import render_clip_to_gif, render_clip_to_mp4
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,16 +44,17 @@ def test_odd_sizes_are_padded_for_yuv420(tmp_path):
         assert next(c.decode(video=0)).to_ndarray(format="rgb24").shape == (34, 46, 3)
 
 
-def test_main_sample_with_preview(tmp_path, capsys):
+def test_mugen_sample_with_preview(tmp_path, capsys):
     out = tmp_path / "sample"
-    assert main_sample([str(out), "--num-clips", "4", "--seed", "2", "--preview", "gif", "--resolution", "64"]) == 0
+    argv = ["mugen-sample", str(out), "--num-clips", "4", "--seed", "2", "--preview", "gif", "--resolution", "64"]
+    assert main(argv) == 0
     assert (out / "coinrun_dataset_jsons" / "release" / "test.json").is_file()
     gifs = sorted((out / "preview").glob("*.gif"))
-    test_ids = [d["video"]["id"] for d in json.loads((out / "coinrun_dataset_jsons/release/test.json").read_text())["data"]]
+    release = json.loads((out / "coinrun_dataset_jsons/release/test.json").read_text())
+    test_ids = [d["video"]["id"] for d in release["data"]]
     assert [g.stem for g in gifs] == sorted(test_ids)
     assert "wrote a MUGEN sample with 4 clips" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main_sample([str(out), "--num-clips", "0"])
+    assert main(["mugen-sample", str(out), "--num-clips", "0"]) == 2
 
 
 # The client runs in a subprocess (huggingface_hub reads HF_ENDPOINT at import). It imports the mugen

@@ -1,19 +1,20 @@
 """Remote code: a saved model + processor load through the Auto classes in a fresh Python process in which
 the package is neither installed nor importable, with bit-identical outputs."""
 
+import ast
 import json
 import os
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import torch
+from tiny_videoclip import CAPTIONS, random_videos, tiny_model, tiny_processor
 from transformers import AutoConfig, AutoModel, AutoProcessor, AutoVideoProcessor
 
 import modeling_videoclip
-from modeling_videoclip.hub import PACKAGE_BLOCKER
-from tiny_videoclip import CAPTIONS, random_videos, tiny_model, tiny_processor
+from modeling_videoclip.publish import reload_check
 
 CODE_FILES = {
     "configuration_videoclip.py",
@@ -22,29 +23,31 @@ CODE_FILES = {
     "video_processing_videoclip.py",
 }
 
-FRESH_PROCESS = PACKAGE_BLOCKER + textwrap.dedent(
-    """
-    try:
-        import modeling_videoclip
-        raise SystemExit("package still importable")
-    except ModuleNotFoundError:
-        pass
+# Runs with reload_check's folder as the only PYTHONPATH entry; its real blocker hides the package.
+FRESH_PROCESS = """
+import sys
+import reload_check
+reload_check.block_package()
+try:
+    import modeling_videoclip
+    raise SystemExit("package still importable")
+except ModuleNotFoundError:
+    pass
 
-    import numpy as np, torch
-    from transformers import AutoModel, AutoProcessor
-    folder, inputs_path, outputs_path = sys.argv[1:4]
-    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-    processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
-    data = np.load(inputs_path)
-    inputs = processor(text=[str(t) for t in data["texts"]], videos=list(data["videos"]))
-    with torch.no_grad():
-        out = model(**inputs, return_loss=True)
-    assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
-    torch.save({"pixel_values_videos": inputs["pixel_values_videos"], "input_ids": inputs["input_ids"],
-                "logits": out.logits_per_text, "text_embeds": out.text_embeds, "video_embeds": out.video_embeds,
-                "loss": out.loss}, outputs_path)
-    """
-)
+import numpy as np, torch
+from transformers import AutoModel, AutoProcessor
+folder, inputs_path, outputs_path = sys.argv[1:4]
+model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+data = np.load(inputs_path)
+inputs = processor(text=[str(t) for t in data["texts"]], videos=list(data["videos"]))
+with torch.no_grad():
+    out = model(**inputs, return_loss=True)
+assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+torch.save({"pixel_values_videos": inputs["pixel_values_videos"], "input_ids": inputs["input_ids"],
+            "logits": out.logits_per_text, "text_embeds": out.text_embeds, "video_embeds": out.video_embeds,
+            "loss": out.loss}, outputs_path)
+"""
 
 
 def test_saved_folder_has_code_and_auto_map(tmp_path):
@@ -80,7 +83,7 @@ def test_fresh_process_loads_remote_code_bit_identically(tmp_path):
     processor.save_pretrained(folder)
     videos = random_videos(2, frames=20, size=240)
     np.savez(tmp_path / "inputs.npz", texts=np.array(CAPTIONS[:2]), videos=np.stack(videos))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env = {**os.environ, "PYTHONPATH": str(Path(reload_check.__file__).parent)}
     env.update(HF_HOME=str(tmp_path / "empty-hf-home"), HF_HUB_OFFLINE="1")
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(folder), str(tmp_path / "inputs.npz"), str(tmp_path / "out.pt")],
@@ -100,3 +103,11 @@ def test_fresh_process_loads_remote_code_bit_identically(tmp_path):
     for key, value in (("logits", local.logits_per_text), ("text_embeds", local.text_embeds),
                        ("video_embeds", local.video_embeds), ("loss", local.loss)):
         assert torch.equal(remote[key], value), key
+
+
+def test_reload_check_imports_nothing_from_the_package():
+    """The fresh process runs publish/reload_check.py as a top-level module: it must stand alone."""
+    tree = ast.parse(Path(reload_check.__file__).read_text())
+    modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    modules += ["." * node.level + (node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in modules if name.startswith((".", "modeling_videoclip"))], modules

@@ -11,7 +11,6 @@ import torch
 
 from modeling_videoclip import retrieval as R
 
-
 # ----------------------------------------------------------------------------------------------------
 # Independent brute force (plain numpy / Python, float64), written without looking at the module's code
 # ----------------------------------------------------------------------------------------------------
@@ -361,19 +360,24 @@ def test_similarity_and_retrieval_helpers(model):
     assert sim.shape == (6, 6)
     torch.testing.assert_close(sim, text_embeds @ video_embeds.T)
 
-    one = R.retrieve_videos(model, FakeProcessor(), texts[4], video_embeds, k=3)
+    # Text -> video: the query's embedding searched in the video pool (one unbatched query: results (k,)).
+    query = R.embed_texts(model, FakeProcessor(), texts[4], progress=False)[0]
+    one = R.search(video_embeds, query, k=3)
     assert one.indices.shape == (3,) and one.scores.shape == (3,)
     torch.testing.assert_close(one.scores, sim[4].topk(3).values)
     assert one.indices.tolist() == sim[4].topk(3).indices.tolist()
-    many = R.retrieve_videos(model, FakeProcessor(), texts[:2], video_embeds, k=10)  # k clamped to 6
-    assert many.indices.shape == (2, 6)
+    with pytest.warns(UserWarning, match=r"k=\[10\] exceeds the number of candidates N=6"):
+        many = R.search(video_embeds, R.embed_texts(model, FakeProcessor(), texts[:2], progress=False), k=10)
+    assert many.indices.shape == (2, 6)  # k clamped to 6
     assert sorted(many.indices[0].tolist()) == list(range(6))
 
-    back = R.retrieve_texts(model, FakeProcessor(), videos[1], text_embeds, k=2)
+    # Video -> text: the same entry point over the text pool.
+    back = R.search(text_embeds, R.embed_videos(model, FakeProcessor(), videos[1], progress=False)[0], k=2)
     assert back.indices.tolist() == sim[:, 1].topk(2).indices.tolist()
-    assert R.retrieve_texts(model, FakeProcessor(), videos[:3], text_embeds, k=2).indices.shape == (3, 2)
+    video_queries = R.embed_videos(model, FakeProcessor(), videos[:3], progress=False)
+    assert R.search(text_embeds, video_queries, k=2).indices.shape == (3, 2)
     with pytest.raises(ValueError, match="k must be a positive integer"):
-        R.retrieve_videos(model, FakeProcessor(), "x", video_embeds, k=0)
+        R.search(video_embeds, query, k=0)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -415,16 +419,19 @@ def test_exact_search_matches_brute_force(pool):
     order, scores = brute_force_topk(queries, embeds, 10)
     np.testing.assert_array_equal(result.indices.numpy(), order)
     np.testing.assert_allclose(result.scores.numpy(), scores, atol=1e-6)
-    blocked = R.search_embeddings(queries, embeds, k=10, chunk_size=128)
+    blocked = R.search(embeds, queries, k=10, chunk_size=128)
     np.testing.assert_array_equal(blocked.indices.numpy(), order)
     # k larger than a block: the merged top-k has the right scores (compared by value, as float32 vs
     # float64 rounding may swap near-equal neighbours deep in the list).
     _, scores_300 = brute_force_topk(queries, embeds, 300)
-    wide = R.search_embeddings(queries, embeds, k=300, chunk_size=128)
+    wide = R.search(embeds, queries, k=300, chunk_size=128)
     np.testing.assert_allclose(wide.scores.numpy(), scores_300, atol=1e-6)
     np.testing.assert_array_equal(wide.indices[:, :10].numpy(), order)
     assert R.search(index, queries[0], k=4).indices.tolist() == order[0, :4].tolist()
-    assert R.search(embeds, queries, k=5000).indices.shape == (25, 3000)  # k clamped to the pool
+    # A dataset without a FAISS index is searched exactly over its column.
+    np.testing.assert_array_equal(R.search(dataset, queries, k=10).indices.numpy(), order)
+    with pytest.warns(UserWarning, match="exceeds the number of candidates N=3000"):
+        assert R.search(embeds, queries, k=5000).indices.shape == (25, 3000)  # k clamped to the pool
 
 
 def test_faiss_and_exact_give_the_same_top_k(pool):
@@ -432,7 +439,7 @@ def test_faiss_and_exact_give_the_same_top_k(pool):
         pytest.skip("faiss-cpu is not installed (optional extra: pip install 'videoclip-hf[faiss]')")
     dataset, embeds, queries = pool
     dataset = dataset.select(range(len(dataset)))  # a copy, so the module fixture carries no FAISS index
-    exact = R.build_index(dataset, use_faiss=False).search(queries, k=10)
+    exact = R.search(R.build_index(dataset, use_faiss=False), queries, k=10)
     faiss_index = R.build_index(dataset)
     assert faiss_index.backend == "faiss" and "embeddings" in dataset.list_indexes()
     with_faiss = R.search(faiss_index, queries, k=10)

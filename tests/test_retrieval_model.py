@@ -1,9 +1,9 @@
 """The retrieval helpers with the real (tiny) VideoCLIP model and processor."""
 
 import torch
-
-from modeling_videoclip.retrieval import embed_texts, embed_videos, retrieval_metrics, retrieve_videos
 from tiny_videoclip import CAPTIONS, random_videos, tiny_model, tiny_processor
+
+from modeling_videoclip.retrieval import embed_texts, embed_videos, retrieval_metrics, search
 
 
 def test_helpers_embed_like_the_model_forward():
@@ -16,7 +16,7 @@ def test_helpers_embed_like_the_model_forward():
     assert torch.allclose(text_embeds, expected.text_embeds, atol=1e-6)
     assert torch.allclose(video_embeds, expected.video_embeds, atol=1e-6)
 
-    hits = retrieve_videos(model, processor, CAPTIONS[:2], video_embeds, k=2)
+    hits = search(video_embeds, embed_texts(model, processor, CAPTIONS[:2], progress=False), k=2)
     best = (expected.logits_per_text).argmax(dim=1)
     assert torch.equal(hits.indices[:, 0], best)
     metrics = retrieval_metrics(text_embeds, video_embeds, ks=(1,))

@@ -18,6 +18,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
+from tiny_videoclip import CAPTIONS, TINY_NUM_FRAMES, random_videos, tiny_config, tiny_model, tiny_processor
 from transformers import AutoModel, AutoProcessor, TrainingArguments
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
@@ -31,12 +32,11 @@ from modeling_videoclip.training import (
     add_train_arguments,
     build_model,
     freeze_towers,
+    initialize_model,
     run_train,
     split_namespace,
     train,
 )
-
-from tiny_videoclip import CAPTIONS, TINY_NUM_FRAMES, random_videos, tiny_config, tiny_model, tiny_processor
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
@@ -273,7 +273,8 @@ def test_videoclip_base_offline_fails_with_one_line_message(tmp_path, capsys):
     synthetic_dataset(2).save_to_disk(str(data))
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "mugen"]) + "\n")
-    status = run_train(parse_cli(["--data", str(data), "--tokenizer", str(vocab), "--output-dir", str(tmp_path / "o")]))
+    argv = ["--data", str(data), "--tokenizer", str(vocab), "--output-dir", str(tmp_path / "o")]
+    status = run_train(parse_cli(argv))
     assert status == 1
     assert "Cannot load the pretrained DistilBERT" in capsys.readouterr().err
 
@@ -315,14 +316,15 @@ def test_cli_training_on_mugen_sample_reduces_the_loss_and_saves_a_loadable_mode
     assert model.logit_scale.item() != pytest.approx(0.07, abs=1e-6)  # the logit scale trained
     processor = AutoProcessor.from_pretrained(str(output))
     assert processor.video_processor.num_frames == TINY_NUM_FRAMES
-    assert processor(text=["mugen jumps"], return_tensors="pt")["input_ids"].max() < model.config.text_config.vocab_size
+    input_ids = processor(text=["mugen jumps"], return_tensors="pt")["input_ids"]
+    assert input_ids.max() < model.config.text_config.vocab_size
 
 
 def test_mugen_training_data_draws_per_epoch(mugen_sample):
-    from modeling_videoclip.training import _epoch_setter, load_split
+    from modeling_videoclip.data import epoch_setter, load_split
 
-    train_split = load_split(str(mugen_sample), "train", num_frames=TINY_NUM_FRAMES)
-    set_epoch = _epoch_setter(train_split.select([0, 1]))
+    train_split = load_split(str(mugen_sample), "train", num_frames=TINY_NUM_FRAMES, training=True)
+    set_epoch = epoch_setter(train_split.select([0, 1]))
     assert set_epoch is not None
     callback = DatasetEpochCallback(set_epoch)
     state = argparse.Namespace(epoch=0.0)
@@ -332,13 +334,13 @@ def test_mugen_training_data_draws_per_epoch(mugen_sample):
     state.epoch = 1.0
     callback.on_epoch_begin(None, state, None)
     assert train_split.format["format_kwargs"]["transform"].epoch == 1
-    validation = load_split(str(mugen_sample), "validation", num_frames=TINY_NUM_FRAMES)
+    validation = load_split(str(mugen_sample), "validation", num_frames=TINY_NUM_FRAMES, training=True)
     assert len(validation) >= 1 and "text" in validation[0]
 
 
 def test_random_init_ignores_freezing_as_the_reference():
     with pytest.warns(UserWarning, match="ignored with --init random"):
-        model = build_model("random", config=tiny_config().to_dict(), freeze_text=True)
+        model = initialize_model("random", config=tiny_config().to_dict(), freeze_text=True)
     assert all(p.requires_grad for p in model.parameters())
 
 

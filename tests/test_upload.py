@@ -1,10 +1,11 @@
-"""End-to-end tests of ``upload.py`` (and ``modeling_videoclip.hub``) against the local Hub-protocol server.
+"""End-to-end tests of ``upload.py`` (and ``modeling_videoclip.publish``) against the local Hub-protocol server.
 
 Everything that talks to the Hub runs in a subprocess whose environment comes from ``hub_env`` (huggingface_hub
 reads ``HF_ENDPOINT`` at import time; this process is offline). Loading checks run in a fresh process in which
-``modeling_videoclip`` cannot be imported, so only the remote code in the repo can be used.
+``modeling_videoclip`` cannot be imported (``publish/reload_check.py``'s blocker), so only the remote code in the
+repo can be used.
 
-Checkpoints are the real torchmultimodal layouts, written from the reference model (``reference_videoclip.py``)
+Checkpoints are the real torchmultimodal layouts, written from the reference model (``benchmarks/reference.py``)
 with a tiny DistilBERT text tower (bert-base-uncased's 30522-token vocabulary, width 32, 2 layers) so files stay
 small; the matching ``VideoCLIPConfig`` is given to ``upload.py`` with ``--config``. S3D cannot shrink.
 
@@ -15,9 +16,9 @@ process for all downloads) run once per module in fixtures; later runs reuse the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import http.server
-import inspect
 import json
 import os
 import re
@@ -31,13 +32,17 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from hub_server import LocalHub, hub_env
+from tiny_videoclip import bert_vocab_path
 from transformers import DistilBertConfig
 
 import upload
-from hub_server import LocalHub, hub_env, local_hub  # noqa: F401 (fixture)
-from modeling_videoclip import VideoCLIPConfig, hub
-from reference_videoclip import build_reference_videoclip, randomize_batch_norm_stats
-from tiny_videoclip import bert_vocab_path
+from benchmarks.reference import build_reference_videoclip, randomize_batch_norm_stats
+from modeling_videoclip import VideoCLIPConfig
+from modeling_videoclip.common import downloads, models
+from modeling_videoclip.common.constants import MUGEN_CHECKPOINT_URL, S3D_KINETICS400_URL
+from modeling_videoclip.common.errors import ExitCode, VideoCLIPError
+from modeling_videoclip.publish import card, client, folder, pipeline, reload_check, variants
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TESTS_DIR = Path(__file__).resolve().parent
@@ -57,8 +62,13 @@ HUB_FILES = {
     "video_processing_videoclip.py",
 }
 
-#: Prepended to every fresh-process loader: the package (and upload.py) cannot be imported there.
-BLOCK_PACKAGE = hub.PACKAGE_BLOCKER + r'''
+#: The folder of ``reload_check``: the one PYTHONPATH entry of a fresh-process loader.
+RELOAD_CHECK_DIR = str(Path(reload_check.__file__).parent)
+#: Starts every fresh-process loader: the real blocker makes the package (and upload.py) unimportable there.
+BLOCK_PACKAGE = r'''
+import sys
+import reload_check
+reload_check.block_package()
 try:
     import modeling_videoclip
     raise SystemExit("modeling_videoclip is importable")
@@ -72,7 +82,9 @@ except ModuleNotFoundError:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def run_upload(local: LocalHub | None, *args: str, token: str | None = "hf_test_dummy", cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_upload(
+    local: LocalHub | None, *args: str, token: str | None = "hf_test_dummy", cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """``python upload.py ...`` in a subprocess (against `local` when given) with fast retries."""
     env = hub_env(local, token=token) if local is not None else {**os.environ}
     command = [sys.executable, str(UPLOAD), "--no-progress", "--retry-wait", "0.05", *args]
@@ -141,7 +153,10 @@ def assets(tmp_path_factory):
     state = reference.state_dict()
     torch.save(state, root / "videoclip_mugen.pt")
     lightning = {
-        "state_dict": {**{f"model.{k}": v for k, v in state.items()}, "contrastive_loss.logit_scale": torch.tensor(2.5)},
+        "state_dict": {
+            **{f"model.{k}": v for k, v in state.items()},
+            "contrastive_loss.logit_scale": torch.tensor(2.5),
+        },
         "epoch": 3,
         "global_step": 1200,
     }
@@ -171,13 +186,15 @@ def published(assets, module_hub, tmp_path_factory):
         assert main.returncode == 0, output(main)
         main_snapshot = snapshot(out)
         main_head = module_hub.branches(REPO)["main"]
-        dev = run_upload(module_hub, "--checkpoint", checkpoint, *common, "--output-dir", str(out), "--repo-id", REPO, "--revision", "dev")
+        dev_args = ["--checkpoint", checkpoint, *common, "--output-dir", str(out), "--repo-id", REPO]
+        dev = run_upload(module_hub, *dev_args, "--revision", "dev")
         assert dev.returncode == 0, output(dev)
     finally:
         server.shutdown()
         server.server_close()
     return SimpleNamespace(
-        out=out, main=main, main_args=main_args, dev=dev, main_snapshot=main_snapshot, main_head=main_head, downloads=list(requests), common=common, checkpoint=checkpoint
+        out=out, main=main, main_args=main_args, dev=dev, main_snapshot=main_snapshot, main_head=main_head,
+        downloads=list(requests), common=common, checkpoint=checkpoint,
     )
 
 
@@ -187,7 +204,7 @@ import torch
 sys.path.insert(0, sys.argv[2])
 from huggingface_hub import HfApi
 from tiny_videoclip import CAPTIONS, tiny_model, tiny_processor
-from modeling_videoclip.hub import state_digest
+from modeling_videoclip.publish.reload_check import state_digest
 
 processor = tiny_processor()
 inputs = processor(text=CAPTIONS, return_tensors="pt")
@@ -247,7 +264,7 @@ dev_readme = open(hf_hub_download(repo, "README.md", revision="dev")).read()
 result["dev"] = {"commit": dev_commit, "files": dev_files, "readme_has_revision": 'revision="dev"' in dev_readme}
 
 # 3. The push_to_hub round trip, main and dev.
-''' + inspect.getsource(hub.state_digest) + r'''
+from reload_check import state_digest
 captions = json.loads(sys.argv[3])
 for revision in ("main", "dev"):
     pushed = AutoModel.from_pretrained("test/pushed", revision=revision, trust_remote_code=True).eval()
@@ -269,7 +286,11 @@ def pushed(module_hub, tmp_path_factory):
     """``model.push_to_hub`` / ``processor.push_to_hub`` of two tiny models, to main and to branch ``dev``."""
     path = tmp_path_factory.mktemp("pushed") / "pushed.pt"
     result = subprocess.run(
-        [sys.executable, "-c", PUSHER, str(path), str(TESTS_DIR)], env=hub_env(module_hub), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", PUSHER, str(path), str(TESTS_DIR)],
+        env=hub_env(module_hub),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, output(result)
     return torch.load(path, weights_only=True)
@@ -283,7 +304,7 @@ def loaded(published, pushed, module_hub, tmp_path_factory):
     work = tmp_path_factory.mktemp("loader")
     result = subprocess.run(
         [sys.executable, "-c", LOADER, str(work / "loaded.pt"), REPO, json.dumps(CAPTIONS)],
-        env=hub_env(module_hub),
+        env={**hub_env(module_hub), "PYTHONPATH": RELOAD_CHECK_DIR},
         cwd=work,
         capture_output=True,
         text=True,
@@ -301,11 +322,14 @@ def loaded(published, pushed, module_hub, tmp_path_factory):
 def test_upload_writes_complete_hub_folder_and_uploads_it_in_one_commit(published, module_hub):
     out = published.out
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert files == HUB_FILES | {hub.MARKER_FILE}
+    assert files == HUB_FILES | {folder.MARKER_FILE}
 
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "videoclip" and config["architectures"] == ["VideoCLIPModel"]
-    assert config["auto_map"] == {"AutoConfig": "configuration_videoclip.VideoCLIPConfig", "AutoModel": "modeling_videoclip.VideoCLIPModel"}
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_videoclip.VideoCLIPConfig",
+        "AutoModel": "modeling_videoclip.VideoCLIPModel",
+    }
     processor_config = json.loads((out / "processor_config.json").read_text())
     assert processor_config["auto_map"]["AutoProcessor"] == "processing_videoclip.VideoCLIPProcessor"
     assert processor_config["video_processor"]["num_frames"] == 32
@@ -324,7 +348,8 @@ def test_upload_writes_complete_hub_folder_and_uploads_it_in_one_commit(publishe
         assert module_hub.read_file(REPO, name, revision=published.main_head) == (out / name).read_bytes(), name
     assert module_hub.file_entry(REPO, "model.safetensors").is_lfs
     assert f"Uploaded to {module_hub.url}/{REPO}\n" in published.main.stdout
-    assert f"Commit {published.main_head}: {module_hub.url}/{REPO}/commit/{published.main_head}" in published.main.stdout
+    head = published.main_head
+    assert f"Commit {head}: {module_hub.url}/{REPO}/commit/{head}" in published.main.stdout
     assert not module_hub.server_errors and not module_hub.unknown_routes
     assert _api_get(module_hub, f"/api/models/{REPO}")["private"] is True
     for run in (published.main, published.dev):
@@ -348,16 +373,18 @@ def test_model_card_metadata_and_usage(published, module_hub):
 
 
 def test_card_results_appear_for_the_official_checkpoint():
-    variant = hub.load_variant("videoclip-mugen", REPO_ROOT / "hub_configs")
-    official = hub.CheckpointFile(path=Path("x"), sha256="0" * 64, source=hub.MUGEN_CHECKPOINT_URL, url=hub.MUGEN_CHECKPOINT_URL)
-    assert hub._include_results("auto", variant, official)
-    local = hub.CheckpointFile(path=Path("x"), sha256="0" * 64, source="x.pt")
-    assert not hub._include_results("auto", variant, local) and hub._include_results("yes", variant, local)
+    variant = variants.load_variant("videoclip-mugen")
+    url = MUGEN_CHECKPOINT_URL
+    official = downloads.CheckpointFile(path=Path("x"), sha256="0" * 64, source=url, url=url)
+    assert card.shows_results("auto", variant, official)
+    local = downloads.CheckpointFile(path=Path("x"), sha256="0" * 64, source="x.pt")
+    assert not card.shows_results("auto", variant, local) and card.shows_results("yes", variant, local)
 
     import yaml
 
-    card = hub.render_model_card(variant, "org/videoclip-mugen", hub.load_config(variant), "provenance", include_results=True)
-    metadata = yaml.safe_load(card.split("---")[1])
+    config = variants.load_config(variant)
+    text = card.render_model_card(variant, "org/videoclip-mugen", config, "provenance", include_results=True)
+    metadata = yaml.safe_load(text.split("---")[1])
     (entry,) = metadata["model-index"]
     values = {
         (r["task"]["type"], m["type"]): m["value"] for r in entry["results"] for m in r["metrics"]
@@ -371,7 +398,13 @@ def test_card_results_appear_for_the_official_checkpoint():
         ("video-to-text-retrieval", "recall@10"): 34.60,
     }
     assert all(r["dataset"]["type"] == "mugen" and r["dataset"]["split"] == "test" for r in entry["results"])
-    assert "| Text-to-video retrieval | 8.26 | 22.34 | 31.68 |" in card
+    assert "| Text-to-video retrieval | 8.26 | 22.34 | 31.68 |" in text
+    # The same figures, keyed as the retrieval metrics, for `videoclip evaluate`'s comparison.
+    assert variants.published_results() == {
+        "text_to_video/R@1": 8.26, "text_to_video/R@5": 22.34, "text_to_video/R@10": 31.68,
+        "video_to_text/R@1": 10.79, "video_to_text/R@5": 25.70, "video_to_text/R@10": 34.60,
+    }
+    assert variants.published_results("videoclip-base") == {}
 
 
 def test_fresh_process_loads_uploaded_model_and_processor_equal_to_reference(loaded, assets):
@@ -411,7 +444,8 @@ def test_push_to_hub_round_trip_of_model_and_processor(pushed, loaded, module_hu
         assert got["commit"] == module_hub.branches("test/pushed")[revision]
         torch.testing.assert_close(got["text_embeds"], pushed[revision]["text_embeds"], atol=1e-6, rtol=0)
     files = set(module_hub.list_files("test/pushed"))
-    assert {"config.json", "model.safetensors", "modeling_videoclip.py", "processor_config.json", "tokenizer.json"} <= files
+    assert {"config.json", "model.safetensors", "modeling_videoclip.py", "processor_config.json"} <= files
+    assert "tokenizer.json" in files
 
 
 def test_second_upload_is_idempotent(published, module_hub, assets):
@@ -428,8 +462,8 @@ def test_second_upload_is_idempotent(published, module_hub, assets):
     assert module_hub.count("commit", "any") == module_hub.count("commit", 200)
     after = snapshot(published.out)
     # The README goes back to the main-branch text (the dev run rewrote it); every other file is untouched.
-    assert {k: v for k, v in after.items() if k not in ("README.md", hub.MARKER_FILE)} == {
-        k: v for k, v in before.items() if k not in ("README.md", hub.MARKER_FILE)
+    assert {k: v for k, v in after.items() if k not in ("README.md", folder.MARKER_FILE)} == {
+        k: v for k, v in before.items() if k not in ("README.md", folder.MARKER_FILE)
     }
     assert after["README.md"][0] == published.main_snapshot["README.md"][0]
 
@@ -444,21 +478,22 @@ def test_second_upload_is_idempotent(published, module_hub, assets):
 def test_failed_uploads_stop_cleanly_transient_ones_are_retried_and_a_rerun_completes(published, local_hub, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(published.out, out)
-    args = ["--checkpoint", published.checkpoint, *published.common, "--output-dir", str(out), "--repo-id", "someone/videoclip"]
+    args = ["--checkpoint", published.checkpoint, *published.common, "--output-dir", str(out)]
+    args += ["--repo-id", "someone/videoclip"]
     local_hub.create_repo("someone/videoclip", read_only=True)
 
     # 403: a repo this token may not write. The folder is written and verified, nothing reaches the repo.
     forbidden = run_upload(local_hub, *args)
-    assert forbidden.returncode == hub.ExitCode.FORBIDDEN, output(forbidden)
+    assert forbidden.returncode == ExitCode.FORBIDDEN, output(forbidden)
     assert error_line(forbidden).startswith("error: permission denied for someone/videoclip (HTTP 403)")
     written = snapshot(out)
-    assert set(written) == HUB_FILES | {hub.MARKER_FILE}
+    assert set(written) == HUB_FILES | {folder.MARKER_FILE}
     assert local_hub.list_files("someone/videoclip") == [".gitattributes"]
 
     # 401: a rejected token; stops before any work, never shows the token.
     local_hub.require_token("hf_the_right_token")
     unauthorized = run_upload(local_hub, *args, token="hf_wrong_secret_token")
-    assert unauthorized.returncode == hub.ExitCode.AUTH, output(unauthorized)
+    assert unauthorized.returncode == ExitCode.AUTH, output(unauthorized)
     assert error_line(unauthorized).startswith("error: authentication failed for someone/videoclip (HTTP 401)")
     assert "hf_wrong_secret_token" not in unauthorized.stdout + unauthorized.stderr
     assert "Converting" not in unauthorized.stdout and "Wrote" not in unauthorized.stdout
@@ -507,23 +542,29 @@ def test_help_explains_every_option(capsys):
         parser.parse_args(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--checkpoint", "--output-dir", "--variant", "--tokenizer", "--repo-id", "--private", "--revision", "--commit-message", "--allow-pickle", "--sha256", "--overwrite", "--config"):
+    for option in ("--checkpoint", "--output-dir", "--variant", "--tokenizer", "--repo-id", "--private", "--revision",
+                   "--commit-message", "--allow-pickle", "--sha256", "--overwrite", "--config"):
         assert option in text
-    assert hub.MUGEN_CHECKPOINT_URL in "".join(text.split()) and "exit codes:" in text
-    assert upload.MUGEN_CHECKPOINT_URL == hub.MUGEN_CHECKPOINT_URL  # upload.py repeats it so --help stays fast
-    for code in hub.ExitCode:
-        assert re.search(rf"^  {int(code)} +\S", upload.EXIT_CODES_HELP, re.MULTILINE), code
-    assert (hub.ExitCode.AUTH, hub.ExitCode.NETWORK) == (9, 6)  # upload.check_token's codes
+    assert MUGEN_CHECKPOINT_URL in "".join(text.split()) and "exit codes:" in text
+    for code in ExitCode:  # the help lists the one enum
+        assert re.search(rf"^  {int(code)} +\S", upload.EPILOG, re.MULTILINE), code
+    # The options map onto UploadOptions by name, --verbose (upload.py's own) aside.
+    dests = {action.dest for action in parser._actions} - {"help", "verbose"}
+    assert dests == {field.name for field in dataclasses.fields(pipeline.UploadOptions)} - {"configs_dir"}
 
 
 @pytest.mark.parametrize(
     "kind, code, message",
     [
-        ("missing", hub.ExitCode.CHECKPOINT_UNREADABLE, "does not exist"),
-        ("garbage", hub.ExitCode.CHECKPOINT_UNREADABLE, "not a torch.save file"),
-        ("not_videoclip", hub.ExitCode.CHECKPOINT_UNREADABLE, "not a torchmultimodal VideoCLIP checkpoint"),
-        ("missing_key", hub.ExitCode.KEY_MISMATCH, "does not match the VideoCLIP architecture (1 missing keys"),
-        ("needs_pickle", hub.ExitCode.NEEDS_PICKLE, "needs pickle to load; if you trust the file, re-run with --allow-pickle"),
+        ("missing", ExitCode.CHECKPOINT_UNREADABLE, "does not exist"),
+        ("garbage", ExitCode.CHECKPOINT_UNREADABLE, "not a torch.save file"),
+        ("not_videoclip", ExitCode.CHECKPOINT_UNREADABLE, "not a torchmultimodal VideoCLIP checkpoint"),
+        ("missing_key", ExitCode.KEY_MISMATCH, "does not match the VideoCLIP architecture (1 missing keys"),
+        (
+            "needs_pickle",
+            ExitCode.NEEDS_PICKLE,
+            "needs pickle to load; if you trust the file, re-run with --allow-pickle",
+        ),
     ],
 )
 def test_bad_checkpoints_end_with_one_line_and_exit_code(kind, code, message, assets, tmp_path, capsys):
@@ -539,16 +580,29 @@ def test_bad_checkpoints_end_with_one_line_and_exit_code(kind, code, message, as
     elif kind == "needs_pickle":
         path = assets.root / "lightning_with_objects.pt"
     out = tmp_path / "out"
-    result = _main(capsys, "--checkpoint", str(path), "--config", str(assets.config), "--tokenizer", assets.vocab, "--output-dir", str(out))
+    args = ["--config", str(assets.config), "--tokenizer", assets.vocab, "--output-dir", str(out)]
+    result = _main(capsys, "--checkpoint", str(path), *args)
     assert result[0] == code, result
     assert message in error_line(result[2])
     assert not out.exists()
 
 
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
+    """Only VideoCLIPErrors become one line; anything else propagates (Python prints it and exits 1)."""
+
+    def broken(options, log):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "convert_and_publish", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        upload.main(["--output-dir", str(tmp_path / "o")])
+
+
 def test_key_mismatch_suggests_config(assets, tmp_path, capsys):
     # The tiny checkpoint against the default (distilbert-base-uncased sized) config.
-    code, _, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), "--tokenizer", assets.vocab, "--output-dir", str(tmp_path / "o"))
-    assert code == hub.ExitCode.KEY_MISMATCH
+    args = ["--tokenizer", assets.vocab, "--output-dir", str(tmp_path / "o")]
+    code, _, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), *args)
+    assert code == ExitCode.KEY_MISMATCH
     line = error_line(err)
     assert "mis-shaped" in line and "--config" in line
 
@@ -559,9 +613,9 @@ def test_refuses_foreign_output_dir_unless_overwrite(assets, tmp_path, capsys):
     (out / "notes.txt").write_text("keep me")
     args = ["--checkpoint", str(tmp_path / "missing.pt"), "--output-dir", str(out), "--tokenizer", assets.vocab]
     code, _, err = _main(capsys, *args)
-    assert code == hub.ExitCode.OUTPUT_DIR and "--overwrite" in error_line(err)
+    assert code == ExitCode.OUTPUT_DIR and "--overwrite" in error_line(err)
     code, _, err = _main(capsys, *args, "--overwrite")
-    assert code == hub.ExitCode.CHECKPOINT_UNREADABLE  # past the folder check; a failed run leaves the folder as it was
+    assert code == ExitCode.CHECKPOINT_UNREADABLE  # past the folder check; a failed run leaves the folder as it was
     assert (out / "notes.txt").read_text() == "keep me" and sorted(os.listdir(out)) == ["notes.txt"]
 
 
@@ -572,13 +626,14 @@ def test_no_network_is_one_line_and_exit_code(assets, tmp_path, capsys):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed once the block ends: connections are refused
     args = ["--config", str(assets.config), "--output-dir", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c")]
-    code, _, err = _main(capsys, "--checkpoint", f"http://127.0.0.1:{port}/videoclip_mugen.pt", "--tokenizer", assets.vocab, *args)
-    assert code == hub.ExitCode.NETWORK
+    url = f"http://127.0.0.1:{port}/videoclip_mugen.pt"
+    code, _, err = _main(capsys, "--checkpoint", url, "--tokenizer", assets.vocab, *args)
+    assert code == ExitCode.NETWORK
     assert "no network connection" in error_line(err)
     # The default tokenizer comes from the Hub; this process is offline and its cache is empty: fails fast, before
     # the conversion.
     code, out, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), *args)
-    assert code == hub.ExitCode.NETWORK
+    assert code == ExitCode.NETWORK
     assert "cannot load the tokenizer 'distilbert/distilbert-base-uncased': no network connection" in error_line(err)
     assert "Converting" not in out and not (tmp_path / "o").exists()
 
@@ -587,29 +642,33 @@ def test_download_cache_and_verification(assets, tmp_path):
     server, url, log = serve_directory(assets.root)
     try:
         expected = hashlib.sha256((assets.root / "videoclip_mugen.pt").read_bytes()).hexdigest()
-        first = hub.fetch_checkpoint(f"{url}/videoclip_mugen.pt", tmp_path / "cache", progress=False, log=lambda _: None)
-        assert first.sha256 == expected and first.path.read_bytes() == (assets.root / "videoclip_mugen.pt").read_bytes()
-        again = hub.fetch_checkpoint(f"{url}/videoclip_mugen.pt", tmp_path / "cache", sha256=expected, progress=False, log=lambda _: None)
+        def fetch(name: str, sha256: str | None = None):
+            return downloads.fetch_checkpoint(f"{url}/{name}", tmp_path / "cache", sha256, False, lambda _: None)
+
+        first = fetch("videoclip_mugen.pt")
+        assert first.sha256 == expected
+        assert first.path.read_bytes() == (assets.root / "videoclip_mugen.pt").read_bytes()
+        again = fetch("videoclip_mugen.pt", sha256=expected)
         assert again.path == first.path and len(log) == 1  # served from the cache
 
-        with pytest.raises(hub.UploadError) as wrong:
-            hub.fetch_checkpoint(f"{url}/videoclip_lightning_mugen.pt", tmp_path / "cache", sha256="0" * 64, progress=False, log=lambda _: None)
-        assert wrong.value.exit_code == hub.ExitCode.DOWNLOAD_FAILED and "differs from the expected" in wrong.value.message
+        with pytest.raises(VideoCLIPError) as wrong:
+            fetch("videoclip_lightning_mugen.pt", sha256="0" * 64)
+        assert wrong.value.exit_code == ExitCode.DOWNLOAD_FAILED and "differs from the expected" in wrong.value.message
         assert not any(p.name == "videoclip_lightning_mugen.pt" for p in (tmp_path / "cache").rglob("*"))
 
-        with pytest.raises(hub.UploadError) as missing:
-            hub.fetch_checkpoint(f"{url}/nope.pt", tmp_path / "cache", progress=False, log=lambda _: None)
-        assert missing.value.exit_code == hub.ExitCode.DOWNLOAD_FAILED and "HTTP 404" in missing.value.message
+        with pytest.raises(VideoCLIPError) as missing:
+            fetch("nope.pt")
+        assert missing.value.exit_code == ExitCode.DOWNLOAD_FAILED and "HTTP 404" in missing.value.message
     finally:
         server.shutdown()
         server.server_close()
     # The public files' digests are not known here (S3 unreachable); they are recorded as unknown, not invented.
-    assert hub.KNOWN_FILES[hub.MUGEN_CHECKPOINT_URL] == hub.KnownFile(size=None, sha256=None)
+    assert downloads.KNOWN_FILES[MUGEN_CHECKPOINT_URL] == downloads.KnownFile(size=None, sha256=None)
 
 
 def test_reload_mismatch_stops_before_anything_is_installed(assets, tmp_path, capsys, monkeypatch):
     """A folder whose reload differs from the converted model (here: a weight altered after saving) is refused."""
-    original = hub.write_folder
+    original = folder.write_folder
 
     def write_then_corrupt(folder, model, processor, card):
         from safetensors.torch import load_file, save_file
@@ -620,10 +679,11 @@ def test_reload_mismatch_stops_before_anything_is_installed(assets, tmp_path, ca
         save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
         return files
 
-    monkeypatch.setattr(hub, "write_folder", write_then_corrupt)
+    monkeypatch.setattr(pipeline, "write_folder", write_then_corrupt)
     out = tmp_path / "out"
-    code, _, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), "--config", str(assets.config), "--tokenizer", assets.vocab, "--output-dir", str(out))
-    assert code == hub.ExitCode.RELOAD_MISMATCH
+    args = ["--config", str(assets.config), "--tokenizer", assets.vocab, "--output-dir", str(out)]
+    code, _, err = _main(capsys, "--checkpoint", str(assets.root / "videoclip_mugen.pt"), *args)
+    assert code == ExitCode.RELOAD_MISMATCH
     assert "the reloaded weights differ" in error_line(err) and "embeddings differ" in error_line(err)
     assert not out.exists()
 
@@ -652,35 +712,39 @@ def test_call_with_retries_backs_off_on_transient_errors_only():
             raise failures.pop(0)
         return "done"
 
-    assert hub.call_with_retries(flaky, "x", retries=5, wait=0.5, log=lambda _: None, sleep=sleeps.append) == "done"
+    assert client.call_with_retries(flaky, "x", retries=5, wait=0.5, log=lambda _: None, sleep=sleeps.append) == "done"
     assert sleeps == [0.5, 1.0, 2.0]
 
     for permanent in (_http_error(401), _http_error(403), ValueError("bug")):
         sleeps.clear()
         with pytest.raises(type(permanent)):
-            hub.call_with_retries(lambda: (_ for _ in ()).throw(permanent), "x", log=lambda _: None, sleep=sleeps.append)
+            client.call_with_retries(lambda: (_ for _ in ()).throw(permanent), "x", sleep=sleeps.append)
         assert sleeps == []
     with pytest.raises(type(_http_error(500))):
-        hub.call_with_retries(lambda: (_ for _ in ()).throw(_http_error(502)), "x", retries=2, wait=1, log=lambda _: None, sleep=sleeps.append)
+        def bad_gateway():
+            raise _http_error(502)
+
+        client.call_with_retries(bad_gateway, "x", retries=2, wait=1, log=lambda _: None, sleep=sleeps.append)
     assert sleeps == [1, 2]
-    assert hub.hub_error(_http_error(401), "a/b").exit_code == hub.ExitCode.AUTH
-    assert hub.hub_error(_http_error(403), "a/b").exit_code == hub.ExitCode.FORBIDDEN
-    assert hub.hub_error(httpx2.ConnectError("refused"), "a/b").exit_code == hub.ExitCode.NETWORK
-    exhausted = hub.hub_error(_http_error(500), "a/b")
-    assert exhausted.exit_code == hub.ExitCode.HUB_ERROR and "HTTP 500" in exhausted.message
+    assert client.hub_error(_http_error(401), "a/b").exit_code == ExitCode.AUTH
+    assert client.hub_error(_http_error(403), "a/b").exit_code == ExitCode.FORBIDDEN
+    assert client.hub_error(httpx2.ConnectError("refused"), "a/b").exit_code == ExitCode.NETWORK
+    exhausted = client.hub_error(_http_error(500), "a/b")
+    assert exhausted.exit_code == ExitCode.HUB_ERROR and "HTTP 500" in exhausted.message
 
 
 def test_lightning_checkpoint_with_objects_converts_with_allow_pickle(assets):
-    config = hub.load_config(hub.load_variant("videoclip-mugen", REPO_ROOT / "hub_configs"), assets.config)
-    checkpoint = hub.fetch_checkpoint(str(assets.root / "lightning_with_objects.pt"), log=lambda _: None)
-    with pytest.raises(hub.UploadError) as refused:
-        hub.convert_checkpoint(checkpoint, config)
-    assert refused.value.exit_code == hub.ExitCode.NEEDS_PICKLE
-    model = hub.convert_checkpoint(checkpoint, config, allow_pickle=True)
+    config = variants.load_config(variants.load_variant("videoclip-mugen"), assets.config)
+    checkpoint = downloads.fetch_checkpoint(str(assets.root / "lightning_with_objects.pt"), log=lambda _: None)
+    with pytest.raises(VideoCLIPError) as refused:
+        models.convert_checkpoint(checkpoint, config)
+    assert refused.value.exit_code == ExitCode.NEEDS_PICKLE
+    model = models.convert_checkpoint(checkpoint, config, allow_pickle=True)
     assert model.logit_scale.item() == 2.5
     converted = model.state_dict()
     for key, value in assets.reference.state_dict().items():
-        for old, new in (("encoder_a.0.model.", "text_model."), ("encoder_a.1.", "text_projection."), ("encoder_b.0.model.", "video_model."), ("encoder_b.1.", "video_projection.")):
+        for old, new in (("encoder_a.0.model.", "text_model."), ("encoder_a.1.", "text_projection."),
+                         ("encoder_b.0.model.", "video_model."), ("encoder_b.1.", "video_projection.")):
             if key.startswith(old):
                 assert torch.equal(converted[new + key[len(old):]], value), key
 
@@ -689,30 +753,33 @@ def test_videoclip_base_assembles_pretrained_encoders_with_fresh_projections(ass
     from torchvision.models.video import S3D
     from transformers import DistilBertModel
 
-    variant = hub.load_variant("videoclip-base", REPO_ROOT / "hub_configs")
-    assert variant.default_checkpoint is None and variant.spec["default_video_encoder"] == hub.S3D_KINETICS400_URL
-    config = hub.load_config(variant, assets.config)
+    variant = variants.load_variant("videoclip-base", REPO_ROOT / "hub_configs")
+    assert variant.default_checkpoint is None and variant.spec["default_video_encoder"] == S3D_KINETICS400_URL
+    config = variants.load_config(variant, assets.config)
     torch.manual_seed(3)
     text = DistilBertModel(config.text_config)
     text.save_pretrained(tmp_path / "distilbert")
     s3d = S3D()
     torch.save(s3d.state_dict(), tmp_path / "s3d.pth")
-    video = hub.fetch_checkpoint(str(tmp_path / "s3d.pth"), log=lambda _: None)
+    video = downloads.fetch_checkpoint(str(tmp_path / "s3d.pth"), log=lambda _: None)
 
-    model = hub.build_base_model(config, str(tmp_path / "distilbert"), video, seed=7)
+    distilbert = str(tmp_path / "distilbert")
+    model = models.build_model("videoclip-base", config, text_encoder=distilbert, video_encoder=video, seed=7)
     assert torch.equal(model.text_model.embeddings.word_embeddings.weight, text.embeddings.word_embeddings.weight)
     features = model.video_model.features.state_dict()
     for key, value in s3d.state_dict().items():
         if key.startswith("features."):
             assert torch.equal(features[key[len("features."):]], value), key
-    again = hub.build_base_model(config, str(tmp_path / "distilbert"), video, seed=7)
+    # The same path as `videoclip train --init videoclip-base`: the S3D file fetched by build_model itself.
+    again = models.build_model("videoclip-base", config, text_encoder=distilbert, video_encoder=video.source, seed=7)
     assert torch.equal(model.text_projection.linear1.weight, again.text_projection.linear1.weight)  # seeded
 
     del_state = {k: v for k, v in s3d.state_dict().items() if not k.startswith("features.15")}
-    torch.save(del_state, tmp_path / "s3d_cut.pth")
-    with pytest.raises(hub.UploadError) as mismatch:
-        hub.build_base_model(config, str(tmp_path / "distilbert"), hub.fetch_checkpoint(str(tmp_path / "s3d_cut.pth"), log=lambda _: None))
-    assert mismatch.value.exit_code == hub.ExitCode.KEY_MISMATCH
+    del_path = tmp_path / "s3d_cut.pth"
+    torch.save(del_state, del_path)
+    with pytest.raises(VideoCLIPError) as mismatch:
+        models.build_model("videoclip-base", config, text_encoder=distilbert, video_encoder=str(del_path))
+    assert mismatch.value.exit_code == ExitCode.KEY_MISMATCH
 
-    card = hub.render_model_card(variant, "org/videoclip-base", config, "provenance", include_results=False)
-    assert "model-index" not in card and "base_model:\n- distilbert/distilbert-base-uncased" in card
+    text = card.render_model_card(variant, "org/videoclip-base", config, "provenance", include_results=False)
+    assert "model-index" not in text and "base_model:\n- distilbert/distilbert-base-uncased" in text

@@ -43,7 +43,8 @@ def tiny_model(seed: int = 0, **overrides) -> VideoCLIPModel:
 
 def tiny_processor() -> VideoCLIPProcessor:
     video_processor = VideoCLIPVideoProcessor(num_frames=TINY_NUM_FRAMES)
-    return VideoCLIPProcessor(video_processor=video_processor, tokenizer=tokenizer_from_vocab(vocab_from_texts(CAPTIONS)))
+    tokenizer = tokenizer_from_vocab(vocab_from_texts(CAPTIONS))
+    return VideoCLIPProcessor(video_processor=video_processor, tokenizer=tokenizer)
 
 
 def random_videos(count: int, frames: int = 20, size: int = 256, seed: int = 0) -> list[np.ndarray]:

@@ -86,6 +86,18 @@ class UploadError(VideoCLIPError):
     """A failure of converting or publishing with ``upload.py``."""
 
 
+class DownloadError(VideoCLIPError):
+    """A file or model that could not be fetched or did not verify (no network, HTTP error, digest mismatch)."""
+
+    exit_code = ExitCode.DOWNLOAD_FAILED
+
+
+class InputError(VideoCLIPError, ValueError):
+    """An input that cannot be used as given: a tokenizer, a config, weights that do not fit the model."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
 def first_line(error: BaseException) -> str:
     """The first non-empty line of an exception's message, or its type's name when it has none."""
     if isinstance(error, KeyError) and error.args:

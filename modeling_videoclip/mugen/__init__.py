@@ -22,7 +22,7 @@ from .video import CLIP_FPS, render_clip_to_gif, render_clip_to_mp4
 _LAZY = {
     "load_mugen": ".dataset", "MugenTransform": ".dataset", "MugenBuilder": ".dataset", "MugenConfig": ".dataset",
     "MUGEN_FEATURES": ".dataset", "mugen_collate": ".dataset", "push_mugen_to_hub": ".hub",
-    "write_mugen_hub_folder": ".hub", "load_audio": ".audio", "main_sample": ".cli", "main_push": ".cli",
+    "write_mugen_hub_folder": ".hub", "load_audio": ".audio",
     "LoadReport": ".release",
 }
 

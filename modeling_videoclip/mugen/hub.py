@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from .dataset import load_mugen
 from .release import release_path
@@ -60,8 +60,8 @@ def write_mugen_hub_folder(
     data_dir: str | os.PathLike,
     *,
     splits: Sequence[str] = ("train", "val", "test"),
-    asset_dir: Optional[str | os.PathLike] = None,
-    data_folder: Optional[str | os.PathLike] = None,
+    asset_dir: str | os.PathLike | None = None,
+    data_folder: str | os.PathLike | None = None,
     render_mp4: bool = False,
     resolution: int = 256,
     sequence_length: int = 32,
@@ -117,7 +117,7 @@ def write_mugen_hub_folder(
         release_path(data_dir, "test")  # raises, naming the expected file
     card = _CARD.format(
         data_files="\n".join(data_files), title=title, counts="\n".join(counts), annotation=annotation,
-        mp4_note=" This repo also holds each clip rendered as mp4 under `videos/` (`video_file`)." if render_mp4 else "",
+        mp4_note=" This repo also holds each clip rendered as mp4 under `videos/` (`video_file`)." * render_mp4,
         video_col=", `video_file` (mp4 path in this repo)" if render_mp4 else "",
     )
     (folder / "README.md").write_text(card, encoding="utf-8")
@@ -128,10 +128,10 @@ def push_mugen_to_hub(
     repo_id: str,
     data_dir: str | os.PathLike,
     *,
-    token: Optional[str] = None,
+    token: str | None = None,
     private: bool = False,
-    revision: Optional[str] = None,
-    commit_message: Optional[str] = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
     render_mp4: bool = False,
     **kwargs,
 ) -> str:

@@ -1,11 +1,5 @@
-"""Pictures of VideoCLIP retrieval results: PIL + numpy only (no matplotlib).
-
-* `similarity_heatmap`: the text x video similarity matrix as a PNG-ready image, with row / column labels,
-  the value in every cell (small matrices), the true pairs outlined and each text's best video marked.
-* `contact_sheet`: queries and what they retrieved, one row per item: a strip of frames for a video, the
-  wrapped caption for a text, the score and whether it is the true pair.
-
-Clips are written as mp4 by `modeling_videoclip.mugen.render_clip_to_mp4` (PyAV, H.264, 10 fps as the tutorial).
+"""Pictures of VideoCLIP retrieval results with PIL and numpy: `similarity_heatmap` (the text x video matrix)
+and `contact_sheet` (queries and what they retrieved; clips go to mp4 with `mugen.render_clip_to_mp4`).
 
 Every image takes `random_weights`: when true its title says RANDOM WEIGHTS in red, so that a picture made
 with an untrained model cannot be mistaken for a result.
@@ -21,14 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = [
-    "RANDOM_WEIGHTS_LABEL",
-    "SheetEntry",
-    "SheetSection",
-    "contact_sheet",
-    "similarity_heatmap",
-    "save_png",
-]
+__all__ = ["RANDOM_WEIGHTS_LABEL", "SheetEntry", "SheetSection", "contact_sheet", "save_png", "similarity_heatmap"]
 
 RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (untrained model: scores are meaningless)"
 """The warning every output made with randomly initialised weights carries."""
@@ -116,13 +103,8 @@ def _stack(parts: Sequence[Image.Image], width: int) -> Image.Image:
 
 
 def similarity_heatmap(
-    similarity: np.ndarray,
-    title: str = "VideoCLIP text-video similarity",
-    subtitle: str | None = None,
-    random_weights: bool = False,
-    row_label: str = "text",
-    column_label: str = "video",
-    cell_size: int | None = None,
+    similarity: np.ndarray, title: str = "VideoCLIP text-video similarity", subtitle: str | None = None,
+    random_weights: bool = False, row_label: str = "text", column_label: str = "video", cell_size: int | None = None,
 ) -> Image.Image:
     """Draws a similarity matrix (rows: texts, columns: videos, as ``text_embeds @ video_embeds.T``).
 
@@ -181,10 +163,12 @@ def similarity_heatmap(
     step = max(1, int(np.ceil(16 / cell)))  # keep labels from overlapping on large matrices
     for i in range(0, rows, step):
         label = f"{row_label} {i}"
-        draw.text((left - 6 - _text_width(label_font, label), top + i * cell + cell / 2 - 8), label, fill=_INK, font=label_font)
+        position = (left - 6 - _text_width(label_font, label), top + i * cell + cell / 2 - 8)
+        draw.text(position, label, fill=_INK, font=label_font)
     for j in range(0, columns, step):
         label = str(j)
-        draw.text((left + j * cell + (cell - _text_width(label_font, label)) / 2, top - 18), label, fill=_INK, font=label_font)
+        position = (left + j * cell + (cell - _text_width(label_font, label)) / 2, top - 18)
+        draw.text(position, label, fill=_INK, font=label_font)
     draw.text((left, top + grid_h + 6), f"columns: {column_label} 0..{columns - 1}", fill=_INK, font=label_font)
     draw.text(
         (left, top + grid_h + 24),
@@ -261,7 +245,8 @@ def _entry_row(entry: SheetEntry, label_width: int, content_width: int, frames: 
         content = _strip(entry.frames, frames, thumb)
     else:
         lines = _wrap(entry.text or "", text_font, content_width - 8)
-        content = Image.new("RGB", (content_width, 20 * len(lines) + 4), _QUERY_TINT if entry.is_query else _BACKGROUND)
+        background = _QUERY_TINT if entry.is_query else _BACKGROUND
+        content = Image.new("RGB", (content_width, 20 * len(lines) + 4), background)
         content_draw = ImageDraw.Draw(content)
         for k, line in enumerate(lines):
             content_draw.text((4, 2 + 20 * k), line, fill=_INK, font=text_font)
@@ -278,12 +263,8 @@ def _entry_row(entry: SheetEntry, label_width: int, content_width: int, frames: 
 
 
 def contact_sheet(
-    sections: Sequence[SheetSection],
-    title: str = "VideoCLIP retrieval",
-    subtitle: str | None = None,
-    random_weights: bool = False,
-    frames_per_clip: int = 6,
-    thumb_size: int = 88,
+    sections: Sequence[SheetSection], title: str = "VideoCLIP retrieval", subtitle: str | None = None,
+    random_weights: bool = False, frames_per_clip: int = 6, thumb_size: int = 88,
 ) -> Image.Image:
     """Draws queries and their retrieved items, one row per item, sections one under the other.
 
@@ -318,16 +299,11 @@ def contact_sheet(
 
 
 def save_png(image: Image.Image, path: str | os.PathLike, max_colors: int | None = None) -> Path:
-    """Saves `image` as an optimised PNG, creating the folder.
+    """Saves `image` as an optimised PNG, creating the folder, and returns the path written.
 
     Args:
-        image: the picture.
-        path: where to write it.
         max_colors: quantise to at most this many colours (a palette PNG, several times smaller; for
             pictures shipped in the docs). Defaults to `None`: full RGB.
-
-    Returns:
-        The path written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,6 @@
+"""``python -m modeling_videoclip ...`` runs the ``videoclip`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""``videoclip retrieve``: the videos for a text (``--query``), or the texts for a video file (``--video``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..common.errors import CommandError, ExitCode, first_line
+from . import shared
+
+
+def register(subparsers) -> None:
+    parser = shared.add_command(
+        subparsers, "retrieve", "the videos for a text, or the texts for a video",
+        "Rank the clips of a MUGEN split for a text query (--query), or their captions for a video file (--video).",
+    )
+    query = parser.add_mutually_exclusive_group(required=True)
+    query.add_argument("--query", metavar="TEXT", help="a text: retrieve videos")
+    query.add_argument("--video", metavar="PATH", help="a video file (mp4, ..., decoded with PyAV): retrieve texts")
+    parser.add_argument("-k", "--top-k", type=shared.positive_int, default=5, help="results to show. Default: 5")
+    shared.add_pool_options(parser, "search")
+    parser.add_argument(
+        "--embeddings", metavar="PATH.npz",
+        help="search embeddings saved by `videoclip evaluate --save-embeddings` instead of embedding the split",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--out", metavar="DIR", help="also write a contact sheet (and, for --query, the clips as mp4)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..retrieval import embed_texts, embed_videos, search
+    from ..video_processing_videoclip import decode_video_file
+
+    if args.video is not None and not os.path.isfile(args.video):
+        raise CommandError(f"--video {args.video!r} does not exist", ExitCode.USAGE)
+    if args.query is not None and not args.query.strip():
+        raise CommandError("--query is empty; give a caption to search for", ExitCode.USAGE)
+    loaded = shared.load_pool_model(args, "json")
+    query_frames = None
+    if args.query is not None:
+        pool, ids, texts, dataset = _pool_embeddings(args, loaded, "video")
+        query = embed_texts(loaded.model, loaded.processor, [args.query], progress=False)[0]
+    else:
+        try:
+            query_frames = decode_video_file(args.video)
+        except ValueError as error:  # not a video PyAV can decode
+            raise CommandError(first_line(error)) from error
+        pool, ids, texts, dataset = _pool_embeddings(args, loaded, "text")
+        query = embed_videos(loaded.model, loaded.processor, [query_frames], progress=False)[0]
+    if pool.shape[1] != query.shape[0]:
+        raise CommandError(f"--embeddings has {pool.shape[1]}-d embeddings but the model gives {query.shape[0]}-d")
+    # Exact cosine top-k (order among exact ties unspecified); -k larger than the pool shows the whole pool.
+    top = search(pool, query, min(args.top_k, len(pool)))
+    results = [
+        {"rank": rank + 1, "index": int(i), "score": float(s), "id": ids[i], "text": texts[i]}
+        for rank, (s, i) in enumerate(zip(top.scores.tolist(), top.indices.tolist()))
+    ]
+    what = "videos" if args.query is not None else "texts"
+    print(f"Query: {args.query!r}" if args.query is not None else f"Query video: {args.video}")
+    print(f"Top {len(results)} {what} of {len(ids)} (cosine similarity):")
+    for r in results:
+        label = f"clip {r['id']}" if args.query is not None else f"text {r['index']} (clip {r['id']})"
+        print(f"{r['rank']:>4}. {r['score']:.3f}  {label}: {r['text']}")
+    if args.json:
+        record = {"model": args.model, "query": args.query, "video": args.video, "results": results}
+        shared.write_json(args.json, record)
+        print(f"Wrote {args.json}")
+    if args.out:
+        files = _write_outputs(args, results, dataset, query_frames)
+        print(f"Wrote {len(files)} files to {args.out}: " + ", ".join(Path(f).name for f in files))
+    return 0
+
+
+def _load_embeddings(path: str) -> dict[str, Any]:
+    if not os.path.isfile(path):
+        raise CommandError(f"--embeddings {path!r} does not exist", ExitCode.USAGE)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            pool = {key: stored[key] for key in ("text_embeds", "video_embeds", "ids", "texts")}
+    except (OSError, ValueError, KeyError) as error:
+        raise CommandError(
+            f"--embeddings {path!r} is not a file written by `videoclip evaluate --save-embeddings` ({error})"
+        ) from error
+    return {
+        "text_embeds": torch.from_numpy(pool["text_embeds"]).float(),
+        "video_embeds": torch.from_numpy(pool["video_embeds"]).float(),
+        "ids": [str(x) for x in pool["ids"]], "texts": [str(x) for x in pool["texts"]],
+    }
+
+
+def _pool_embeddings(args: argparse.Namespace, loaded: shared.LoadedModel, side: str):
+    """`(embeddings, ids, captions, dataset)` of the pool's `side` ("video" or "text"); the dataset is `None`
+    with --embeddings."""
+    from ..data import captions
+    from ..retrieval import embed_texts, embed_videos
+
+    if args.embeddings:
+        pool = _load_embeddings(args.embeddings)
+        limit = args.limit or len(pool["ids"])
+        return pool[f"{side}_embeds"][:limit], pool["ids"][:limit], pool["texts"][:limit], None
+    dataset, _ = shared.load_pool(args)
+    ids, texts = captions(dataset, "id"), captions(dataset, "text")
+    if side == "text":
+        return embed_texts(loaded.model, loaded.processor, texts), ids, texts, dataset
+    with shared.reading_data():
+        videos = embed_videos(
+            loaded.model, loaded.processor, dataset, batch_size=args.batch_size, num_workers=args.num_workers
+        )
+    return videos, ids, texts, dataset
+
+
+def _write_outputs(
+    args: argparse.Namespace, results: list[dict[str, Any]], dataset, query_frames: np.ndarray | None
+) -> list[str]:
+    """For a text query: the retrieved clips as mp4 and a contact sheet; for a video query: a contact sheet."""
+    from ..data import captions
+    from ..mugen import render_clip_to_mp4
+    from ..retrieval.visualize import SheetEntry, SheetSection, contact_sheet, save_png
+
+    out = Path(args.out)
+    files: list[str] = []
+    if args.query is not None:
+        if dataset is None:
+            dataset, _ = shared.load_pool(args)
+        positions = {clip_id: i for i, clip_id in enumerate(captions(dataset, "id"))}
+        missing = [r["id"] for r in results if r["id"] not in positions]
+        if missing:
+            raise CommandError(f"clips {missing} of --embeddings are not in the data; pass the --data they came from")
+        entries = []
+        for r in results:
+            with shared.reading_data():
+                frames = dataset[positions[r["id"]]]["video"]
+            files.append(str(render_clip_to_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
+            entries.append(SheetEntry(f"#{r['rank']}  {r['id']}  score {r['score']:.3f}", frames=frames))
+        query = SheetEntry("query text", text=args.query, is_query=True)
+        section = SheetSection("Videos for the text", query, entries)
+    else:
+        query = SheetEntry(f"query: {Path(args.video).name}", frames=query_frames, is_query=True)
+        entries = [
+            SheetEntry(f"#{r['rank']}  text {r['index']}  score {r['score']:.3f}", text=r["text"]) for r in results
+        ]
+        section = SheetSection("Texts for the video", query, entries)
+    sheet = contact_sheet([section], title="VideoCLIP retrieval", subtitle=f"model: {args.model}")
+    files.append(str(save_png(sheet, out / "contact_sheet.png")))
+    return files

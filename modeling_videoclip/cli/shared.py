@@ -1,0 +1,194 @@
+"""What the ``videoclip`` commands share: the parser class, common options and checks, device and model loading."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..common.errors import EXIT_CODE_MEANINGS, CommandError, ExitCode, first_line
+
+PROG = "videoclip"
+EPILOG = (
+    "exit status: "
+    + "; ".join(f"{int(code)} {EXIT_CODE_MEANINGS[code]}" for code in (ExitCode.OK, ExitCode.FAILURE, ExitCode.USAGE))
+    + f"; {int(ExitCode.INTERRUPTED)} interrupted. Errors are one line; add --debug (before or after the command) "
+    "for the traceback."
+)
+SPLITS = ("train", "val", "test")
+EVAL_BATCH_SIZE = 16
+"""The reference's evaluation batch size (``datamodule_args.batch_size`` in configs/eval.yaml)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``videoclip <command>: error: ...`` and exit status 2, no usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _bounded_int(low: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = _bounded_int(1, "a positive integer")
+non_negative_int = _bounded_int(0, "an integer >= 0")
+
+
+def add_command(subparsers, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand's parser with the shared epilog and ``--debug``."""
+    parser = subparsers.add_parser(name, help=help, description=description or help, epilog=EPILOG)
+    add_debug_option(parser)
+    return parser
+
+
+def add_debug_option(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    # Subcommands use SUPPRESS so that an omitted --debug does not reset one given before the command.
+    parser.add_argument(
+        "--debug", dest="show_traceback", action="store_true",
+        default=False if top_level else argparse.SUPPRESS, help="show the full traceback on errors",
+    )
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--data`` and ``--assets``, in a "data" group (returned)."""
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data", metavar="DIR",
+        help="MUGEN folder (holding coinrun_dataset_jsons/). Default: the synthetic MUGEN sample, generated into "
+        "$XDG_CACHE_HOME/videoclip/mugen-sample (or $VIDEOCLIP_CACHE) on first use",
+    )
+    group.add_argument(
+        "--assets", metavar="DIR",
+        help="MUGEN sprite folder (MUGEN_baseline's lib/data/coinrun/assets). Default: <data>/assets",
+    )
+    return group
+
+
+def add_pool_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The options of a command that embeds a pool of clips with a saved model (to `verb` them): ``--model``, the
+    data options with ``--split``, ``--limit``, ``--batch-size`` and ``--num-workers``, and ``--device``."""
+    parser.add_argument("--model", required=True, metavar="HUB_ID_OR_DIR", help="a saved VideoCLIP (folder or Hub id)")
+    group = add_data_options(parser)
+    group.add_argument("--split", choices=SPLITS, default="test", help="Default: test, the reference's")
+    group.add_argument("--limit", type=positive_int, metavar="N", help=f"{verb} the first N clips only")
+    group.add_argument(
+        "--batch-size", type=positive_int, default=EVAL_BATCH_SIZE,
+        help=f"clips per batch. Default: {EVAL_BATCH_SIZE}, the reference's evaluation batch size",
+    )
+    group.add_argument(
+        "--num-workers", type=non_negative_int, default=0,
+        help="DataLoader workers rendering clips. Default: 0 (render in this process)",
+    )
+    add_device_option(parser)
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="cpu, cuda or cuda:N. Default: cuda when available, else cpu")
+
+
+def check_data_args(args: argparse.Namespace) -> None:
+    """Fails on a ``--data`` or ``--assets`` that is not a folder (exit status 2)."""
+    for option in ("data", "assets"):
+        value = getattr(args, option, None)
+        if value is not None and not os.path.isdir(value):
+            raise CommandError(f"--{option} {value!r} is not a folder", ExitCode.USAGE)
+
+
+def check_output_paths(args: argparse.Namespace, *options: str) -> None:
+    """Fails on a file output option (e.g. "json" for ``--json``) given a folder (exit status 2)."""
+    for option in options:
+        value = getattr(args, option)
+        if value is not None and os.path.isdir(value):
+            raise CommandError(f"--{option.replace('_', '-')} {value!r} is a folder; give a file path", ExitCode.USAGE)
+
+
+def write_json(path: str | os.PathLike, record: dict[str, Any]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=1) + "\n")
+
+
+@contextlib.contextmanager
+def reading_data() -> Iterator[None]:
+    """Shows a malformed or incomplete MUGEN folder found while rendering clips (which `load_mugen` does on
+    access, after `data.load_split` has checked what it can) as a one-line error."""
+    from ..mugen import MugenFormatError
+
+    try:
+        yield
+    except (MugenFormatError, FileNotFoundError) as error:
+        raise CommandError(first_line(error)) from error
+
+
+def load_pool(args: argparse.Namespace):
+    """The ``--split`` of ``--data`` to evaluate or search, cut to ``--limit``.
+
+    Returns:
+        `(dataset, description)`: `data.load_split`'s dataset and a "where from" line (`data.describe_split`).
+    """
+    from ..data import describe_split, load_split
+
+    dataset = load_split(args.data, args.split, args.assets)
+    description = describe_split(args.data, args.split)
+    if args.limit is not None and args.limit < len(dataset):
+        dataset = dataset.select(range(args.limit))
+        description += f", first {args.limit} clips"
+    return dataset, description
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``--device``: "cpu", "cuda", "cuda:1", ...; `None` is CUDA when available, else the CPU. An unknown name,
+    or CUDA where there is none, is a `CommandError` (`USAGE`)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise CommandError(f"unknown device {device!r} (use cpu, cuda or cuda:N)", ExitCode.USAGE) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(
+            f"device {device!r} asked for but CUDA is not available here; use --device cpu", ExitCode.USAGE
+        )
+    return resolved
+
+
+@dataclass
+class LoadedModel:
+    """A `VideoCLIPModel` (eval mode, on its device), its `VideoCLIPProcessor`, a one-line description for the
+    printout and pictures, and whether the weights are random (untrained)."""
+
+    model: Any
+    processor: Any
+    description: str
+    random_weights: bool = False
+
+
+def load_pool_model(args: argparse.Namespace, *outputs: str) -> LoadedModel:
+    """Checks a pool command's ``--data``/``--assets`` and file `outputs` (see `check_output_paths`), then loads
+    ``--model`` on ``--device``."""
+    check_data_args(args)
+    check_output_paths(args, *outputs)
+    return load_videoclip(args.model, resolve_device(args.device))
+
+
+def load_videoclip(name_or_path: str, device: torch.device | str = "cpu") -> LoadedModel:
+    """``--model``: a saved VideoCLIP (folder or Hub id) and its processor (`common.models.load_pretrained`)."""
+    from ..common.models import load_pretrained
+
+    return LoadedModel(*load_pretrained(name_or_path, device), description=name_or_path)

@@ -1,0 +1,186 @@
+"""L2-normalised embeddings of texts, videos or paired datasets: one batched loop under `torch.inference_mode`,
+the model in eval mode, the data prepared by `VideoCLIPDataCollator` (in DataLoader workers), optional bf16."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.collator import VideoCLIPDataCollator
+
+_TEXT_BATCH_SIZE = 64
+"""Texts per forward pass: no reference value (it embeds texts with the videos, 8 at a time); DistilBERT on
+short captions is cheap, so a larger batch only saves overhead."""
+_VIDEO_BATCH_SIZE = 8
+"""Videos (or pairs) per forward pass: the tutorial's ``MUGENDataModule(batch_size=8)``."""
+
+
+class _IterableSource(torch.utils.data.IterableDataset):
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        self.iterable = iterable
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.iterable)
+
+
+def _loader(source: Any, collate, batch_size: int, num_workers: int, device: torch.device):
+    """A DataLoader over a map-style source (anything with `__len__` and `__getitem__`: `datasets.Dataset`, a
+    list, ...), a torch `IterableDataset` (e.g. `datasets.IterableDataset`) or any other iterable; plus the
+    number of items when known."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(source, (np.ndarray, torch.Tensor)) and source.ndim == 4:
+        source = [source]  # one video
+    total = None
+    if isinstance(source, torch.utils.data.IterableDataset):
+        data = source
+    elif hasattr(source, "__len__") and hasattr(source, "__getitem__") and not isinstance(source, dict):
+        data, total = source, len(source)
+    elif isinstance(source, Iterable):
+        if num_workers:
+            warnings.warn(
+                "num_workers is ignored for a plain iterable (each worker would replay it); wrap it in a "
+                "torch IterableDataset that shards by worker, or pass a datasets.Dataset",
+                stacklevel=3,
+            )
+        data, num_workers = _IterableSource(source), 0
+    else:
+        raise TypeError(f"expected a dataset, a sequence or an iterable of videos, got {type(source).__name__}")
+    if total == 0:
+        raise ValueError("the dataset is empty: nothing to embed")
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate,
+        pin_memory=device.type == "cuda",
+    )
+    return loader, total
+
+
+def _normalized(output: Any) -> torch.Tensor:
+    """The unit-norm float32 CPU `pooler_output` of a model output (or of a tensor)."""
+    pooled = output if isinstance(output, torch.Tensor) else getattr(output, "pooler_output", None)
+    if pooled is None:
+        raise TypeError(f"expected a model output with `pooler_output` or a tensor, got {type(output).__name__}")
+    return F.normalize(pooled.float(), dim=-1).cpu()
+
+
+def _embed(
+    model: torch.nn.Module, processor: Any, source: Any, text_column: str | None, video_column: str | None, unit: str,
+    batch_size: int, num_workers: int, device: str | torch.device | None, autocast_bf16: bool, progress: bool,
+) -> list[torch.Tensor]:
+    """The one embedding loop: `[text_embeds]`, `[video_embeds]` or both, each `(N, projection_dim)`."""
+    from tqdm.auto import tqdm
+
+    if device is None:
+        device = next(model.parameters(), torch.empty(0)).device
+    device = torch.device(device)
+    collate = VideoCLIPDataCollator(processor, text_column, video_column, return_loss=False)
+    loader, total = _loader(source, collate, batch_size, num_workers, device)
+    sides = [side for side, column in (("text", text_column), ("video", video_column)) if column is not None]
+    chunks: dict[str, list[torch.Tensor]] = {side: [] for side in sides}
+    was_training = model.training
+    bar = tqdm(total=total, desc=f"Embedding {unit}s", unit=unit, disable=not progress, dynamic_ncols=True)
+    try:
+        model.eval()
+        with torch.inference_mode(), bar:
+            for batch in loader:
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
+                    if "text" in chunks:
+                        output = model.get_text_features(
+                            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+                        )
+                        chunks["text"].append(_normalized(output))
+                    if "video" in chunks:
+                        pixels = batch["pixel_values_videos"].to(device, non_blocking=True)
+                        chunks["video"].append(_normalized(model.get_video_features(pixel_values_videos=pixels)))
+                bar.update(len(chunks[sides[0]][-1]))
+    finally:
+        model.train(was_training)
+    if not chunks[sides[0]]:
+        raise ValueError("the dataset is empty: nothing to embed")
+    return [torch.cat(chunks[side]) for side in sides]
+
+
+def embed_texts(
+    model: torch.nn.Module, processor: Any, texts: str | Iterable[str], batch_size: int = _TEXT_BATCH_SIZE,
+    device: str | torch.device | None = None, progress: bool = True, autocast_bf16: bool = False,
+) -> torch.Tensor:
+    """L2-normalised text embeddings, `model.get_text_features(...).pooler_output` batch by batch.
+
+    Args:
+        model: a VideoCLIP model (anything with `get_text_features(input_ids=, attention_mask=)`).
+        processor: its processor (`processor(text=list_of_str, return_tensors="pt")`).
+        texts: one string or an iterable of strings.
+        batch_size: texts per forward pass. Defaults to 64 (no reference value; text encoding is cheap).
+        device: where to run. Defaults to `None`: the model's device.
+        progress: show a tqdm progress bar. Defaults to `True`.
+        autocast_bf16: run under bf16 autocast. Defaults to `False` (the reference evaluates in float32).
+
+    Returns:
+        `(num_texts, projection_dim)` float32 CPU tensor, unit-norm rows.
+    """
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise ValueError("no texts to embed")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be strings, item {i} is {type(text).__name__}")
+    return _embed(model, processor, texts, "text", None, "text", batch_size, 0, device, autocast_bf16, progress)[0]
+
+
+def embed_videos(
+    model: torch.nn.Module, processor: Any, videos_or_dataset: Any, batch_size: int = _VIDEO_BATCH_SIZE,
+    num_workers: int = 0, device: str | torch.device | None = None, autocast_bf16: bool = False, progress: bool = True,
+    video_column: str = "video",
+) -> torch.Tensor:
+    """L2-normalised video embeddings, `model.get_video_features(...).pooler_output` batch by batch.
+
+    Decoding/rendering and the processor run in the DataLoader's workers; the model runs in this process.
+
+    Args:
+        model: a VideoCLIP model (anything with `get_video_features(pixel_values_videos=)`).
+        processor: its processor (`processor(videos=list_of_uint8_arrays, return_tensors="pt")`).
+        videos_or_dataset: a `datasets.Dataset` / `IterableDataset`, any sequence or iterable whose items are
+            dicts with a `video_column` entry or raw uint8 `(T, H, W, 3)` arrays, or one such array.
+        batch_size: videos per forward pass. Defaults to 8, the tutorial's batch size.
+        num_workers: DataLoader workers preparing batches. Defaults to 0 (in this process).
+        device / autocast_bf16 / progress: as `embed_texts`.
+        video_column: key of the video in dict items. Defaults to `"video"`, `load_mugen`'s column.
+
+    Returns:
+        `(num_videos, projection_dim)` float32 CPU tensor, unit-norm rows.
+    """
+    return _embed(
+        model, processor, videos_or_dataset, None, video_column, "video", batch_size, num_workers, device,
+        autocast_bf16, progress,
+    )[0]
+
+
+def embed_dataset(
+    model: torch.nn.Module, processor: Any, dataset: Any, batch_size: int = _VIDEO_BATCH_SIZE, num_workers: int = 0,
+    device: str | torch.device | None = None, autocast_bf16: bool = False, progress: bool = True,
+    text_column: str = "text", video_column: str = "video",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Text and video embeddings of a paired dataset in one pass (each item is read, rendered, once).
+
+    Args:
+        model: a VideoCLIP model (`get_text_features`, `get_video_features`).
+        processor: its processor.
+        dataset: `datasets.Dataset` / `IterableDataset` or any sequence/iterable of dicts with a text and a
+            video entry (e.g. `load_mugen(...)`). A list of captions takes the first (as the reference's eval).
+        batch_size / num_workers / device / autocast_bf16 / progress: as `embed_videos`.
+        text_column / video_column: Default `"text"` / `"video"`, `load_mugen`'s columns.
+
+    Returns:
+        `(text_embeds, video_embeds)`, each `(N, projection_dim)` float32 on CPU with unit-norm rows; row i
+        of both comes from item i, ready for `retrieval_metrics`.
+    """
+    text_embeds, video_embeds = _embed(
+        model, processor, dataset, text_column, video_column, "pair", batch_size, num_workers, device, autocast_bf16,
+        progress,
+    )
+    return text_embeds, video_embeds

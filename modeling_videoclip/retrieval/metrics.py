@@ -1,0 +1,318 @@
+"""Recall@K, median rank (MdR) and mean rank (MnR) of paired embeddings, in bounded memory.
+
+The reference (``examples/mugen/retrieval/model.py`` in facebookresearch/multimodal) computes them from the full
+similarity matrix with an identity target (text ``i`` matches video ``i``). Here the matrix is computed one square
+block at a time, so the extra memory is ``O(chunk_size**2 + N)`` instead of ``O(N**2)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
+"""The ks the reference reports (``recall_ks`` in ``examples/mugen/retrieval/model.py``)."""
+
+_DEFAULT_CHUNK_SIZE = 4096
+"""Side of one square block of the similarity matrix when ``chunk_size`` is not given: the block and its
+comparison mask take 2 * 4096**2 * 4 bytes = 128 MiB in float32, and GEMMs of that shape run near the
+CPU's peak (smaller row counts make BLAS re-pack the whole video matrix for few rows)."""
+
+_TIES = ("optimistic", "pessimistic")
+_DIRECTIONS = ("text_to_video", "video_to_text")
+
+
+def _as_embedding_matrix(x: Any, name: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array of shape (N, dim), got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N, dim), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): need at least one embedding of dim >= 1")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {x.dtype}")
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # Half-precision scores would create many spurious ties; the reference evaluates in float32.
+        x = x.float()
+    return x
+
+
+def _check_pair(text_embeds: Any, video_embeds: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate paired embeddings and bring them to a common dtype on a common device."""
+    text = _as_embedding_matrix(text_embeds, "text_embeds")
+    video = _as_embedding_matrix(video_embeds, "video_embeds")
+    if text.shape != video.shape:
+        raise ValueError(f"text_embeds and video_embeds must have the same shape (pair i is text i with video i), "
+                         f"got {tuple(text.shape)} and {tuple(video.shape)}")
+    if text.device != video.device:
+        raise ValueError(f"text_embeds is on {text.device} but video_embeds is on {video.device}")
+    dtype = torch.promote_types(text.dtype, video.dtype)
+    return text.to(dtype), video.to(dtype)
+
+
+def _check_finite(x: torch.Tensor, name: str, chunk_size: int) -> None:
+    # Chunked so that the check itself does not allocate an (N, dim) mask.
+    for start in range(0, x.shape[0], chunk_size):
+        if not torch.isfinite(x[start : start + chunk_size]).all():
+            raise ValueError(f"{name} contains NaN or infinite values (first bad block starts at row {start})")
+
+
+def _check_ks(ks: Iterable[int], num_candidates: int, then: str) -> tuple[int, ...]:
+    """The ks, validated, deduplicated and sorted; the one place that warns when a k exceeds the pool."""
+    try:
+        ks = tuple(ks)
+    except TypeError:
+        raise TypeError(f"ks must be an iterable of positive integers, got {ks!r}") from None
+    if not ks:
+        raise ValueError("ks is empty: give at least one k, e.g. (1, 5, 10)")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"every k must be a positive integer, got {k!r} in ks={ks!r}")
+    ks = tuple(sorted({int(k) for k in ks}))
+    too_large = [k for k in ks if k > num_candidates]
+    if too_large:
+        warnings.warn(f"k={too_large} exceeds the number of candidates N={num_candidates}: {then}", stacklevel=3)
+    return ks
+
+
+def _check_chunk_size(chunk_size: int | None) -> int:
+    if chunk_size is None:
+        return _DEFAULT_CHUNK_SIZE
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def _inverse_norms(x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    out = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    for span in _blocks(x.shape[0], chunk_size):
+        # Same epsilon as F.normalize: a zero vector scores 0 against everything.
+        out[span] = 1.0 / torch.linalg.vector_norm(x[span], dim=1).clamp_min(1e-12)
+    return out
+
+
+class _ScoreBlocks:
+    """Computes blocks of the similarity matrix ``S = text @ video.T`` (cosine when ``normalize``)."""
+
+    def __init__(self, text: torch.Tensor, video: torch.Tensor, normalize: bool, chunk_size: int) -> None:
+        self.text, self.video = text, video
+        self.inv_text = _inverse_norms(text, chunk_size) if normalize else None
+        self.inv_video = _inverse_norms(video, chunk_size) if normalize else None
+
+    def queries(self, rows: slice) -> torch.Tensor:
+        queries = self.text[rows]
+        return queries * self.inv_text[rows, None] if self.inv_text is not None else queries
+
+    def block(self, queries: torch.Tensor, cols: slice) -> torch.Tensor:
+        scores = queries @ self.video[cols].T
+        if self.inv_video is not None:
+            scores.mul_(self.inv_video[None, cols])
+        return scores
+
+
+def _blocks(n: int, chunk_size: int) -> list[slice]:
+    return [slice(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
+
+
+def _iter_rank_blocks(
+    text: torch.Tensor, video: torch.Tensor, chunk_size: int, normalize: bool, ties: str
+) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+    """Yield ``(rows, t2v_counts, v2t_counts)`` after each block of text rows: for the texts ``rows``, how many
+    other videos beat the true one (final), and for every video, how many texts seen so far beat its true text
+    (final after the last block). A generator so that the benchmark can time the first blocks of a huge pool.
+
+    The true-pair scores come from the diagonal blocks, computed in a first pass by the very same call (same
+    shapes, same data) as in the main pass, so they are bit-identical to the entries they are compared with:
+    a duplicate of the true item ties with it exactly.
+    """
+    n = text.shape[0]
+    compare = torch.gt if ties == "optimistic" else torch.ge
+    scores_of = _ScoreBlocks(text, video, normalize, chunk_size)
+    spans = _blocks(n, chunk_size)
+    true_scores = torch.empty(n, dtype=text.dtype, device=text.device)
+    for span in spans:
+        true_scores[span] = scores_of.block(scores_of.queries(span), span).diagonal()
+
+    v2t_counts = torch.zeros(n, dtype=torch.long, device=text.device)
+    side = min(n, chunk_size)
+    mask_storage = torch.empty(side * side, dtype=text.dtype, device=text.device)
+    for rows in spans:
+        t2v_counts = torch.zeros(rows.stop - rows.start, dtype=torch.long, device=text.device)
+        queries = scores_of.queries(rows)
+        for cols in spans:
+            scores = scores_of.block(queries, cols)
+            mask = mask_storage[: scores.numel()].view(scores.shape)
+            # A float 0/1 mask summed by a matrix-vector product is many times faster than summing a bool
+            # tensor (which torch first casts to int64, a copy 8x the mask's size); the partial sums are
+            # integers <= chunk_size, so exact in float32.
+            compare(scores, true_scores[rows, None], out=mask)
+            t2v_counts += (mask @ mask.new_ones(mask.shape[1])).long()
+            compare(scores, true_scores[None, cols], out=mask)
+            v2t_counts[cols] += (mask.new_ones(mask.shape[0]) @ mask).long()
+            if rows == cols:
+                # The true pair is not a competitor of itself: remove its own comparison in both directions.
+                own = compare(scores.diagonal(), true_scores[rows]).long()
+                t2v_counts -= own
+                v2t_counts[rows] -= own
+            del scores  # so the next block does not coexist with this one
+        yield rows, t2v_counts, v2t_counts
+
+
+def retrieval_ranks(
+    text_embeds: torch.Tensor, video_embeds: torch.Tensor, chunk_size: int | None = None, normalize: bool = True,
+    ties: str = "optimistic",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """1-based rank of the true item for every query, in both directions, without the N x N matrix.
+
+    For a text query ``i`` the rank is ``1 + #{j != i : s_ij > s_ii}`` over videos ``j`` (``>=`` with
+    ``ties="pessimistic"``); for a video query ``j`` it is the same over the texts of column ``j``.
+
+    Args:
+        text_embeds: `(N, dim)` text embeddings (tensor or numpy array); text ``i`` describes video ``i``.
+        video_embeds: `(N, dim)` video embeddings, on the same device.
+        chunk_size: side of the square blocks of the similarity matrix. Defaults to `None`, i.e. 4096: the
+            extra memory is about 128 MiB + 32 bytes * N whatever N is. Results do not depend on it.
+        normalize: L2-normalise both sides first (cosine similarity). Defaults to `True`, as the reference CLIP
+            normalises before the similarity; `False` ranks raw dot products (bit-identical to ``text @ video.T``).
+        ties: `"optimistic"` (default; equal scores do not outrank the true item) or `"pessimistic"`.
+
+    Returns:
+        `(text_to_video_ranks, video_to_text_ranks)`: int64 tensors of shape `(N,)` on the inputs' device.
+    """
+    text, video = _check_pair(text_embeds, video_embeds)
+    if ties not in _TIES:
+        raise ValueError(f"ties must be one of {_TIES}, got {ties!r}")
+    chunk_size = _check_chunk_size(chunk_size)
+    with torch.inference_mode():
+        _check_finite(text, "text_embeds", chunk_size)
+        _check_finite(video, "video_embeds", chunk_size)
+        t2v = torch.empty(text.shape[0], dtype=torch.long, device=text.device)
+        v2t = None
+        for rows, t2v_counts, v2t_counts in _iter_rank_blocks(text, video, chunk_size, normalize, ties):
+            t2v[rows] = t2v_counts
+            v2t = v2t_counts
+        return t2v + 1, v2t + 1
+
+
+@dataclass
+class DirectionMetrics:
+    """Retrieval quality for one query direction.
+
+    Args:
+        recall: `{k: Recall@k in percent}`.
+        median_rank: MdR, the median 1-based rank of the true item (mean of the two middle ranks for even N).
+        mean_rank: MnR, the mean 1-based rank of the true item.
+    """
+
+    recall: dict[int, float]
+    median_rank: float
+    mean_rank: float
+
+
+@dataclass
+class RetrievalMetrics:
+    """Recall@K, MdR and MnR in both directions (what `retrieval_metrics` returns).
+
+    Args:
+        text_to_video: text queries retrieving videos (the reference's "text query, video retrieval").
+        video_to_text: video queries retrieving texts.
+        num_pairs: N, the number of (text, video) pairs, i.e. the candidates per query.
+        ties: the tie convention used for the ranks.
+        ks: the cut-offs of `recall`.
+    """
+
+    text_to_video: DirectionMetrics
+    video_to_text: DirectionMetrics
+    num_pairs: int
+    ties: str = "optimistic"
+    ks: tuple[int, ...] = field(default=DEFAULT_KS)
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        """Flat JSON-friendly dict: ``"text_to_video/R@1"``, ..., ``"video_to_text/MnR"``, ``"num_pairs"``."""
+        out: dict[str, float | int | str] = {}
+        for name in _DIRECTIONS:
+            direction: DirectionMetrics = getattr(self, name)
+            for k, value in direction.recall.items():
+                out[f"{name}/R@{k}"] = value
+            out[f"{name}/MdR"] = direction.median_rank
+            out[f"{name}/MnR"] = direction.mean_rank
+        out["num_pairs"] = self.num_pairs
+        out["ties"] = self.ties
+        return out
+
+    def to_table(self, digits: int = 2) -> str:
+        """The figures as a Markdown table, one row per direction (the reference reports Recall in %)."""
+        header = ["Direction"] + [f"R@{k}" for k in self.ks] + ["MdR", "MnR"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        labels = {"text_to_video": "text -> video", "video_to_text": "video -> text"}
+        for name in _DIRECTIONS:
+            d: DirectionMetrics = getattr(self, name)
+            cells = [labels[name]] + [f"{d.recall[k]:.{digits}f}" for k in self.ks]
+            cells += [f"{d.median_rank:g}", f"{d.mean_rank:.{digits}f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+_RECALL_IS_FULL = "the true item is always within the top N, so Recall@k is 100% for those k"
+
+
+def metrics_from_ranks(ranks: torch.Tensor, ks: Iterable[int] = DEFAULT_KS) -> DirectionMetrics:
+    """Recall@k (percent), MdR and MnR from 1-based ranks of the true items.
+
+    Args:
+        ranks: `(N,)` 1-based ranks, as `retrieval_ranks` returns them.
+        ks: the cut-offs. Defaults to `(1, 5, 10)`, the ks the reference reports.
+
+    Returns:
+        A `DirectionMetrics`; Recall@k is 100 for every k >= N (a warning is issued when k > N).
+    """
+    if not isinstance(ranks, torch.Tensor) or ranks.ndim != 1 or ranks.numel() == 0:
+        raise ValueError("ranks must be a non-empty 1-D tensor of 1-based ranks")
+    n = ranks.numel()
+    ks = _check_ks(ks, n, _RECALL_IS_FULL)
+    ordered = ranks.sort().values
+    median = float(ordered[(n - 1) // 2 : n // 2 + 1].double().mean())
+    recall = {k: 100.0 * int((ranks <= k).sum()) / n for k in ks}
+    return DirectionMetrics(recall=recall, median_rank=median, mean_rank=float(ranks.double().mean()))
+
+
+def retrieval_metrics(
+    text_embeds: torch.Tensor, video_embeds: torch.Tensor, ks: Iterable[int] = DEFAULT_KS,
+    chunk_size: int | None = None, normalize: bool = True, ties: str = "optimistic",
+) -> RetrievalMetrics:
+    """Recall@K (percent), median rank and mean rank, text->video and video->text.
+
+    Args:
+        text_embeds: `(N, dim)` text embeddings; text ``i`` describes video ``i``.
+        video_embeds: `(N, dim)` video embeddings.
+        ks: the cut-offs. Defaults to `(1, 5, 10)`, the ks the reference reports. Duplicates are dropped and
+            the ks sorted; k > N warns and gives 100%.
+        chunk_size / normalize / ties: as `retrieval_ranks` (defaults 4096-row blocks, cosine, optimistic).
+
+    Returns:
+        A `RetrievalMetrics`; `.to_dict()` for JSON, `.to_table()` for a Markdown table.
+    """
+    text, video = _check_pair(text_embeds, video_embeds)
+    ks = _check_ks(ks, text.shape[0], _RECALL_IS_FULL)
+    t2v, v2t = retrieval_ranks(text, video, chunk_size=chunk_size, normalize=normalize, ties=ties)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # k > N already warned about above
+        t2v_metrics, v2t_metrics = metrics_from_ranks(t2v, ks), metrics_from_ranks(v2t, ks)
+    return RetrievalMetrics(t2v_metrics, v2t_metrics, num_pairs=text.shape[0], ties=ties, ks=ks)
+
+
+def recall_at_k(
+    text_embeds: torch.Tensor, video_embeds: torch.Tensor, ks: Iterable[int] = DEFAULT_KS,
+    chunk_size: int | None = None, normalize: bool = True, ties: str = "optimistic",
+) -> dict[str, dict[int, float]]:
+    """Recall@k in percent, `{"text_to_video": {k: recall}, "video_to_text": {k: recall}}`; the arguments and
+    their defaults are `retrieval_metrics`'."""
+    metrics = retrieval_metrics(text_embeds, video_embeds, ks, chunk_size, normalize, ties)
+    return {name: dict(getattr(metrics, name).recall) for name in _DIRECTIONS}

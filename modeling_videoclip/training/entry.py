@@ -1,0 +1,126 @@
+"""`train` and its command line: ``videoclip train`` and ``python -m modeling_videoclip.training`` (what ``torchrun``
+and ``accelerate launch`` start)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import TrainingArguments
+from transformers.trainer_utils import IntervalStrategy
+
+from ..common.errors import CommandError, VideoCLIPError
+from ..common.models import TOKENIZER_FROM_DATA, PretrainedWeightsUnavailableError
+from ..data import VideoCLIPDataCollator, captions, epoch_setter, load_split, numpy_video_format
+from ..modeling_videoclip import VideoCLIPModel
+from ..processing_videoclip import VideoCLIPProcessor
+from .arguments import VideoCLIPTrainArguments, add_train_arguments, read_model_config, split_namespace
+from .initialization import initial_processor, initialize_model
+from .trainer import DatasetEpochCallback, VideoCLIPTrainer
+
+
+def train(
+    args: VideoCLIPTrainArguments,
+    training_args: TrainingArguments,
+    train_dataset=None,
+    eval_dataset=None,
+    model: VideoCLIPModel | None = None,
+    processor: VideoCLIPProcessor | None = None,
+    resume_from_checkpoint: str | bool | None = None,
+) -> VideoCLIPTrainer:
+    """Builds everything from `args` (unless given) and trains.
+
+    Args:
+        training_args: see `mugen_training_defaults` for the reference's values.
+        train_dataset / eval_dataset: datasets with text and video columns. Default: loaded from `args.data`
+            (`eval_dataset` from `args.eval_split`, none when that is empty).
+        model / processor: Default: `initialize_model` / `initial_processor` from `args`.
+        resume_from_checkpoint: a checkpoint folder, or True for the last one in `output_dir`. Defaults to
+            `training_args.resume_from_checkpoint`.
+
+    Returns:
+        The `VideoCLIPTrainer` after training; the final model and processor are saved in `output_dir`.
+    """
+    if train_dataset is None:
+        if not args.data:
+            raise CommandError("Pass --data (or datasets to train()).")
+        train_dataset = load_split(args.data, args.train_split, args.assets, args.num_frames, training=True)
+        if eval_dataset is None and args.eval_split:
+            eval_dataset = load_split(args.data, args.eval_split, args.assets, args.num_frames, training=True)
+    train_dataset = numpy_video_format(_first(train_dataset, args.max_train_samples), args.video_column)
+    if eval_dataset is not None:
+        eval_dataset = numpy_video_format(_first(eval_dataset, args.max_eval_samples), args.video_column)
+    model_config = read_model_config(args.model_config)
+    if processor is None:
+        from_data = args.tokenizer == TOKENIZER_FROM_DATA
+        texts = captions(train_dataset, args.text_column) if from_data else None
+        processor = initial_processor(args.init, args.tokenizer, args.num_frames, texts)
+        if from_data:
+            model_config = _with_vocab_size(model_config, len(processor.tokenizer))
+    if model is None:
+        freeze = dict(freeze_text=args.freeze_text, freeze_video=args.freeze_video)
+        model = initialize_model(args.init, model_config, **freeze, seed=training_args.seed)
+    if eval_dataset is None and training_args.eval_strategy != IntervalStrategy.NO:
+        training_args.eval_strategy = IntervalStrategy.NO  # nothing to evaluate on
+    set_epoch = epoch_setter(train_dataset)
+    trainer = VideoCLIPTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=VideoCLIPDataCollator(processor, args.text_column, args.video_column),
+        processing_class=processor,
+        callbacks=[DatasetEpochCallback(set_epoch)] if set_epoch is not None else None,
+    )
+    if resume_from_checkpoint is None:
+        resume_from_checkpoint = training_args.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    trainer.save_model()
+    trainer.save_state()
+    if training_args.push_to_hub:
+        trainer.push_to_hub()
+    return trainer
+
+
+def _first(dataset, count: int | None):
+    return dataset if count is None else dataset.select(range(min(count, len(dataset))))
+
+
+def _with_vocab_size(model_config: dict[str, Any] | None, vocab_size: int) -> dict[str, Any]:
+    config = dict(model_config or {})
+    config["text_config"] = {**(config.get("text_config") or {}), "vocab_size": vocab_size}
+    return config
+
+
+def run_train(namespace: argparse.Namespace) -> int:
+    """Runs `videoclip train` from parsed options (see `add_train_arguments`).
+
+    Returns:
+        The exit status: 0 on success, 1 when pretrained weights or a tokenizer cannot be obtained (the one-line
+        reason is printed). Other user errors raise `VideoCLIPError`.
+    """
+    own, training_args = split_namespace(namespace)
+    try:
+        trainer = train(own, training_args)
+    except PretrainedWeightsUnavailableError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    if trainer.is_world_process_zero():
+        print(f"Saved the trained model and processor to {training_args.output_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m modeling_videoclip.training ...`: `run_train`, with user errors printed as one line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m modeling_videoclip.training",
+        description="Train or finetune VideoCLIP with the Hugging Face Trainer (MUGEN's recipe by default).",
+    )
+    add_train_arguments(parser)
+    try:
+        return run_train(parser.parse_args(argv))
+    except VideoCLIPError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return int(error.exit_code)
