@@ -1,38 +1,36 @@
 #!/usr/bin/env python
 """Convert a torchmultimodal VideoCLIP checkpoint into a Hugging Face Hub folder and, optionally, publish it.
 
-A thin command line over `modeling_videoclip.publish` (see `publish.pipeline` for the steps). Examples:
-
-    # the MUGEN weights, downloaded from torchmultimodal's S3 bucket, published as <org>/videoclip-mugen
-    python upload.py --output-dir out/videoclip-mugen --repo-id <org>/videoclip-mugen
-
-    # your own finetune, to a branch, with the tokenizer from a local vocab.txt
-    python upload.py --checkpoint my_videoclip.pt --output-dir out/mine --tokenizer vocab.txt \\
-        --repo-id <org>/videoclip-mine --revision v2 --base-model <org>/videoclip-mugen
+A thin command line over `modeling_videoclip.publish` (steps: `publish.pipeline`; examples: the README), e.g.
+``python upload.py --output-dir out/videoclip-mugen --repo-id <org>/videoclip-mugen`` for the MUGEN weights.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
-from modeling_videoclip.common.constants import (
-    DISTILBERT_ID,
-    MUGEN_CHECKPOINT_URL,
-    S3D_KINETICS400_URL,
-    VIDEOCLIP_MUGEN,
-    cache_root,
-)
-from modeling_videoclip.common.errors import ExitCode, VideoCLIPError, exit_codes_help
 
-EPILOG = exit_codes_help() + """
+def _standalone(name: str) -> ModuleType:
+    """``modeling_videoclip/common/<name>.py`` (standard library only) run without the package, whose ``__init__``
+    imports torch and transformers: ``--help`` and argument errors then answer in a fraction of a second."""
+    package = importlib.util.find_spec("modeling_videoclip").submodule_search_locations[0]
+    spec = importlib.util.spec_from_file_location(f"_upload_{name}", Path(package, "common", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+constants, errors = _standalone("constants"), _standalone("errors")
+
+EPILOG = errors.exit_codes_help() + """
 
 The token comes from the usual huggingface_hub sources (HF_TOKEN, or `hf auth login`) and is never printed.
 A failed upload never modifies or deletes the output folder; re-running the same command completes it."""
-
 
 #: The options by help-section; each dest is the `UploadOptions` field it sets (``--verbose`` aside).
 OPTIONS: dict[str, dict[str, dict]] = {
@@ -41,88 +39,68 @@ OPTIONS: dict[str, dict[str, dict]] = {
             "torchmultimodal checkpoint: a plain state dict (videoclip_mugen.pt) or a Lightning checkpoint "
             "(videoclip_lightning_mugen.pt), as a file or an http(s) URL. URLs are downloaded once into --cache-dir "
             "with a progress bar and verified (size; sha256 where known or given with --sha256). Default: the "
-            f"variant's checkpoint; for videoclip-mugen the public MUGEN weights, {MUGEN_CHECKPOINT_URL}. For "
-            "videoclip-base, leave it out to assemble the pretrained encoders (see --text-encoder/--video-encoder)."
-        )),
-        "--variant": dict(default=VIDEOCLIP_MUGEN, metavar="NAME_OR_DIR", help=(
+            f"variant's checkpoint; for videoclip-mugen the public MUGEN weights, {constants.MUGEN_CHECKPOINT_URL}. "
+            "For videoclip-base, leave it out to assemble the pretrained encoders (see "
+            "--text-encoder/--video-encoder).")),
+        "--variant": dict(default=constants.VIDEOCLIP_MUGEN, metavar="NAME_OR_DIR", help=(
             "which hub_configs/ folder supplies the config, processor settings and model card: videoclip-mugen "
             "(finetuned on MUGEN; default) or videoclip-base (pretrained encoders, fresh projections), or a path "
-            "to a folder laid out the same way."
-        )),
+            "to a folder laid out the same way.")),
         "--config": dict(metavar="PATH", help=(
             "a VideoCLIP config.json (or a folder holding one) describing the checkpoint's architecture, for "
             "checkpoints whose text tower differs from distilbert-base-uncased. Default: the variant's config.json. "
-            "Conversion is strict: every key and shape must match it."
-        )),
+            "Conversion is strict: every key and shape must match it.")),
         "--tokenizer": dict(metavar="PATH_OR_REPO", help=(
             "the text tokenizer: a bert-base-uncased style vocab.txt, a folder holding one or a saved tokenizer "
-            f"(tokenizer.json / tokenizer_config.json), or a Hub repo id. Default: the variant's, {DISTILBERT_ID} "
-            "from the Hub."
-        )),
+            f"(tokenizer.json / tokenizer_config.json), or a Hub repo id. Default: the variant's, "
+            f"{constants.DISTILBERT_ID} from the Hub.")),
         "--text-encoder": dict(metavar="PATH_OR_REPO", help=(
-            f"videoclip-base only: the DistilBERT weights (folder or Hub repo). Default: {DISTILBERT_ID}."
-        )),
+            f"videoclip-base only: the DistilBERT weights (folder or Hub repo). Default: {constants.DISTILBERT_ID}.")),
         "--video-encoder": dict(metavar="PATH_OR_URL", help=(
             "videoclip-base only: a torchvision S3D state dict. Default: torchvision's Kinetics-400 weights, "
-            f"{S3D_KINETICS400_URL} (sha256 prefix checked)."
-        )),
+            f"{constants.S3D_KINETICS400_URL} (sha256 prefix checked).")),
         "--seed": dict(type=int, default=0, help=(
-            "videoclip-base only: seed of the fresh projection heads (default 0)."
-        )),
+            "videoclip-base only: seed of the fresh projection heads (default 0).")),
         "--sha256": dict(metavar="HEX", help=(
             "expected sha256 of the checkpoint (or, for videoclip-base, of the video encoder); a mismatch stops. "
-            "Default: the known digest, if any."
-        )),
+            "Default: the known digest, if any.")),
         "--allow-pickle": dict(action="store_true", help=(
             "load the checkpoint with full pickle (torch.load weights_only=False). Lightning checkpoints with extra "
             "entries (hyper-parameters, optimizer objects) need it. Pickle runs code from the file: only for files "
-            "you trust. Default: off, tensors only."
-        )),
+            "you trust. Default: off, tensors only.")),
         "--cache-dir": dict(type=Path, metavar="DIR", help=(
-            f"download cache for checkpoint URLs. Default: {cache_root() / 'checkpoints'} (the project's cache: "
-            "$VIDEOCLIP_CACHE, else $XDG_CACHE_HOME/videoclip, else ~/.cache/videoclip)."
-        )),
+            f"download cache for checkpoint URLs. Default: {constants.cache_root() / 'checkpoints'} (the project's "
+            "cache: $VIDEOCLIP_CACHE, else $XDG_CACHE_HOME/videoclip, else ~/.cache/videoclip).")),
     },
     "the Hub folder": {
         "--output-dir": dict(required=True, type=Path, metavar="DIR", help=(
-            "where the Hub folder is written (required)."
-        )),
+            "where the Hub folder is written (required).")),
         "--overwrite": dict(action="store_true", help=(
             "replace the contents of a non-empty --output-dir that upload.py did not write. Without it such a folder "
-            "is refused; a previous upload.py output is always updated in place (unchanged files stay untouched)."
-        )),
+            "is refused; a previous upload.py output is always updated in place (unchanged files stay untouched).")),
         "--base-model": dict(nargs="+", metavar="REPO_ID", help=(
             "the model card's base_model (what this checkpoint was finetuned from). Default: the variant's, "
-            f"{DISTILBERT_ID}."
-        )),
+            f"{constants.DISTILBERT_ID}.")),
         "--card-results": dict(choices=("auto", "yes", "no"), default="auto", help=(
             "put the variant's published Recall@K into the card's model-index: auto (default) only when the "
-            "checkpoint is the variant's official file (its URL, or its sha256 when known); yes/no force it."
-        )),
+            "checkpoint is the variant's official file (its URL, or its sha256 when known); yes/no force it.")),
         "--reverify": dict(action="store_true", help=(
             "always reload the folder in a fresh process. Default: skip it when --output-dir already holds exactly "
-            "these bytes and recorded a passed check with the same torch/transformers versions."
-        )),
+            "these bytes and recorded a passed check with the same torch/transformers versions.")),
     },
     "publishing (only with --repo-id)": {
         "--repo-id": dict(metavar="ORG/NAME", help=(
-            "upload the folder to this model repo, created if missing (idempotent). Without it nothing is uploaded."
-        )),
+            "upload the folder to this model repo, created if missing (idempotent). Without it nothing is uploaded.")),
         "--private": dict(action="store_true", help=(
-            "create the repo private (default: public; an existing repo keeps its visibility)."
-        )),
+            "create the repo private (default: public; an existing repo keeps its visibility).")),
         "--revision": dict(metavar="BRANCH", help=(
-            "commit to this branch, created from main if missing (default: main)."
-        )),
+            "commit to this branch, created from main if missing (default: main).")),
         "--commit-message": dict(metavar="TEXT", help=(
-            "commit title. Default: 'Upload <variant> converted from <checkpoint file> with upload.py'."
-        )),
+            "commit title. Default: 'Upload <variant> converted from <checkpoint file> with upload.py'.")),
         "--retries": dict(type=int, default=5, metavar="N", help=(
-            "retries of each Hub call on transient failures (connection errors, HTTP 408/429/5xx), default 5."
-        )),
+            "retries of each Hub call on transient failures (connection errors, HTTP 408/429/5xx), default 5.")),
         "--retry-wait": dict(type=float, default=1.0, metavar="SECONDS", help=(
-            "first backoff delay, doubled after each retry up to 30 s (default 1.0)."
-        )),
+            "first backoff delay, doubled after each retry up to 30 s (default 1.0).")),
     },
     "output": {
         "--no-progress": dict(dest="progress", action="store_false", help="no download progress bar."),
@@ -152,12 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (see `EPILOG`). A bug is raised with its traceback."""
+    args = build_parser().parse_args(argv)
+    from modeling_videoclip.common.errors import ExitCode, VideoCLIPError
     from modeling_videoclip.publish.client import scrub
     from modeling_videoclip.publish.pipeline import UploadOptions, convert_and_publish
 
-    args = build_parser().parse_args(argv)
-    names = {field.name for field in dataclasses.fields(UploadOptions)}
-    options = UploadOptions(**{name: value for name, value in vars(args).items() if name in names})
+    options = UploadOptions(**{name: value for name, value in vars(args).items() if name != "verbose"})
 
     def log(message: str) -> None:
         print(scrub(str(message)), flush=True)

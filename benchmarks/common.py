@@ -1,20 +1,16 @@
-"""What every benchmark shares: its options, its result rows, timing, comparison, memory and the command line.
+"""What every benchmark shares: its options, its result row, timing, the same-result check, memory and the CLI.
 
-Every figure the benchmarks report is a RATIO of two runs of the same work in the same process: on a
-shared machine absolute times are noise, but interleaving the two sides (A B B A A B ...) exposes both to
-the same background load, and the median of the per-side times discards the outliers.
-
-A benchmark module exposes ``NAMES`` (what ``--only`` selects in it), ``run(options, **settings) -> list[Result]``
-and optionally ``add_arguments(parser)``, whose flags are named after `run`'s keyword settings; `main` runs
-any set of such modules and prints one table.
+A benchmark module exposes ``NAMES`` (what ``--only`` selects in it), ``run(options) -> list[Result]`` and optionally
+``add_arguments(parser)``, whose flags `run` reads from `options`; `main` runs such modules into one table.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import inspect
+import importlib
 import json
+import operator
 import os
 import statistics
 import sys
@@ -24,34 +20,27 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
 
 MIB = 1024**2
+_GOAL_COMPARISONS = {">=": operator.ge, "<=": operator.le}
+Timings = tuple[list[float], list[float]]  # per-repetition seconds: (ours, reference)
 
 # Offline and quiet; huggingface_hub reads these when it is first imported, which no benchmark does before this.
 for _name, _value in (("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1"), ("TOKENIZERS_PARALLELISM", "false")):
     os.environ.setdefault(_name, _value)
 
 
-@dataclass
-class BenchOptions:
-    """Settings every benchmark receives.
+class BenchOptions(argparse.Namespace):
+    """The parsed command line every benchmark receives: `main`'s flags (``quick``, ``reference_dir``, ``seed``,
+    ``only``, ``json``; see their help) and those of every module's ``add_arguments``."""
 
-    Attributes:
-        quick: fewer repetitions and the optional variants skipped (a smoke run, ~2 minutes in all).
-        reference_dir: a checkout of facebookresearch/multimodal, for the benchmarks whose reference code is
-            not on PyPI (MUGEN renderer and dataset); those are skipped, with a note, without it.
-        seed: seed of every random input.
-        only: the benchmark names to run (``None``: all).
-    """
-
-    quick: bool = False
-    reference_dir: Path | None = None
-    seed: int = 0
-    only: frozenset[str] | None = None
+    quick: bool  # annotations only: a class attribute would stand in for argparse's default
+    reference_dir: Path | None
+    seed: int
+    only: list[str] | None
 
     def repeats(self, full: int, quick: int) -> int:
         """Timed repetitions per side: `quick` in quick mode, else `full`."""
@@ -68,10 +57,8 @@ class Result:
     Attributes:
         name: what was measured (e.g. "video processor, 8 clips 32x256x256").
         unit: unit of `ours` and `reference` ("s", "clips/s", "MiB"...).
-        ours: our median (time or throughput, see `unit`).
-        reference: the reference's median, or None when only our side runs.
-        ratio: the figure the goal is about: speed-up (reference time / our time) unless `ratio_kind` says
-            otherwise.
+        ours, reference: the medians (time or throughput, see `unit`); `reference` None when only ours runs.
+        ratio: speed-up (reference time / our time) unless `ratio_kind` says otherwise.
         goal: the goal as text (">= 2x", "<= 1x", "<= 1024 MiB").
         goal_met: whether the goal is met (None when there is no goal or nothing to check it on).
         max_abs_diff: largest absolute difference between the two sides' outputs (checked before timing).
@@ -82,10 +69,10 @@ class Result:
     """
 
     name: str
-    unit: str
-    ours: float | None
-    reference: float | None
-    ratio: float | None
+    unit: str = ""
+    ours: float | None = None
+    reference: float | None = None
+    ratio: float | None = None
     goal: str = ""
     goal_met: bool | None = None
     max_abs_diff: float | None = None
@@ -96,24 +83,17 @@ class Result:
 
 
 def skipped(name: str, why: str, goal: str = "") -> Result:
-    return Result(name=name, unit="", ours=None, reference=None, ratio=None, goal=goal, notes="SKIPPED: " + why)
-
-
-def failed(name: str, error: BaseException) -> Result:
-    detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-    return Result(name=name, unit="", ours=None, reference=None, ratio=None, notes="FAILED: " + detail)
+    return Result(name, goal=goal, notes="SKIPPED: " + why)
 
 
 def check_goal(value: float | None, goal: str) -> bool | None:
     """Evaluates a goal written as ">= 2x", "<= 1x" or "<= 1024 MiB" against `value`."""
     if value is None or not goal:
         return None
-    operator, bound = goal.split()[0], float(goal.split()[1].rstrip("x"))
-    if operator == ">=":
-        return value >= bound
-    if operator == "<=":
-        return value <= bound
-    raise ValueError(f"Unknown goal {goal!r}; write '>= 2x' or '<= 1x'.")
+    comparison, bound = goal.split()[:2]
+    if comparison not in _GOAL_COMPARISONS:
+        raise ValueError(f"Unknown goal {goal!r}; write '>= 2x' or '<= 1x'.")
+    return _GOAL_COMPARISONS[comparison](value, float(bound.rstrip("x")))
 
 
 def timed(function: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -123,41 +103,17 @@ def timed(function: Callable[[], Any]) -> tuple[Any, float, float]:
     return output, time.perf_counter() - wall, time.process_time() - cpu
 
 
-@dataclass
-class PairTimings:
-    """Per-repetition wall times (seconds) of the two sides of an interleaved A/B measurement."""
-
-    ours: list[float]
-    reference: list[float]
-
-    @property
-    def ours_median(self) -> float:
-        return statistics.median(self.ours)
-
-    @property
-    def reference_median(self) -> float:
-        return statistics.median(self.reference)
-
-
-def interleaved_timings(
-    ours: Callable[[], Any], reference: Callable[[], Any], repeats: int, warmup: int = 0
-) -> PairTimings:
-    """Times two functions alternately, ABBA ABBA ..., after `warmup` untimed calls of each.
-
-    The ABBA order gives each side the first slot of a pair equally often, so a drift in background load or
-    a cache warmed by the previous call favours neither side. Garbage is collected before each call so that
-    neither side pays for the other's.
-    """
-    for _ in range(warmup):
-        ours()
-        reference()
-    timings = PairTimings(ours=[], reference=[])
+def interleaved_timings(ours: Callable[[], Any], reference: Callable[[], Any], repeats: int) -> Timings:
+    """Wall times (seconds) of `ours` and `reference`, called alternately ABBA ABBA ...: each side gets the first
+    slot of a pair equally often, so a drift in background load or a cache warmed by the previous call favours
+    neither. Garbage is collected before each call so that neither side pays for the other's."""
+    ours_times, reference_times = [], []
+    order = [(ours_times, ours), (reference_times, reference)]
     for repetition in range(repeats):
-        order = [(timings.ours, ours), (timings.reference, reference)]
         for times, function in order[::-1] if repetition % 2 else order:
             gc.collect()
             times.append(timed(function)[1])
-    return timings
+    return ours_times, reference_times
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -168,7 +124,7 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def require_close(a: torch.Tensor, b: torch.Tensor, tolerance: float, what: str) -> float:
-    """Checks that both sides computed the same result (before any timing) and returns the max abs diff.
+    """The max abs diff of both sides' results, checked (before any timing) to be at most `tolerance`.
 
     Raises:
         AssertionError: the difference exceeds `tolerance`; timing different computations would be meaningless.
@@ -180,57 +136,56 @@ def require_close(a: torch.Tensor, b: torch.Tensor, tolerance: float, what: str)
 
 
 def speed_result(
-    name: str,
-    timings: PairTimings,
-    goal: str,
-    difference: float | None,
-    notes: str = "",
-    per_call_items: int | None = None,
-    item_name: str = "items",
+    name: str, ours: Callable[[], Any], reference: Callable[[], Any], repeats: int, goal: str,
+    difference: float | None, notes: str = "", per_call_items: int | None = None, item_name: str = "items",
     ratio_kind: str = "speedup",
 ) -> Result:
-    """A table row for an interleaved measurement.
-
-    With `per_call_items`, `ours`/`reference` are throughputs (`item_name`/s); otherwise median seconds. The
-    ratio is the speed-up of ours (reference time / our time), or with ``ratio_kind="time ratio"`` our time /
-    the reference's.
-    """
-    ours, reference = timings.ours_median, timings.reference_median
-    ratio = reference / ours if ratio_kind == "speedup" else ours / reference
-    unit = "s"
+    """A table row for `interleaved_timings` of `ours` and `reference` (whose results the caller has compared:
+    `difference`): median seconds, or throughputs (`item_name`/s) with `per_call_items`; the ratio is reference time
+    / our time (``ratio_kind="time ratio"``: our time / the reference's)."""
+    timings = interleaved_timings(ours, reference, repeats)
+    our_time, reference_time = statistics.median(timings[0]), statistics.median(timings[1])
+    ratio = reference_time / our_time if ratio_kind == "speedup" else our_time / reference_time
+    values, unit = [our_time, reference_time], "s"
     if per_call_items:
-        ours, reference, unit = per_call_items / ours, per_call_items / reference, f"{item_name}/s"
+        values, unit = [per_call_items / value for value in values], f"{item_name}/s"
     return Result(
-        name=name,
-        unit=unit,
-        ours=ours,
-        reference=reference,
-        ratio=ratio,
-        goal=goal,
-        goal_met=check_goal(ratio, goal),
-        max_abs_diff=difference,
-        ratio_kind=ratio_kind,
-        repeats=len(timings.ours),
+        name=name, unit=unit, ours=values[0], reference=values[1], ratio=ratio, goal=goal,
+        goal_met=check_goal(ratio, goal), max_abs_diff=difference, ratio_kind=ratio_kind, repeats=len(timings[0]),
         notes=notes,
-        extra={"ours_times_s": timings.ours, "reference_times_s": timings.reference},
+        extra={"ours_times_s": timings[0], "reference_times_s": timings[1]},
     )
 
 
-def _proc_status(name: str) -> int | None:
-    """A ``/proc/self/status`` figure in bytes (None off Linux)."""
+def checked_speed_result(
+    name: str, ours: Callable[[], torch.Tensor], reference: Callable[[], torch.Tensor], tolerance: float | None,
+    repeats: int, goal: str = "", notes: str = "", per_call_items: int | None = None, item_name: str = "items",
+) -> Result:
+    """`speed_result` after one call of each side (also its warm-up) is compared: with `require_close` at
+    `tolerance`, or (None) only reported."""
+    outputs = ours(), reference()
+    difference = max_abs_diff(*outputs) if tolerance is None else require_close(*outputs, tolerance, name)
+    return speed_result(name, ours, reference, repeats, goal, difference, notes, per_call_items, item_name)
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    """What follows the colon on the first line of `path` that starts with `key` (None where unreadable)."""
     try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(name + ":"):
-                    return int(line.split()[1]) * 1024
+        with open(path) as lines:
+            return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), None)
     except OSError:
         return None
-    return None
+
+
+def _proc_bytes(path: str, key: str) -> int | None:
+    """A /proc figure in kB (``VmRSS:  1234 kB``), in bytes (None off Linux)."""
+    value = _proc_field(path, key + ":")
+    return None if value is None else int(value.split()[0]) * 1024
 
 
 def resident_set_size() -> int:
     """This process's resident memory, in bytes."""
-    value = _proc_status("VmRSS")
+    value = _proc_bytes("/proc/self/status", "VmRSS")
     if value is not None:
         return value
     import psutil  # only off Linux
@@ -240,13 +195,9 @@ def resident_set_size() -> int:
 
 def mem_available() -> int | None:
     """Memory available to a new allocation, in bytes (None when unknown)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    value = _proc_bytes("/proc/meminfo", "MemAvailable")
+    if value is not None:
+        return value
     try:
         import psutil
 
@@ -256,12 +207,9 @@ def mem_available() -> int | None:
 
 
 class PeakMemory:
-    """Peak extra memory of its body, in bytes: the peak during the block minus the usage at entry.
-
-    On Linux the kernel's peak counter (VmHWM) is reset on entry through /proc/self/clear_refs, so the peak is
-    exact; elsewhere resident memory is sampled every 2 ms by a thread (spikes between samples are missed). On
-    CUDA, ``torch.cuda.max_memory_allocated`` is used.
-    """
+    """Peak extra memory of its body in bytes (`peak_extra`): the peak during the block minus the usage at entry.
+    On CUDA, ``torch.cuda.max_memory_allocated``; on Linux the kernel's peak counter (VmHWM), reset on entry through
+    /proc/self/clear_refs, so exact; elsewhere resident memory sampled every 2 ms by a thread (missing spikes)."""
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
@@ -298,11 +246,16 @@ class PeakMemory:
             torch.cuda.synchronize()
             self.peak_extra = torch.cuda.max_memory_allocated() - self.base
         elif self._sampler is None:
-            self.peak_extra = _proc_status("VmHWM") - self.base
+            self.peak_extra = _proc_bytes("/proc/self/status", "VmHWM") - self.base
         else:
             self._stop.set()
             self._sampler.join()
             self.peak_extra = max(self._samples) - self.base
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where unavailable)."""
+    return set((_proc_field("/proc/cpuinfo", "flags") or "").split())
 
 
 def format_table(results: Sequence[Result]) -> str:
@@ -310,25 +263,18 @@ def format_table(results: Sequence[Result]) -> str:
     rows = [("what", "ours", "reference", "ratio", "goal", "max abs diff", "n")]
     for result in results:
         ratio = "-" if result.ratio is None else f"{result.ratio:.2f}x"
-        rows.append(
-            (
-                result.name,
-                _format_value(result.ours, result.unit),
-                _format_value(result.reference, result.unit),
-                ratio + (" (time)" if result.ratio is not None and result.ratio_kind != "speedup" else ""),
-                _format_goal(result),
-                "-" if result.max_abs_diff is None else f"{result.max_abs_diff:.2g}",
-                str(result.repeats or "-"),
-            )
-        )
+        rows.append((
+            result.name,
+            *("-" if value is None else f"{value:.3g} {result.unit}" for value in (result.ours, result.reference)),
+            ratio + (" (time)" if result.ratio is not None and result.ratio_kind != "speedup" else ""),
+            _format_goal(result),
+            "-" if result.max_abs_diff is None else f"{result.max_abs_diff:.2g}",
+            str(result.repeats or "-"),
+        ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
     return "\n".join(lines)
-
-
-def _format_value(value: float | None, unit: str) -> str:
-    return "-" if value is None else f"{value:.3g} {unit}"
 
 
 def _format_goal(result: Result) -> str:
@@ -337,22 +283,6 @@ def _format_goal(result: Result) -> str:
     if result.goal_met is None:
         return f"{result.goal} (n/a)"
     return f"{result.goal} {'met' if result.goal_met else 'MISSED'}"
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where unavailable)."""
-    return set(_cpuinfo("flags").split())
-
-
-def _cpuinfo(key: str) -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def machine_description() -> dict[str, Any]:
@@ -367,52 +297,46 @@ def machine_description() -> dict[str, Any]:
     except OSError:
         load = (float("nan"),) * 3
     return {
-        "cpu_model": _cpuinfo("model name") or platform.processor() or "unknown",
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "load_average_1_5_15": [round(x, 2) for x in load],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
+        "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_average_1_5_15": [round(x, 2) for x in load],
+        "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
         "transformers": transformers.__version__,
     }
 
 
-def quiet_libraries() -> None:
-    """No progress bars or info logs from transformers / datasets in the benchmark output."""
-    import datasets
-    from transformers.utils import logging as transformers_logging
+def main(module_names: Sequence[str], argv: list[str] | None = None, description: str | None = None) -> int:
+    """Runs the named benchmark modules (see the module docstring); prints one table, its notes and the machine.
 
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-
-
-def main(modules: Sequence[ModuleType], argv: list[str] | None = None, description: str | None = None) -> int:
-    """Runs benchmark modules (see the module docstring) and prints one table, its notes and the machine.
+    Args:
+        module_names: importable names (``"benchmarks.bench_render"``); `argv` defaults to ``sys.argv[1:]``.
 
     Returns:
         1 when a benchmark could not run (a FAILED row), else 0: a missed goal is a finding, not an error.
     """
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    modules = [importlib.import_module(name) for name in module_names]
     parser = argparse.ArgumentParser(
-        prog="python -m " + (modules[0].__name__ if len(modules) == 1 else "benchmarks"),
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "python -m " + (modules[0].__name__ if len(modules) == 1 else "benchmarks"),
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     names = [name for module in modules for name in module.NAMES]
     parser.add_argument("--only", nargs="+", choices=names, metavar="NAME", help=f"a subset of: {' '.join(names)}")
     parser.add_argument("--json", type=Path, help="write the table, the timings and the machine to this file")
     parser.add_argument("--reference-dir", type=Path, help="checkout of facebookresearch/multimodal")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no optional variants")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random input (0)")
     for module in modules:
         if hasattr(module, "add_arguments"):
             module.add_arguments(parser.add_argument_group(module.__name__.rsplit(".", 1)[-1]))
-    args = parser.parse_args(argv)
-    options = BenchOptions(args.quick, args.reference_dir, args.seed, frozenset(args.only) if args.only else None)
-    quiet_libraries()
+    options = parser.parse_args(argv, namespace=BenchOptions())
+    # No progress bars or info logs from transformers / datasets in the benchmark output.
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
 
     started = time.perf_counter()
     machine_before = machine_description()
@@ -420,13 +344,13 @@ def main(modules: Sequence[ModuleType], argv: list[str] | None = None, descripti
     for module in modules:
         if not any(options.wants(name) for name in module.NAMES):
             continue
-        settings = {key: getattr(args, key) for key in inspect.signature(module.run).parameters if key != "options"}
         print(f"[{time.strftime('%H:%M:%S')}] {module.__name__} ...", file=sys.stderr, flush=True)
         try:
-            results += module.run(options, **settings)
+            results += module.run(options)
         except Exception as error:  # every failure is reported in the table, and the other benchmarks still run
             traceback.print_exc()
-            results.append(failed(module.__name__, error))
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            results.append(Result(module.__name__, notes="FAILED: " + detail))
     elapsed = time.perf_counter() - started
 
     machine = machine_description()
@@ -439,15 +363,12 @@ def main(modules: Sequence[ModuleType], argv: list[str] | None = None, descripti
         f"({machine['torch_threads']} threads, {machine['cpu_capability']}); load average at start "
         f"{machine_before['load_average_1_5_15'][0]}, at end {machine['load_average_1_5_15'][0]}; {elapsed:.0f} s"
     )
-    if args.json:
+    if options.json:
         report = {
-            "command": " ".join([parser.prog, *(argv if argv is not None else sys.argv[1:])]),
-            "quick": args.quick,
-            "elapsed_s": elapsed,
-            "machine_at_start": machine_before,
-            "machine_at_end": machine,
+            "command": " ".join([parser.prog, *(argv if argv is not None else sys.argv[1:])]), "quick": options.quick,
+            "elapsed_s": elapsed, "machine_at_start": machine_before, "machine_at_end": machine,
             "results": [asdict(result) for result in results],
         }
-        args.json.write_text(json.dumps(report, indent=2, default=str))
-        print(f"wrote {args.json}")
+        options.json.write_text(json.dumps(report, indent=2, default=str))
+        print(f"wrote {options.json}")
     return 1 if any(result.notes.startswith("FAILED") for result in results) else 0

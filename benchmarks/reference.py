@@ -1,16 +1,14 @@
 """torchmultimodal's reference side, for the benchmarks and the tests that compare against it.
 
-* The reference model composed exactly as ``examples/mugen/retrieval/video_clip.py`` of facebookresearch/multimodal
-  does. That example module is not on PyPI, so its three small wrappers are restated here (attribute names
-  included, so the state dict has the reference's keys); everything they wrap is the real thing:
-  torchmultimodal-nightly's ``CLIP``, torchvision's ``S3D`` and transformers' ``DistilBertModel``.
-* `import_from_checkout`: the reference's MUGEN renderer and dataset, from a checkout given on the command line.
+The reference VideoCLIP is composed as ``examples/mugen/retrieval/video_clip.py`` of facebookresearch/multimodal
+does; that module is not on PyPI, so its three small wrappers are restated here (attribute names included, so the
+state dict has the reference's keys) around the real torchmultimodal ``CLIP``, torchvision ``S3D`` and transformers
+``DistilBertModel``. `import_from_checkout` imports the reference's MUGEN renderer and dataset from a checkout.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.machinery
 import importlib.util
 import sys
@@ -87,9 +85,8 @@ def randomize_batch_norm_stats(module: nn.Module, seed: int = 0) -> None:
 
 @functools.lru_cache(maxsize=1)
 def model_pair(seed: int = 0) -> tuple[nn.Module, nn.Module]:
-    """``(reference, ours)``: the reference VideoCLIP with random weights and non-trivial BatchNorm statistics,
-    and ours converted from its state dict, both in eval mode. Built once per seed and process (several
-    benchmarks share the pair; none modifies it)."""
+    """``(reference, ours)``: the random-weight reference with non-trivial BatchNorm statistics and ours converted
+    from its state dict, in eval mode; built once per seed and process (the benchmarks share it, none modifies it)."""
     from modeling_videoclip.convert_torchmultimodal import convert_torchmultimodal_checkpoint
 
     torch.manual_seed(seed)
@@ -101,9 +98,8 @@ def model_pair(seed: int = 0) -> tuple[nn.Module, nn.Module]:
 def import_from_checkout(reference_dir: Path, module: str) -> ModuleType:
     """Imports `module` (e.g. ``"examples.mugen.data.mugen_dataset"``) from a facebookresearch/multimodal checkout.
 
-    Only the top-level package is looked up, in `reference_dir` alone; its submodules then resolve through that
-    package's ``__path__`` (as the reference's own absolute ``examples.`` imports need), so ``sys.path`` is not
-    touched.
+    Only the top-level package is looked up, in `reference_dir`; its submodules (and the reference's own absolute
+    ``examples.`` imports) resolve through its ``__path__``, so ``sys.path`` is not touched.
 
     Raises:
         FileNotFoundError: `reference_dir` does not hold `module`.
@@ -114,8 +110,7 @@ def import_from_checkout(reference_dir: Path, module: str) -> ModuleType:
         spec = importlib.machinery.PathFinder.find_spec(top, [str(location)])
         if spec is None:
             raise FileNotFoundError(f"--reference-dir {reference_dir}: no {top}/ package (a multimodal checkout?)")
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[top] = package
+        sys.modules[top] = package = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(package)
     elif not any(Path(path).resolve().parent == location for path in getattr(sys.modules[top], "__path__", ())):
         raise RuntimeError(f"a module {top!r} from elsewhere is already imported; cannot import {module}")

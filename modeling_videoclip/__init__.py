@@ -1,18 +1,10 @@
 """VideoCLIP (torchmultimodal's MUGEN video-text retrieval model) for the Hugging Face ecosystem.
 
-Importing the package registers the `videoclip` model type with transformers' Auto classes, and marks every
-class for remote code, so `save_pretrained` writes the code files and `auto_map` that
-`AutoModel.from_pretrained(..., trust_remote_code=True)` needs.
+Importing the package registers the `videoclip` model type with transformers' Auto classes and marks the classes for
+remote code, so `save_pretrained` writes the code files and `auto_map` that `trust_remote_code=True` loading needs.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoProcessor,
-    AutoTokenizer,
-    AutoVideoProcessor,
-    DistilBertTokenizer,
-)
+from transformers import AutoConfig, AutoModel, AutoProcessor, AutoTokenizer, AutoVideoProcessor, DistilBertTokenizer
 
 from .configuration_videoclip import VideoCLIPConfig, VideoCLIPVideoConfig
 from .modeling_videoclip import (
@@ -26,31 +18,19 @@ from .modeling_videoclip import (
 from .processing_videoclip import VideoCLIPProcessor
 from .video_processing_videoclip import VideoCLIPVideoProcessor
 
-
-def _register() -> None:
-    AutoConfig.register(VideoCLIPConfig.model_type, VideoCLIPConfig, exist_ok=True)
-    AutoConfig.register(VideoCLIPVideoConfig.model_type, VideoCLIPVideoConfig, exist_ok=True)
-    AutoModel.register(VideoCLIPConfig, VideoCLIPModel, exist_ok=True)
-    AutoProcessor.register(VideoCLIPConfig, VideoCLIPProcessor, exist_ok=True)
-    AutoVideoProcessor.register(VideoCLIPConfig, VideoCLIPVideoProcessor, exist_ok=True)
-    AutoTokenizer.register(VideoCLIPConfig, fast_tokenizer_class=DistilBertTokenizer, exist_ok=True)
-    VideoCLIPConfig.register_for_auto_class()
-    VideoCLIPModel.register_for_auto_class("AutoModel")
-    VideoCLIPProcessor.register_for_auto_class("AutoProcessor")
-    VideoCLIPVideoProcessor.register_for_auto_class("AutoVideoProcessor")
-
-
-_register()
+AutoConfig.register(VideoCLIPConfig.model_type, VideoCLIPConfig, exist_ok=True)
+AutoConfig.register(VideoCLIPVideoConfig.model_type, VideoCLIPVideoConfig, exist_ok=True)
+AutoModel.register(VideoCLIPConfig, VideoCLIPModel, exist_ok=True)
+AutoProcessor.register(VideoCLIPConfig, VideoCLIPProcessor, exist_ok=True)
+AutoVideoProcessor.register(VideoCLIPConfig, VideoCLIPVideoProcessor, exist_ok=True)
+AutoTokenizer.register(VideoCLIPConfig, fast_tokenizer_class=DistilBertTokenizer, exist_ok=True)
+VideoCLIPConfig.register_for_auto_class()
+VideoCLIPModel.register_for_auto_class("AutoModel")
+VideoCLIPProcessor.register_for_auto_class("AutoProcessor")
+VideoCLIPVideoProcessor.register_for_auto_class("AutoVideoProcessor")
 
 __all__ = [
-    "VideoCLIPConfig",
-    "VideoCLIPVideoConfig",
-    "VideoCLIPModel",
-    "VideoCLIPOutput",
-    "VideoCLIPPreTrainedModel",
-    "VideoCLIPProcessor",
-    "VideoCLIPTextModelWithProjection",
-    "VideoCLIPVideoModelWithProjection",
-    "VideoCLIPVideoProcessor",
-    "contrastive_loss",
+    "VideoCLIPConfig", "VideoCLIPVideoConfig", "VideoCLIPModel", "VideoCLIPOutput", "VideoCLIPPreTrainedModel",
+    "VideoCLIPProcessor", "VideoCLIPTextModelWithProjection", "VideoCLIPVideoModelWithProjection",
+    "VideoCLIPVideoProcessor", "contrastive_loss",
 ]

@@ -1,8 +1,5 @@
-"""VideoCLIP configuration: a DistilBERT text tower, an S3D video tower and a 256-d joint space.
-
-The defaults reproduce torchmultimodal's MUGEN VideoCLIP (``examples/mugen/retrieval/video_clip.py``)
-exactly: ``DistilBertConfig()`` for the text tower, torchvision's ``S3D`` for the video tower, and
-``Projection(in_dim, 256, dropout 0.1)`` heads.
+"""VideoCLIP configuration; the defaults are torchmultimodal's MUGEN VideoCLIP (``examples/mugen/retrieval``):
+``DistilBertConfig()`` text tower, torchvision's ``S3D`` video tower, ``Projection(in_dim, 256, dropout 0.1)`` heads.
 """
 
 from __future__ import annotations
@@ -11,20 +8,13 @@ from transformers import DistilBertConfig, PreTrainedConfig
 
 
 class VideoCLIPVideoConfig(PreTrainedConfig):
-    r"""Settings of the S3D video tower.
-
-    torchvision's S3D has a fixed layer layout, so only the values that shape checkpoints and inputs
-    are exposed here.
+    r"""Settings of the S3D video tower (its layer layout is fixed; only what shapes checkpoints and inputs).
 
     Args:
-        hidden_size (`int`, *optional*, defaults to 1024):
-            Width of S3D's pooled features (the input of the video projection); 1024 is fixed by S3D.
-        num_channels (`int`, *optional*, defaults to 3):
-            Colour channels of the input video (RGB), as the reference's ``VideoEncoder`` requires.
-        batch_norm_eps (`float`, *optional*, defaults to 1e-3):
-            BatchNorm3d epsilon, torchvision's S3D default.
-        batch_norm_momentum (`float`, *optional*, defaults to 1e-3):
-            BatchNorm3d momentum, torchvision's S3D default.
+        hidden_size (`int`, defaults to 1024): width of S3D's pooled features, fixed by S3D.
+        num_channels (`int`, defaults to 3): input colour channels (RGB), as the reference's ``VideoEncoder``.
+        batch_norm_eps (`float`, defaults to 1e-3): BatchNorm3d epsilon, torchvision's S3D default.
+        batch_norm_momentum (`float`, defaults to 1e-3): BatchNorm3d momentum, torchvision's S3D default.
     """
 
     model_type = "videoclip_video_model"
@@ -49,25 +39,18 @@ class VideoCLIPConfig(PreTrainedConfig):
     r"""Configuration of [`VideoCLIPModel`].
 
     Args:
-        text_config (`dict` or `DistilBertConfig`, *optional*):
-            The DistilBERT text tower; defaults to `DistilBertConfig()` (distilbert-base-uncased's shape:
-            6 layers, width 768, vocabulary 30522), as the reference.
-        video_config (`dict` or `VideoCLIPVideoConfig`, *optional*):
-            The S3D video tower; defaults to `VideoCLIPVideoConfig()`.
-        projection_dim (`int`, *optional*, defaults to 256):
-            Width of the joint embedding space, the value MUGEN used.
-        projection_dropout (`float`, *optional*, defaults to 0.1):
-            Dropout inside each projection head, the value MUGEN used.
-        logit_scale_init_value (`float`, *optional*, defaults to 0.07):
-            Initial value of the learnable ``logit_scale``. MUGEN's quirk: ``logit_scale`` holds the LOG of
-            the multiplier (``logits = exp(logit_scale) * cosine``), yet MUGEN initialises it with 0.07, so the
-            multiplier starts at ``exp(0.07) ~= 1.07`` and not CLIP's ``1 / 0.07``. Kept for parity.
-        logit_scale_max (`float`, *optional*, defaults to 100.0):
-            Upper clamp applied to ``logit_scale`` (in log space, like the reference) before every loss;
-            there is no lower clamp. 100 is MUGEN's value.
-        pad_token_id (`int`, *optional*, defaults to 0):
-            Token id used for padding ([PAD] of bert-base-uncased). When no attention mask is given, the text
-            tower attends to every position whose id differs from it, as the reference does.
+        text_config (`dict` or `DistilBertConfig`, *optional*): the text tower; defaults to `DistilBertConfig()`
+            (distilbert-base-uncased's shape: 6 layers, width 768, vocabulary 30522), as the reference.
+        video_config (`dict` or `VideoCLIPVideoConfig`, *optional*): defaults to `VideoCLIPVideoConfig()`.
+        projection_dim (`int`, defaults to 256): width of the joint embedding space, MUGEN's value.
+        projection_dropout (`float`, defaults to 0.1): dropout inside each projection head, MUGEN's value.
+        logit_scale_init_value (`float`, defaults to 0.07): initial ``logit_scale``. MUGEN's quirk, kept for parity:
+            it holds the LOG of the multiplier (``logits = exp(logit_scale) * cosine``) yet starts at 0.07, so the
+            multiplier starts at ``exp(0.07) ~= 1.07``, not CLIP's ``1 / 0.07``.
+        logit_scale_max (`float`, defaults to 100.0): MUGEN's upper clamp of ``logit_scale`` (log space) before
+            every loss; there is no lower clamp.
+        pad_token_id (`int`, defaults to 0): bert-base-uncased's [PAD]; without an attention mask the text tower
+            attends to every position whose id differs from it, as the reference does.
     """
 
     model_type = "videoclip"

@@ -1,15 +1,10 @@
-"""Converts torchmultimodal MUGEN VideoCLIP checkpoints into [`VideoCLIPModel`].
+"""Converts torchmultimodal MUGEN VideoCLIP checkpoints (``examples/mugen/retrieval``) into [`VideoCLIPModel`].
 
-Two layouts exist (see torchmultimodal's ``examples/mugen/retrieval``):
-
-* ``videoclip_mugen.pt``: a plain state dict of the ``CLIP`` module (``encoder_a.*`` text, ``encoder_b.*``
-  video). It holds no logit scale; the converted model keeps `config.logit_scale_init_value` (0.07), which only
-  matters for the loss, never for retrieval.
-* ``videoclip_lightning_mugen.pt``: a PyTorch Lightning checkpoint whose ``state_dict`` holds the same keys
-  under ``model.`` plus ``contrastive_loss.logit_scale``.
-
-Conversion is strict: a missing, unexpected or mis-shaped key is an error listing the keys. The only key
-dropped silently is DistilBERT's ``embeddings.position_ids`` buffer, which older transformers saved.
+``videoclip_mugen.pt`` is a plain state dict of the ``CLIP`` module (``encoder_a.*`` text, ``encoder_b.*`` video)
+without a logit scale (the model keeps `config.logit_scale_init_value`, which only matters for the loss);
+``videoclip_lightning_mugen.pt`` is a Lightning checkpoint with the same keys under ``model.`` plus
+``contrastive_loss.logit_scale``. Conversion is strict: missing, unexpected or mis-shaped keys are an error listing
+them; only DistilBERT's ``embeddings.position_ids`` buffer, which older transformers saved, is dropped silently.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ from collections.abc import Mapping
 
 import torch
 
-from .common.constants import MUGEN_CHECKPOINT_URL, MUGEN_LIGHTNING_CHECKPOINT_URL
 from .common.errors import ExitCode, VideoCLIPError
 from .configuration_videoclip import VideoCLIPConfig
 from .modeling_videoclip import VideoCLIPModel
@@ -63,12 +57,11 @@ def load_checkpoint(path: str | os.PathLike, allow_pickle: bool = False) -> dict
 
     Args:
         path: a ``.pt`` file in either layout.
-        allow_pickle: load with ``weights_only=False`` (runs arbitrary code from the file: only for files you
-            trust). False by default; Lightning checkpoints whose extra entries need pickle are refused then.
+        allow_pickle: load with ``weights_only=False``, which runs arbitrary code from the file: only for files you
+            trust. False by default, which refuses Lightning checkpoints whose extra entries need pickle.
 
     Returns:
-        The state dict with reference keys (``encoder_a.*``, ``encoder_b.*``, optionally
-        ``contrastive_loss.logit_scale``).
+        The state dict with reference keys (``encoder_a.*``, ``encoder_b.*``, maybe ``contrastive_loss.logit_scale``).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -113,25 +106,15 @@ def extract_state_dict(checkpoint, source: str = "checkpoint") -> dict[str, torc
 
 def convert_state_dict(reference_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Renames reference keys to VideoCLIPModel keys; unknown keys are an error."""
-    converted, unexpected = {}, []
-    for key, value in reference_state.items():
-        if key in OBSOLETE_KEYS:
-            continue
-        new_key = _rename(key)
-        if new_key is None:
-            unexpected.append(key)
-        else:
-            converted[new_key] = value
+    renamed = {key: _rename(key) for key in reference_state if key not in OBSOLETE_KEYS}
+    unexpected = [key for key, new_key in renamed.items() if new_key is None]
     if unexpected:
         raise KeyMismatchError(_key_report("Unexpected keys", unexpected))
-    return converted
+    return {new_key: reference_state[key] for key, new_key in renamed.items()}
 
 
 def _rename(key: str) -> str | None:
-    for old, new in KEY_PREFIXES:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return None
+    return next((new + key[len(old):] for old, new in KEY_PREFIXES if key.startswith(old)), None)
 
 
 def _key_report(title: str, keys: list[str], limit: int = 20) -> str:
@@ -182,20 +165,10 @@ def _check_keys_and_shapes(model: VideoCLIPModel, state: Mapping[str, torch.Tens
     reports = (("Missing keys", missing), ("Unexpected keys", unexpected), ("Mis-shaped keys", mis_shaped))
     problems = [_key_report(title, keys) for title, keys in reports if keys]
     if problems:
-        raise KeyMismatchError(
-            "The checkpoint does not match the VideoCLIP architecture:\n" + "\n".join(problems)
-        )
+        raise KeyMismatchError("The checkpoint does not match the VideoCLIP architecture:\n" + "\n".join(problems))
 
 
 __all__ = [
-    "CheckpointConversionError",
-    "KeyMismatchError",
-    "PickleRequiredError",
-    "UnreadableCheckpointError",
-    "MUGEN_CHECKPOINT_URL",
-    "MUGEN_LIGHTNING_CHECKPOINT_URL",
-    "convert_state_dict",
-    "convert_torchmultimodal_checkpoint",
-    "extract_state_dict",
-    "load_checkpoint",
+    "CheckpointConversionError", "KeyMismatchError", "PickleRequiredError", "UnreadableCheckpointError",
+    "convert_state_dict", "convert_torchmultimodal_checkpoint", "extract_state_dict", "load_checkpoint",
 ]

@@ -1,9 +1,7 @@
-"""VideoCLIP: torchmultimodal's MUGEN video-text retrieval model as a transformers model.
+"""VideoCLIP: torchmultimodal's MUGEN video-text retrieval model (``examples/mugen/retrieval/video_clip.py``).
 
-Architecture (identical to ``examples/mugen/retrieval/video_clip.py`` in facebookresearch/multimodal):
-the text tower is DistilBERT, read at the [CLS] position; the video tower is torchvision's S3D without its
-classifier; each tower ends in a ``Projection`` head to a 256-d joint space, and embeddings are
-L2-normalised before their cosine similarity.
+DistilBERT read at [CLS] and torchvision's S3D without its classifier, each followed by a ``Projection`` head to a
+256-d joint space; embeddings are L2-normalised before their cosine similarity.
 """
 
 from __future__ import annotations
@@ -29,20 +27,12 @@ class VideoCLIPOutput(ModelOutput):
     r"""Output of [`VideoCLIPModel`].
 
     Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `return_loss=True`):
-            Symmetric contrastive loss (mean of the text->video and video->text cross-entropies).
-        logits_per_video (`torch.FloatTensor` of shape `(video_batch_size, text_batch_size)`):
-            `exp(logit_scale)` times the cosine similarity of each video to each text.
-        logits_per_text (`torch.FloatTensor` of shape `(text_batch_size, video_batch_size)`):
-            The transpose of `logits_per_video`.
-        text_embeds (`torch.FloatTensor` of shape `(text_batch_size, projection_dim)`):
-            L2-normalised projected text embeddings.
-        video_embeds (`torch.FloatTensor` of shape `(video_batch_size, projection_dim)`):
-            L2-normalised projected video embeddings.
-        text_model_output (`BaseModelOutputWithPooling`):
-            DistilBERT's output; `pooler_output` is the [CLS] hidden state before projection.
-        video_model_output (`BaseModelOutputWithPooling`):
-            S3D's output; `last_hidden_state` is the feature map, `pooler_output` the pooled 1024-d features.
+        loss (`()`, returned when `return_loss=True`): mean of the text->video and video->text cross-entropies.
+        logits_per_video (`(video_batch, text_batch)`): `exp(logit_scale)` times each video-text cosine similarity.
+        logits_per_text (`(text_batch, video_batch)`): the transpose of `logits_per_video`.
+        text_embeds / video_embeds (`(batch, projection_dim)`): L2-normalised projected embeddings.
+        text_model_output / video_model_output (`BaseModelOutputWithPooling`): each tower's output, whose
+            `pooler_output` is the projected (not normalised) embedding.
     """
 
     loss: torch.FloatTensor | None = None
@@ -61,32 +51,22 @@ class VideoCLIPOutput(ModelOutput):
 
 
 def contrastive_loss(text_embeds: torch.Tensor, video_embeds: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE over matching (text i, video i) pairs, as torchmultimodal's
-    ``contrastive_loss_with_temperature`` (``BackpropType.GLOBAL``).
+    """Symmetric InfoNCE over (text i, video i) pairs, as torchmultimodal's ``contrastive_loss_with_temperature``
+    (``BackpropType.GLOBAL``).
 
-    When ``torch.distributed`` is initialised, each rank's embeddings are all-gathered and this rank's rows are
-    scored against the global batch with labels offset by the lower ranks' batch sizes, so the mean of the ranks'
-    losses, and the gradients once DDP has averaged them, are the single-process ones over the global batch
-    (``tests/dist_loss_check.py`` checks it under ``torchrun --nproc_per_node 2``).
-
-    Why no rescaling: rank r's loss ``L_r`` is the mean over its own rows, the global loss ``L = (1/W) sum_r L_r``
-    for W ranks with equal batches. `_AllGather`'s backward SUMS onto rank r's embeddings the gradients that every
-    rank's loss sends to its copy of them, so rank r's parameters receive ``d(sum_s L_s)/d theta``; DDP then
-    AVERAGES over ranks: ``(1/W) d(sum_s L_s)/d theta = dL/d theta`` (rescaling by the world size either way
-    would be wrong). ``logit_scale`` is used locally on every rank, so DDP's average of ``dL_r/ds`` is ``dL/ds``.
-
-    Uneven batches (a short last batch) are gathered with padding, and the local loss is weighted by
-    ``world_size * local_batch / global_batch`` (1 for equal batches), so the rank average is still the global
-    per-sample mean.
+    Under ``torch.distributed`` this rank's rows are scored against the all-gathered global batch, labels offset
+    by the lower ranks' batch sizes (``tests/dist_loss_check.py`` checks it under torchrun). No world-size
+    rescaling: `_AllGather`'s backward SUMS every rank's gradient onto the rows' owner, so rank r receives
+    ``d(sum_s L_s)/d theta`` and DDP's AVERAGE of that is ``dL/d theta`` for ``L = (1/W) sum_r L_r`` (``logit_scale``,
+    used locally, averages to ``dL/ds`` too). Uneven batches weight the local loss by
+    ``world_size * local_batch / global_batch``, keeping the rank average the global per-sample mean.
 
     Args:
-        text_embeds: `(batch, dim)` L2-normalised text embeddings of this process.
-        video_embeds: `(batch, dim)` L2-normalised video embeddings of this process.
+        text_embeds / video_embeds: `(batch, dim)` L2-normalised embeddings of this process.
         logit_scale: scalar, the LOG of the multiplier (MUGEN's convention), already clamped.
 
     Returns:
-        The mean of the text->video and video->text cross-entropies (in a distributed run: this rank's share,
-        whose average over ranks is the global batch's loss).
+        The mean of the text->video and video->text cross-entropies (distributed: this rank's share).
     """
     all_text, all_video, labels = _gather_embeddings_and_labels(text_embeds, video_embeds)
     scale = logit_scale.exp()
@@ -102,9 +82,8 @@ def contrastive_loss(text_embeds: torch.Tensor, video_embeds: torch.Tensor, logi
 
 
 class _AllGather(torch.autograd.Function):
-    """All-gather along dim 0 whose backward gives each rank the SUM of every rank's gradient for its rows, built on
-    ``all_gather`` and ``all_reduce`` (torch 2.14 deprecates ``torch.distributed.nn.functional.all_gather`` and
-    ``all_gather_into_tensor``; gloo has no reduce-scatter, and the gradients are small)."""
+    """All-gather along dim 0 whose backward gives each rank the SUM of every rank's gradient for its rows (torch 2.14
+    deprecates ``torch.distributed.nn.functional.all_gather``; gloo has no reduce-scatter; the gradients are small)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
@@ -124,17 +103,12 @@ class _AllGather(torch.autograd.Function):
 def _gather_embeddings_and_labels(
     text_embeds: torch.Tensor, video_embeds: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Returns the global text and video embeddings (rank order) and this rank's target indices into them.
-
-    `_AllGather` needs equal shapes: when the ranks' batch sizes differ every rank pads to the largest and the
-    padding is sliced away after the gather (padding rows receive no gradient).
-    """
+    """The global text and video embeddings (rank order) and this rank's labels into them; uneven batches are padded
+    to the largest for `_AllGather` and the padding sliced away after it."""
     local_batch = text_embeds.shape[0]
     labels = torch.arange(local_batch, device=text_embeds.device)
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return text_embeds, video_embeds, labels
-    world_size = torch.distributed.get_world_size()
-    if world_size == 1:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if not distributed or torch.distributed.get_world_size() == 1:
         return text_embeds, video_embeds, labels
     sizes = _AllGather.apply(torch.tensor([local_batch], device=text_embeds.device)).tolist()
     max_batch = max(sizes)
@@ -149,11 +123,8 @@ def _gather_embeddings_and_labels(
 
 
 class VideoCLIPProjection(nn.Module):
-    """MUGEN's projection head: ``layer_norm(h + dropout(linear2(gelu(h))))`` with ``h = linear1(x)``.
-
-    Attribute names (``linear1``, ``gelu``, ``linear2``, ``drop``, ``layer_norm``) match the reference's
-    ``Projection`` so checkpoints convert key for key.
-    """
+    """MUGEN's projection head, ``layer_norm(h + dropout(linear2(gelu(h))))`` with ``h = linear1(x)``; attribute
+    names match the reference's ``Projection`` so checkpoints convert key for key."""
 
     def __init__(self, in_dim: int, out_dim: int, dropout: float):
         super().__init__()
@@ -170,28 +141,18 @@ class VideoCLIPProjection(nn.Module):
 
 
 def s3d_pooled_size(num_frames: int, height: int, width: int) -> tuple[int, int, int]:
-    """Size (T, H, W) of S3D's feature map before its final AvgPool3d((2, 7, 7)), computed from the layer
-    strides: the stem conv and two max-pools halve with ceil, the last max-pool halves with floor."""
-
-    def halve_ceil(x: int, times: int) -> int:
-        for _ in range(times):
-            x = math.ceil(x / 2)
-        return x
-
-    t = halve_ceil(num_frames, 2) // 2
-    h = halve_ceil(height, 4) // 2
-    w = halve_ceil(width, 4) // 2
-    return t, h, w
+    """Size (T, H, W) of S3D's feature map before its final AvgPool3d((2, 7, 7)): the stem conv and two max-pools
+    halve with ceil (time only twice; nested ceilings compose into one), the last max-pool halves with floor."""
+    return math.ceil(num_frames / 4) // 2, math.ceil(height / 16) // 2, math.ceil(width / 16) // 2
 
 
 class VideoCLIPVideoEncoder(nn.Module):
-    """torchvision's S3D up to its average pool (its classifier is dropped, as the reference replaces it
-    with ``nn.Identity``). Input `(batch, channels, frames, height, width)`; output `(batch, 1024)`."""
+    """torchvision's S3D up to its average pool (the reference replaces its classifier with ``nn.Identity``).
+    Input `(batch, channels, frames, height, width)`; output `(batch, 1024)`."""
 
     def __init__(self, config):
         super().__init__()
-        norm_layer = partial(nn.BatchNorm3d, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum)
-        s3d = S3D(norm_layer=norm_layer)
+        s3d = S3D(norm_layer=partial(nn.BatchNorm3d, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum))
         self.features = s3d.features
         self.avgpool = s3d.avgpool
         # Read and set by PreTrainedModel.gradient_checkpointing_enable(), with `_gradient_checkpointing_func`.
@@ -200,20 +161,17 @@ class VideoCLIPVideoEncoder(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> BaseModelOutputWithPooling:
         hidden = pixel_values
         if hidden.device.type == "cpu":
-            # Performance: oneDNN runs S3D's 3D convolutions ~1.5x faster on channels-last activations
-            # (N, T, H, W, C in memory) than on contiguous (N, C, T, H, W) ones, and the layers keep that layout.
-            # Same values up to float rounding (~1e-7); the processor's (B, T, C, H, W) output is contiguous.
+            # Performance: oneDNN runs S3D's 3D convolutions ~1.5x faster on channels-last activations, which the
+            # layers keep, than on the processor's contiguous ones; same values up to float rounding (~1e-7).
             hidden = hidden.contiguous(memory_format=torch.channels_last_3d)
         for layer in self.features:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 hidden = self._gradient_checkpointing_func(layer.__call__, hidden)
             else:
                 hidden = layer(hidden)
-        if hidden.dtype in (torch.bfloat16, torch.float16) and hidden.device.type == "cpu":
-            # avg_pool3d has no reduced-precision CPU kernel; pool in float32, then cast back.
-            pooled = self.avgpool(hidden.float()).mean(dim=(2, 3, 4)).to(hidden.dtype)
-        else:
-            pooled = self.avgpool(hidden).mean(dim=(2, 3, 4))
+        # avg_pool3d has no reduced-precision CPU kernel; pool in float32, then cast back.
+        upcast = hidden.dtype in (torch.bfloat16, torch.float16) and hidden.device.type == "cpu"
+        pooled = self.avgpool(hidden.float() if upcast else hidden).mean(dim=(2, 3, 4)).to(hidden.dtype)
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
@@ -275,10 +233,9 @@ class _TextTowerMixin:
                 pass
         if outputs is None:
             outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        cls_state = outputs.last_hidden_state[:, 0, :]
         return BaseModelOutputWithPooling(
             last_hidden_state=outputs.last_hidden_state,
-            pooler_output=self.text_projection(cls_state),
+            pooler_output=self.text_projection(outputs.last_hidden_state[:, 0, :]),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -303,9 +260,8 @@ class _VideoTowerMixin:
 
 
 def _can_skip_padding(text_model: nn.Module, attention_mask: torch.Tensor, kwargs: dict) -> bool:
-    """Whether `_distilbert_without_padding` computes exactly what DistilBERT would, and gains something: in eval
-    mode (no dropout), with SDPA attention (an explicit "eager" request is honoured), no per-layer outputs
-    requested, some padding to skip, at least one token per row, and DistilBERT laid out as expected."""
+    """Whether `_distilbert_without_padding` is exact and gains something: eval mode, SDPA attention (an explicit
+    "eager" is honoured), no per-layer outputs, some padding, a token in every row, DistilBERT's expected layout."""
     if text_model.training or kwargs or text_model.config._attn_implementation != "sdpa":
         return False
     keep = attention_mask.bool()
@@ -337,14 +293,11 @@ def _has_distilbert_layout(text_model: nn.Module) -> bool:
 def _distilbert_without_padding(
     text_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
-    """DistilBERT's inference forward (its `last_hidden_state`, `(batch, length, dim)`) with its per-token work
-    done on the real tokens only.
+    """DistilBERT's inference `last_hidden_state` `(batch, length, dim)` with its per-token work on real tokens only.
 
-    Performance: captions are padded to the longest in the batch (a third of a typical MUGEN caption batch is
-    padding) and DistilBERT's cost is almost all in its per-token linear layers, so those run on the packed
-    real tokens; only the attention sees the padded (batch, length) layout again, with padding keys masked as
-    in DistilBERT. Each real token's result is DistilBERT's (the linear layers act on tokens independently);
-    hidden states at padding positions, meaningless in DistilBERT, are zeros here.
+    Performance: a third of a typical MUGEN caption batch is padding and DistilBERT's cost is almost all in its
+    per-token linear layers, so those run on the packed real tokens; only the attention sees the padded layout,
+    with padding keys masked as in DistilBERT. Real tokens get DistilBERT's values; padding positions are zeros.
     """
     batch, length = input_ids.shape
     hidden = text_model.embeddings(input_ids)  # (batch, length, dim), position embeddings of the padded layout
@@ -419,8 +372,6 @@ def _check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
 class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel):
     """VideoCLIP: both towers and the learnable logit scale.
 
-    Example:
-
     ```python
     >>> model = AutoModel.from_pretrained("<org>/videoclip-mugen", trust_remote_code=True)
     >>> processor = AutoProcessor.from_pretrained("<org>/videoclip-mugen", trust_remote_code=True)
@@ -440,32 +391,29 @@ class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel
     def get_text_features(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs
     ) -> BaseModelOutputWithPooling:
-        """Text embeddings, following transformers 5's convention for `get_*_features`.
+        """Text embeddings (transformers 5's `get_*_features` convention). In eval mode with SDPA attention (the
+        default) a padded batch skips the padding in DistilBERT's per-token layers (~1.5x faster, same embeddings;
+        `last_hidden_state` is then zero at padding positions).
 
         Args:
             input_ids: `(batch, sequence)` token ids from the processor.
-            attention_mask: `(batch, sequence)`; when None it is `input_ids != config.pad_token_id`, as the
-                reference builds it.
-
-        In eval mode with SDPA attention (the default), a padded batch skips the padding in DistilBERT's
-        per-token layers (about 1.5x faster on typical caption batches, same embeddings); `last_hidden_state`
-        is then zero at padding positions.
+            attention_mask: `(batch, sequence)`; None means `input_ids != config.pad_token_id`, as the reference.
 
         Returns:
-            `BaseModelOutputWithPooling` whose `pooler_output` is the PROJECTED, NOT normalised, `(batch, 256)`
-            embedding (normalise it before cosine similarity) and whose `last_hidden_state` is DistilBERT's.
+            `BaseModelOutputWithPooling`: `pooler_output` is the PROJECTED, NOT normalised, `(batch, 256)` embedding,
+            `last_hidden_state` is DistilBERT's.
         """
         return self._encode_text(input_ids, attention_mask, **kwargs)
 
     def get_video_features(self, pixel_values_videos: torch.Tensor) -> BaseModelOutputWithPooling:
-        """Video embeddings, following transformers 5's convention for `get_*_features`.
+        """Video embeddings (transformers 5's `get_*_features` convention).
 
         Args:
             pixel_values_videos: `(batch, frames, 3, height, width)` float videos from the processor.
 
         Returns:
-            `BaseModelOutputWithPooling` whose `pooler_output` is the PROJECTED, NOT normalised, `(batch, 256)`
-            embedding and whose `last_hidden_state` is S3D's last feature map.
+            `BaseModelOutputWithPooling`: `pooler_output` is the PROJECTED, NOT normalised, `(batch, 256)` embedding,
+            `last_hidden_state` is S3D's last feature map.
         """
         return self._encode_video(pixel_values_videos)
 
@@ -484,14 +432,13 @@ class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel
         return_loss: bool | None = None,
         **kwargs,
     ) -> VideoCLIPOutput:
-        """Embeds texts and videos, returns their similarity logits and, with `return_loss`, the contrastive
-        loss over pairs (text i, video i).
+        """Similarity logits of texts and videos and, with `return_loss`, the contrastive loss over (text i, video i).
 
         Args:
             input_ids: `(text_batch, sequence)` token ids.
-            attention_mask: optional; derived from `config.pad_token_id` when None.
+            attention_mask: optional; None derives it from `config.pad_token_id`.
             pixel_values_videos: `(video_batch, frames, 3, height, width)` from the processor.
-            return_loss: compute the loss (needs as many texts as videos).
+            return_loss: compute the loss (needs as many texts as videos); default None, no loss.
 
         Returns:
             [`VideoCLIPOutput`].
@@ -510,7 +457,6 @@ class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel
         video_outputs = self._encode_video(pixel_values_videos)
         text_embeds = F.normalize(text_outputs.pooler_output, dim=-1)
         video_embeds = F.normalize(video_outputs.pooler_output, dim=-1)
-
         max_scale = self.config.logit_scale_max
         logit_scale = self.clamped_logit_scale() if return_loss else self.logit_scale.clamp(max=max_scale)
         logits_per_text = text_embeds @ video_embeds.T * logit_scale.exp()
@@ -586,15 +532,7 @@ class VideoCLIPVideoModelWithProjection(_VideoTowerMixin, VideoCLIPPreTrainedMod
 
 
 __all__ = [
-    "VideoCLIPModel",
-    "VideoCLIPOutput",
-    "VideoCLIPPreTrainedModel",
-    "VideoCLIPProjection",
-    "VideoCLIPTextModelOutput",
-    "VideoCLIPTextModelWithProjection",
-    "VideoCLIPVideoEncoder",
-    "VideoCLIPVideoModelOutput",
-    "VideoCLIPVideoModelWithProjection",
-    "contrastive_loss",
-    "s3d_pooled_size",
+    "VideoCLIPModel", "VideoCLIPOutput", "VideoCLIPPreTrainedModel", "VideoCLIPProjection", "VideoCLIPTextModelOutput",
+    "VideoCLIPTextModelWithProjection", "VideoCLIPVideoEncoder", "VideoCLIPVideoModelOutput",
+    "VideoCLIPVideoModelWithProjection", "contrastive_loss", "s3d_pooled_size",
 ]

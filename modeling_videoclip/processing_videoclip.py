@@ -11,9 +11,8 @@ MAX_TEXT_TOKENS = 512  # DistilBERT's position embeddings
 class VideoCLIPProcessor(ProcessorMixin):
     r"""Tokenises texts and processes videos for [`VideoCLIPModel`] in one call.
 
-    Tokenisation equals the reference's `BertTextTransform`: lower-cased bert-base-uncased WordPiece,
-    `[CLS] ... [SEP]`, padded with 0 to the longest text of the batch. Unlike the reference, texts longer than
-    512 tokens are truncated (keeping `[SEP]`) instead of crashing DistilBERT.
+    Tokenisation equals the reference's `BertTextTransform` (lower-cased bert-base-uncased WordPiece, `[CLS] ...
+    [SEP]`, padded with 0 to the longest text), except that texts over 512 tokens are truncated, keeping `[SEP]`.
 
     Args:
         video_processor ([`VideoCLIPVideoProcessor`]): the video processor.
@@ -39,20 +38,19 @@ class VideoCLIPProcessor(ProcessorMixin):
             text: one text or a list of texts.
             videos: one video or a list of videos, as [`VideoCLIPVideoProcessor`] accepts them.
             return_tensors: "pt" (default) for tensors.
-            padding: "longest", the reference's padding.
+            padding: "longest" (default), the reference's padding.
             truncation / max_length: truncate at 512 tokens (DistilBERT's limit) by default.
             **video_kwargs: passed to the video processor (e.g. `num_frames`).
 
         Returns:
-            `BatchFeature` with `input_ids` and `attention_mask` (for texts) and `pixel_values_videos` (for videos).
+            `BatchFeature` with `input_ids` and `attention_mask` (texts) and `pixel_values_videos` (videos).
         """
         if text is None and videos is None:
             raise ValueError("Pass `text`, `videos` or both to the VideoCLIP processor.")
         data = {}
         if text is not None:
-            texts = _check_texts(text)
             encoded = self.tokenizer(
-                texts,
+                _check_texts(text),
                 padding=padding,
                 truncation=truncation,
                 max_length=max_length,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 
 from transformers import DistilBertTokenizer
@@ -47,8 +48,6 @@ def _read_vocab(vocab) -> dict[str, int]:
 def vocab_from_texts(texts: Iterable[str]) -> list[str]:
     """A small WordPiece vocabulary covering `texts` whole-word (special tokens first, [PAD] = 0, as in
     bert-base-uncased's order of specials), for demos and tests without bert-base-uncased's vocab."""
-    import re
-
     words = sorted({w for text in texts for w in re.findall(r"\w+|[^\w\s]", text.lower())})
     return list(SPECIAL_TOKENS) + words
 

@@ -1,9 +1,7 @@
 """VideoCLIP's video processor: torchmultimodal's MUGEN ``VideoTransform`` as a transformers video processor.
 
-Steps, in the reference's order: pick ``num_frames`` frames by nearest-neighbour resampling in time
-(index ``floor(i * T / num_frames)``, which repeats frames of short clips), resize every frame to 224x224
-with torchvision's bilinear antialiased resize of the uint8 frames, divide by 255, normalise with the
-Kinetics mean and std. The output ``pixel_values_videos`` has the transformers layout (B, T, C, H, W).
+In the reference's order: nearest-neighbour resampling to ``num_frames`` frames, torchvision's bilinear antialiased
+resize of the uint8 frames to 224x224, division by 255, Kinetics normalisation; output layout (B, T, C, H, W).
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
 
 import numpy as np
 import torch
@@ -27,11 +25,9 @@ KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
 def decode_video_file(path: str | os.PathLike) -> np.ndarray:
-    """Decodes every frame of a video file with PyAV (which bundles FFmpeg) into uint8 RGB (T, H, W, 3).
+    """Decodes every frame of a video file with PyAV into uint8 RGB (T, H, W, 3).
 
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file cannot be decoded or holds no video frame.
+    Raises FileNotFoundError for a missing file, ValueError for one that cannot be decoded or holds no frame.
     """
     import av  # imported here: only file inputs need it
 
@@ -51,9 +47,8 @@ def decode_video_file(path: str | os.PathLike) -> np.ndarray:
 
 
 def nearest_frame_indices(total_frames: int, num_frames: int) -> torch.Tensor:
-    """Frame indices of ``F.interpolate(mode="nearest")`` along time, as the reference resamples:
-    ``floor(i * scale)`` with the float32 scale ``total_frames / num_frames``. Repeats frames when the clip
-    is shorter than ``num_frames``."""
+    """Frame indices of the reference's ``F.interpolate(mode="nearest")`` along time: ``floor(i * scale)`` with the
+    float32 scale ``total_frames / num_frames`` (short clips repeat frames)."""
     scale = np.float32(total_frames) / np.float32(num_frames)
     indices = np.floor(np.arange(num_frames, dtype=np.float32) * scale).astype(np.int64)
     return torch.from_numpy(np.minimum(indices, total_frames - 1))
@@ -62,14 +57,11 @@ def nearest_frame_indices(total_frames: int, num_frames: int) -> torch.Tensor:
 class VideoCLIPVideoProcessor(BaseVideoProcessor):
     r"""Turns videos into VideoCLIP's `pixel_values_videos`, equal to torchmultimodal's `VideoTransform`.
 
-    Accepts one video or a list of videos (lengths and sizes may differ): uint8 numpy arrays or torch
-    tensors laid out (T, H, W, C) or (T, C, H, W) with 3 channels, or paths of video files (decoded with PyAV).
-    Integer and float pixels must lie in [0, 255], as uint8 frames do.
+    Accepts one video or a list of videos of any lengths and sizes: numpy arrays or torch tensors laid out
+    (T, H, W, 3) or (T, 3, H, W) with pixels in [0, 255], or video file paths (decoded with PyAV).
 
-    Attributes (saved in `video_preprocessor_config.json`):
-        num_frames: 32, the clip length MUGEN's VideoCLIP was trained with.
-        size: 224x224, the reference's resize shape (S3D's input size).
-        image_mean / image_std: the Kinetics-400 statistics the reference normalises with.
+    Attributes (saved in `video_preprocessor_config.json`): `num_frames` 32 (MUGEN's clip length), `size` 224x224
+    (the reference's, S3D's input size), `image_mean` / `image_std` the Kinetics-400 statistics.
     """
 
     model_input_names = ["pixel_values_videos"]
@@ -85,9 +77,6 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
     image_std = list(KINETICS_STD)
     do_convert_rgb = False
 
-    def __call__(self, videos, **kwargs) -> BatchFeature:
-        return self.preprocess(videos, **kwargs)
-
     def preprocess(
         self,
         videos,
@@ -102,17 +91,17 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         device: str | torch.device | None = None,
         **unused,
     ) -> BatchFeature:
-        """Processes videos.
+        """Processes videos; every option left None takes the processor's attribute of the same name.
 
         Args:
             videos: one video or a list of videos (arrays, tensors or file paths).
-            num_frames: frames per clip; defaults to `self.num_frames` (32).
-            do_sample_frames: resample every clip to `num_frames` frames (the reference always does).
-            do_resize: resize frames to `size` (skipped for frames already that size, as the reference).
-            size: `{"height", "width"}`; defaults to `self.size` (224x224).
-            do_normalize: divide by 255 and normalise with `image_mean` / `image_std`.
-            return_tensors: "pt" stacks into one (B, T, C, H, W) tensor; None returns a list of (T, C, H, W).
-            device: where to run the resize and normalisation.
+            num_frames: frames per clip (32).
+            do_sample_frames: resample every clip to `num_frames` frames (True, as the reference).
+            do_resize: resize frames to `size`, skipped for frames already that size (True, as the reference).
+            size: `{"height", "width"}` (224x224).
+            do_normalize: divide by 255 and normalise with `image_mean` / `image_std` (True).
+            return_tensors: "pt" (default) stacks into one (B, T, C, H, W) tensor; None returns (T, C, H, W) ones.
+            device: where to run the resize and normalisation (default: where the videos are).
 
         Returns:
             `BatchFeature` with `pixel_values_videos`.
@@ -127,7 +116,6 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         std = self.image_std if image_std is None else image_std
         if num_frames is not None and num_frames < 1:
             raise ValueError(f"`num_frames` must be at least 1, got {num_frames}.")
-
         videos = [_to_tchw_tensor(video, index) for index, video in enumerate(_as_video_list(videos))]
         if device is not None:
             videos = [video.to(device) for video in videos]
@@ -136,8 +124,12 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         stack = return_tensors in ("pt", "torch")
         if not stack and return_tensors is not None:
             raise ValueError(f"`return_tensors` must be 'pt' or None, got {return_tensors!r}.")
-        if stack:
-            _check_same_shape(plans)
+        shapes = {plan.output_shape for plan in plans}
+        if stack and len(shapes) > 1:
+            raise ValueError(
+                f"Processed videos have different shapes {sorted(shapes)} and cannot be stacked; enable "
+                f"do_resize/do_sample_frames or pass return_tensors=None for a list."
+            )
         normalization = _normalization_tensors(mean, std, videos[0].device) if do_normalize else None
         outputs = _allocate_outputs(plans, normalization is not None, stack)
         interpolation = pil_torch_interpolation_mapping[PILImageResampling(self.resample)]
@@ -150,9 +142,8 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         return BatchFeature(data={"pixel_values_videos": outputs})
 
 
-# Frames resized and normalised per task. Small enough that a task's frames stay in the CPU cache between the
-# resize and the normalisation (resizing all B*T frames in one call, as the reference does, is about 2x slower
-# per frame), large enough that the per-task overhead is negligible.
+# Frames per task: few enough to stay in the CPU cache between resize and normalisation (resizing all B*T frames
+# in one call, as the reference does, is ~2x slower per frame), enough to make the per-task overhead negligible.
 FRAMES_PER_TASK = 4
 
 
@@ -185,18 +176,14 @@ class _VideoPlan:
         return [(start, min(start + frames_per_chunk, total)) for start in range(0, total, frames_per_chunk)]
 
     def selected_frames(self, start: int, stop: int) -> torch.Tensor:
-        if self.frame_indices is None:
-            return self.frames[start:stop]
-        return self.frames[self.frame_indices[start:stop]]
+        return self.frames[start:stop] if self.frame_indices is None else self.frames[self.frame_indices[start:stop]]
 
 
 def _normalization_tensors(
     mean: Sequence[float], std: Sequence[float], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std as float32 (C, 1, 1) tensors, as torchvision's ``normalize`` builds them."""
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device).view(-1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=device).view(-1, 1, 1)
-    return mean_t, std_t
+    return tuple(torch.as_tensor(stat, dtype=torch.float32, device=device).view(-1, 1, 1) for stat in (mean, std))
 
 
 def _allocate_outputs(plans: list[_VideoPlan], normalize: bool, stack: bool) -> torch.Tensor | list[torch.Tensor]:
@@ -205,10 +192,8 @@ def _allocate_outputs(plans: list[_VideoPlan], normalize: bool, stack: bool) -> 
     dtypes = [torch.float32 if normalize or plan.frames.is_floating_point() else plan.frames.dtype for plan in plans]
     device = plans[0].frames.device
     if stack:
-        dtype = dtypes[0]
-        for other in dtypes[1:]:
-            dtype = torch.promote_types(dtype, other)
-        return torch.empty((len(plans), *plans[0].output_shape), dtype=dtype, device=device)
+        shape = (len(plans), *plans[0].output_shape)
+        return torch.empty(shape, dtype=reduce(torch.promote_types, dtypes), device=device)
     return [torch.empty(plan.output_shape, dtype=dtype, device=device) for plan, dtype in zip(plans, dtypes)]
 
 
@@ -220,11 +205,8 @@ def _process_frames(
     interpolation,
     normalization: tuple[torch.Tensor, torch.Tensor] | None,
 ) -> None:
-    """Samples, resizes and normalises output frames ``start:stop`` of one video into ``output[start:stop]``.
-
-    Each frame is resized independently by torchvision's kernel, so resizing a few frames at a time gives
-    exactly the reference's values; the normalisation is the reference's float32 operations in its order.
-    """
+    """Samples, resizes and normalises output frames ``start:stop`` of one video into ``output[start:stop]``; frames
+    are resized independently, so a few at a time give exactly the reference's values."""
     frames = plan.selected_frames(start, stop)
     if plan.resize_to is not None:
         frames = tvF.resize(frames, list(plan.resize_to), interpolation=interpolation, antialias=True)
@@ -239,10 +221,9 @@ def _process_frames(
 def _run_tasks(tasks: list[Callable[[], None]], parallel: bool) -> None:
     """Runs the tasks, on ``torch.get_num_threads()`` threads when `parallel` and there is more than one.
 
-    torchvision's uint8 antialiased resize, which dominates the cost, runs on one core whatever torch's thread
-    setting; running independent frame chunks on a thread pool (torch releases the GIL) is what uses the other
-    cores. Each pool thread runs torch single-threaded, so the pool's threads do not each start an OpenMP team
-    and oversubscribe the cores. Inside DataLoader workers (where torch uses one thread) everything runs inline.
+    torchvision's uint8 antialiased resize, which dominates, runs on one core whatever torch's thread setting, so
+    frame chunks run on a thread pool (torch releases the GIL) of single-threaded torch threads (no OpenMP team
+    each to oversubscribe the cores). Inside DataLoader workers (one torch thread) everything runs inline.
     """
     workers = min(torch.get_num_threads(), len(tasks)) if parallel else 1
     if workers <= 1:
@@ -265,10 +246,9 @@ def _run_in_mode(task: Callable[[], None], in_inference_mode: bool) -> None:
 def _single_threaded_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
     """A thread pool whose threads run torch ops single-threaded, shut down on exit.
 
-    ``torch.set_num_threads(1)`` in a pool thread only lowers that thread's own OpenMP team size, but it also
-    changes torch's process-wide default for threads started later, so the caller's setting is restored once
-    the pool threads exist. A pool per call (not a module-level one) keeps the processor safe to use after
-    ``fork`` (DataLoader workers), where a pool's threads would not exist.
+    ``torch.set_num_threads(1)`` in a pool thread also changes torch's process-wide default for later threads, so
+    the caller's setting is restored afterwards. A pool per call keeps the processor safe after ``fork``
+    (DataLoader workers), where a module-level pool's threads would not exist.
     """
     previous = torch.get_num_threads()
     pool = ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(1,))
@@ -292,11 +272,10 @@ def _reject_unknown_options(options: dict) -> None:
 
 def _as_video_list(videos) -> list:
     """Splits the accepted input forms into a list of single videos."""
-    if isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor)):
-        if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
-            videos = list(videos)
-        else:
-            videos = [videos]
+    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+        videos = list(videos)
+    elif isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor)):
+        videos = [videos]
     elif isinstance(videos, (list, tuple)):
         videos = list(videos)
     else:
@@ -350,18 +329,7 @@ def _checked_pixels(video: torch.Tensor, index: int) -> torch.Tensor:
             f"Video {index} has pixel values in [{low}, {high}], outside [0, 255]. Pass uint8 frames, or "
             f"scale float frames to [0, 255] (multiply [0, 1] frames by 255)."
         )
-    if video.is_floating_point():
-        return video.float()
-    return video.to(torch.uint8)
-
-
-def _check_same_shape(plans: list[_VideoPlan]) -> None:
-    shapes = {plan.output_shape for plan in plans}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"Processed videos have different shapes {sorted(shapes)} and cannot be stacked; enable "
-            f"do_resize/do_sample_frames or pass return_tensors=None for a list."
-        )
+    return video.float() if video.is_floating_point() else video.to(torch.uint8)
 
 
 __all__ = ["VideoCLIPVideoProcessor", "decode_video_file", "nearest_frame_indices"]

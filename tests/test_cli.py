@@ -82,7 +82,7 @@ def decode_mp4(path) -> tuple[int, int, int]:
 def assert_one_line_error(capsys, code: int, expected_code: int, fragment: str = "") -> str:
     captured = capsys.readouterr()
     assert code == expected_code, captured
-    progress = ("clip/s", "it/s")
+    progress = ("clip/s", "it/s", "%|")  # tqdm bars
     lines = [line for line in captured.err.splitlines() if line.strip() and not any(p in line for p in progress)]
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("videoclip"), lines
@@ -384,6 +384,29 @@ def test_bad_arguments_exit_non_zero_with_one_line_and_no_traceback(tiny_dir, sa
     for argv, expected_code, fragment in cases:
         code = cli.main(argv)
         assert_one_line_error(capsys, code, expected_code, fragment)
+
+
+def test_unwritable_outputs_fail_with_one_line(tiny_dir, sample_dir, evaluation, tmp_path, capsys):
+    blocker = tmp_path / "a-file"  # a path under a regular file cannot be written, even by root
+    blocker.write_text("in the way")
+    pool = ["--model", tiny_dir, "--data", sample_dir, "--device", "cpu"]
+    evaluate_pool = ["evaluate", *pool, "--limit", "2", "--batch-size", "2"]
+    tiny_text = json.dumps({"text_config": {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64}})
+    retrieve_pool = ["retrieve", *pool, "--embeddings", str(evaluation["embeddings.npz"]), "--query", "Mugen jumps"]
+    cases = [
+        (["mugen-sample", str(blocker / "sample"), "--num-clips", "2"], blocker / "sample"),
+        ([*retrieve_pool, "--json", str(blocker / "hits.json")], blocker / "hits.json"),
+        ([*retrieve_pool, "--out", str(blocker / "hits")], blocker / "hits"),
+        ([*evaluate_pool, "--json", str(blocker / "m.json")], blocker / "m.json"),
+        ([*evaluate_pool, "--save-embeddings", str(blocker / "e.npz")], blocker / "e.npz"),
+        ([*evaluate_pool, "--model-card", str(blocker / "README.md")], blocker / "README.md"),
+        (["demo", *pool, "--batch-size", "1", "--out", str(blocker / "demo")], blocker / "demo"),
+        (["train", "--data", sample_dir, "--init", "random", "--tokenizer", "from-data", "--model-config", tiny_text,
+          "--output-dir", str(blocker / "run")], blocker / "run"),
+    ]
+    for argv, path in cases:
+        line = assert_one_line_error(capsys, cli.main(argv), 1, f"cannot write {path}: ")
+        assert line.startswith("videoclip: error: cannot write"), line
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):

@@ -3,7 +3,6 @@
 import json
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -277,8 +276,7 @@ def _stress_variants(root: Path, out_dir: Path) -> list:
                     reason="set MUGEN_REFERENCE_DIR to a facebookresearch/multimodal checkout to compare pixels")
 @pytest.mark.parametrize("res", [RES, 224, 97])
 def test_matches_the_reference_renderer(tmp_path, res):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from bench_render import ReferenceRenderer
+    from benchmarks.bench_render import ReferenceRenderer
 
     root = make_mugen_sample(tmp_path, num_clips=8, seed=11, with_audio=False, short_clips=0)
     paths = sorted(str(p) for p in (root / "game_jsons").glob("*.json"))

@@ -1,11 +1,6 @@
-"""The ``videoclip`` command: `main` and the one registry, `COMMANDS`.
-
-Each command module (demo, evaluate, retrieve, mugen: mugen-sample and mugen-push, train) has
-``register(subparsers)``, which adds its parser and sets ``handler``, a function of the parsed namespace returning
-the exit status. A `VideoCLIPError` prints as one line, ``videoclip: error: ...``, and exits with its code (its
-traceback too with ``--debug``, before or after the command, or ``VIDEOCLIP_DEBUG=1``); any other exception keeps
-its traceback.
-"""
+"""The ``videoclip`` command: `main` and the one registry, `COMMANDS`, of modules whose ``register(subparsers)``
+adds a parser with a ``handler`` (namespace -> exit status). A `VideoCLIPError` prints as one line (and its
+traceback with ``--debug`` or ``VIDEOCLIP_DEBUG=1``); any other exception keeps its traceback."""
 
 from __future__ import annotations
 
@@ -21,8 +16,7 @@ from .shared import EPILOG, PROG, Parser, add_debug_option
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = (demo, evaluate, retrieve, mugen, train)
-"""The command modules, in the order ``videoclip --help`` lists them."""
+COMMANDS = (demo, evaluate, retrieve, mugen, train)  # in the order ``videoclip --help`` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,15 +1,11 @@
-"""``videoclip demo``: torchmultimodal's video-text retrieval tutorial, end to end, offline.
-
-The tutorial (``examples/mugen/retrieval/tutorial.ipynb`` in facebookresearch/multimodal) embeds one batch of 8
-MUGEN test clips and their captions with the MUGEN weights, builds the similarity matrix ``text_embeds @
-video_embeds.T``, retrieves the text for video 0 and the video for text 6, and writes the clips as mp4. `run_demo`
-does the same on a fresh machine: the data default to the synthetic sample, and without ``--model`` or the MUGEN
-checkpoint the weights are random, said in one line and labelled RANDOM WEIGHTS in every output.
-"""
+"""``videoclip demo``: torchmultimodal's video-text retrieval tutorial (``examples/mugen/retrieval/tutorial.ipynb``
+in facebookresearch/multimodal), end to end and offline: the data default to the synthetic sample, and without
+``--model`` or the MUGEN checkpoint the weights are random, said in one line and labelled in every output."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -24,25 +20,20 @@ from tqdm.auto import tqdm
 from ..common import downloads
 from ..common.constants import DISTILBERT_ID, MUGEN_CHECKPOINT_URL
 from ..common.errors import CommandError, ExitCode, VideoCLIPError
-from ..common.models import check_model_path
+from ..common.models import check_model_path, load_pretrained
 from ..retrieval.visualize import RANDOM_WEIGHTS_LABEL
 from . import shared
 
 Log = Callable[[str], None]
 
-TUTORIAL_BATCH_SIZE = 8
-"""The tutorial's batch: ``MUGENDataModule(..., batch_size=8)``, the pool the retrievals search."""
-TUTORIAL_VIDEO_QUERY = 0
-"""The tutorial retrieves the text for video 0 ..."""
-TUTORIAL_TEXT_QUERY = 6
-"""... and the video for text 6."""
-RANDOM_SEED = 0
-"""Seed of the random-weight fallback, so that two runs print the same (meaningless) numbers."""
+TUTORIAL_BATCH_SIZE = 8  # MUGENDataModule(..., batch_size=8): the pool the retrievals search
+TUTORIAL_VIDEO_QUERY = 0  # the tutorial retrieves the text for video 0 ...
+TUTORIAL_TEXT_QUERY = 6  # ... and the video for text 6
+RANDOM_SEED = 0  # of the random-weight fallback, so that two runs print the same (meaningless) numbers
+# Videos per forward pass: small, so the progress bar moves on a CPU (S3D takes seconds a clip); batch norm is in
+# eval mode, so the embeddings do not depend on it.
 VIDEO_CHUNK = 2
-"""Videos per forward pass in the demo: small, so the progress bar moves on a CPU (S3D takes seconds a clip);
-batch norm is in eval mode, so the embeddings do not depend on it."""
-RANDOM_PREFIX = "RANDOM-WEIGHTS_"
-"""Prefix of the mp4 files of a random-weight run (an mp4 cannot carry a visible label as the PNG titles do)."""
+RANDOM_PREFIX = "RANDOM-WEIGHTS_"  # the mp4 files' label (an mp4 cannot show one as the PNG titles do)
 
 
 def register(subparsers) -> None:
@@ -104,12 +95,9 @@ def _mugen_tokenizer_source() -> str:
     """The Hugging Face cache's copy of `DISTILBERT_ID`, else the Hub id when the Hub answers within seconds, else
     a `VideoCLIPError` (`NETWORK`): so that the demo does not hang offline."""
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    try:
+    with contextlib.suppress(OSError, ValueError):  # not cached (LocalEntryNotFoundError), or a broken cache
         return snapshot_download(DISTILBERT_ID, local_files_only=True)
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        pass
     if not downloads.hub_reachable(timeout=3.0):
         raise VideoCLIPError(
             f"the tokenizer {DISTILBERT_ID} is not cached and {constants.ENDPOINT} cannot be reached", ExitCode.NETWORK
@@ -134,7 +122,7 @@ def load_demo_weights(
     downloadable, else random ones with a one-line note to `log`), "mugen" (or an error) or "random" (a vocabulary
     from `texts`)."""
     if model is not None:
-        return shared.load_videoclip(model, device)
+        return shared.LoadedModel(*load_pretrained(model, device), description=model)
     if weights == "random":
         return random_weights(texts, device)
     try:
@@ -149,8 +137,8 @@ def load_demo_weights(
 
 @dataclass
 class DemoResult:
-    """What `run_demo` computed and wrote: the `(texts, videos)` cosine similarities, the queries (video 0 and text
-    6, as the tutorial, clamped to the batch), the indices ranked for each (best first) and the files by role."""
+    """What `run_demo` computed and wrote: the `(texts, videos)` cosine similarities, the queries (the tutorial's,
+    clamped to the batch), the indices ranked for each (best first) and the files by role."""
 
     similarity: np.ndarray
     texts: list[str]
@@ -166,8 +154,7 @@ class DemoResult:
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "similarity"}
-        out["similarity"] = np.round(self.similarity, 6).tolist()
-        return out
+        return out | {"similarity": np.round(self.similarity, 6).tolist()}
 
 
 def query_indices(n: int) -> tuple[int, int]:
@@ -177,11 +164,10 @@ def query_indices(n: int) -> tuple[int, int]:
 
 def format_similarity(similarity: np.ndarray) -> str:
     """The similarity matrix as an aligned table: rows texts, columns videos, ``*`` on each text's best video."""
-    n_rows, n_cols = similarity.shape
     best = similarity.argmax(axis=1)
-    lines = ["        " + "".join(f"{f'video {j}':>10}" for j in range(n_cols))]
-    for i in range(n_rows):
-        cells = "".join(f"{similarity[i, j]:>9.3f}{'*' if j == best[i] else ' '}" for j in range(n_cols))
+    lines = ["        " + "".join(f"{f'video {j}':>10}" for j in range(similarity.shape[1]))]
+    for i, row in enumerate(similarity):
+        cells = "".join(f"{score:>9.3f}{'*' if j == best[i] else ' '}" for j, score in enumerate(row))
         lines.append(f"{f'text {i}':<8}{cells}")
     return "\n".join(lines)
 
@@ -191,20 +177,13 @@ def _describe(text: str, limit: int = 90) -> str:
 
 
 def run_demo(
-    model: str | None = None,
-    data: str | os.PathLike | None = None,
-    assets: str | os.PathLike | None = None,
-    batch_size: int = TUTORIAL_BATCH_SIZE,
-    out: str | os.PathLike = "videoclip-demo",
-    device: str | None = None,
-    weights: str = "auto",
-    top_k: int = 3,
-    log: Log = print,
+    model: str | None = None, data: str | os.PathLike | None = None, assets: str | os.PathLike | None = None,
+    batch_size: int = TUTORIAL_BATCH_SIZE, out: str | os.PathLike = "videoclip-demo", device: str | None = None,
+    weights: str = "auto", top_k: int = 3, log: Log = print,
 ) -> DemoResult:
-    """Runs the tutorial on the first `batch_size` test clips of `data` (see `data.load_split`; default: the
-    synthetic sample) with the weights `load_demo_weights` picks: prints the similarity matrix and the two
-    retrievals to `log`, writes the mp4 files, the PNGs (`top_k` results a query), ``demo.json`` and ``README.txt``
-    into `out`, and returns the `DemoResult`."""
+    """Runs the tutorial on the first `batch_size` test clips of `data` (`data.load_split`; default: the synthetic
+    sample) with the weights `load_demo_weights` picks: prints the similarity matrix and the two retrievals to
+    `log`, writes the mp4 files, the PNGs (`top_k` results a query), ``demo.json`` and ``README.txt`` into `out`."""
     from ..data import captions, describe_split, load_split
     from ..retrieval import embed_texts, embed_videos, similarity
 
@@ -234,14 +213,15 @@ def run_demo(
         weights=loaded.description, random_weights=loaded.random_weights, data=describe_split(data, "test"),
     )
     _print_result(result, tag, log)
-    _write_outputs(result, videos, Path(out), top_k)
+    with shared.writing(out):
+        _write_outputs(result, videos, Path(out), top_k)
     names = ", ".join(sorted(Path(path).name for path in result.files.values()))
     log(f"Wrote {len(result.files)} files to {out}/{tag}: {names}")
     return result
 
 
 def _print_result(result: DemoResult, tag: str, log: Log) -> None:
-    n = len(result.texts)
+    n, v, t = len(result.texts), result.video_query, result.text_query
     if result.random_weights:
         log(f"*** {RANDOM_WEIGHTS_LABEL} ***")
     log(f"Weights: {result.weights}")
@@ -253,15 +233,13 @@ def _print_result(result: DemoResult, tag: str, log: Log) -> None:
     for i, text in enumerate(result.texts):
         log(f"  text {i}: {_describe(text)}")
     log("")
-    v, t = result.video_query, result.text_query
     if t != TUTORIAL_TEXT_QUERY:
         log(f"Note: the batch has {n} pairs, so text {t} stands in for the tutorial's text {TUTORIAL_TEXT_QUERY}.")
-    best_text = result.texts_for_video[0]
+    best_text, best_video = result.texts_for_video[0], result.videos_for_text[0]
     true_rank = result.texts_for_video.index(v) + 1
     log(f"Text for video {v}{tag}: text {best_text} (score {result.similarity[best_text, v]:.3f}"
         f"{', the true caption' if best_text == v else f'; the true caption, text {v}, ranks {true_rank}'})")
     log(f"  \"{result.texts[best_text]}\"")
-    best_video = result.videos_for_text[0]
     true_rank = result.videos_for_text.index(t) + 1
     log(f"Video for text {t}{tag}: \"{_describe(result.texts[t])}\"")
     log(f"  -> video {best_video} (score {result.similarity[t, best_video]:.3f}"
@@ -278,39 +256,25 @@ def clip_names(video_query: int, text_query: int, random_weights: bool) -> dict[
 
 
 def _write_outputs(result: DemoResult, videos: Sequence[np.ndarray], out: Path, top_k: int) -> None:
-    """Writes the mp4 files (the query video, the video retrieved for the text), the two PNGs, demo.json and
-    README.txt, and sets `result.files`."""
+    """Writes the two mp4 files, the two PNGs, demo.json and README.txt, and sets `result.files`."""
     from ..mugen import render_clip_to_mp4
-    from ..retrieval.visualize import contact_sheet, save_png, similarity_heatmap
+    from ..retrieval.visualize import SheetEntry, SheetSection, contact_sheet, save_png, similarity_heatmap
 
     out.mkdir(parents=True, exist_ok=True)
     v, t = result.video_query, result.text_query
-    names = clip_names(v, t, result.random_weights)
     for stale in clip_names(v, t, not result.random_weights).values():  # a previous run's, in the other mode
         (out / stale).unlink(missing_ok=True)
-    files = {
-        "query_video": render_clip_to_mp4(videos[v], out / names["query_video"]),
-        "retrieved_video": render_clip_to_mp4(videos[result.videos_for_text[0]], out / names["retrieved_video"]),
+    names = {
+        **clip_names(v, t, result.random_weights), "heatmap": "similarity_heatmap.png",
+        "contact_sheet": "contact_sheet.png", "json": "demo.json", "readme": "README.txt",
     }
+    files = result.files = {role: str(out / name) for role, name in names.items()}
+    render_clip_to_mp4(videos[v], files["query_video"])
+    render_clip_to_mp4(videos[result.videos_for_text[0]], files["retrieved_video"])
     subtitle = f"weights: {result.weights} | data: {result.data}"
     heatmap = similarity_heatmap(result.similarity, subtitle=subtitle, random_weights=result.random_weights)
-    files["heatmap"] = save_png(heatmap, out / "similarity_heatmap.png")
-    sections = _sheet_sections(result, videos, top_k)
-    sheet = contact_sheet(sections, subtitle=subtitle, random_weights=result.random_weights)
-    files["contact_sheet"] = save_png(sheet, out / "contact_sheet.png")
-    files = {role: str(path) for role, path in files.items()}
-    files["json"] = str(out / "demo.json")
-    files["readme"] = str(out / "README.txt")
-    result.files = files
-    Path(files["json"]).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    Path(files["readme"]).write_text(_readme(result, names))
-
-
-def _sheet_sections(result: DemoResult, videos: Sequence[np.ndarray], top_k: int) -> list:
-    from ..retrieval.visualize import SheetEntry, SheetSection
-
-    v, t, scores = result.video_query, result.text_query, result.similarity
-    k = min(top_k, len(result.texts))
+    save_png(heatmap, files["heatmap"])
+    scores, k = result.similarity, min(top_k, len(result.texts))
     text_results = [
         SheetEntry(f"#{rank + 1}  text {i}  score {scores[i, v]:.3f}", text=result.texts[i], is_match=i == v)
         for rank, i in enumerate(result.texts_for_video[:k])
@@ -319,12 +283,15 @@ def _sheet_sections(result: DemoResult, videos: Sequence[np.ndarray], top_k: int
         SheetEntry(f"#{rank + 1}  video {j}  score {scores[t, j]:.3f}", frames=videos[j], is_match=j == t)
         for rank, j in enumerate(result.videos_for_text[:k])
     ]
-    video_query = SheetEntry(f"query: video {v}", frames=videos[v], is_query=True)
-    text_query = SheetEntry(f"query: text {t}", text=result.texts[t], is_query=True)
-    return [
-        SheetSection(f"Text for video {v}", video_query, text_results),
-        SheetSection(f"Video for text {t}", text_query, video_results),
+    sections = [
+        SheetSection(f"Text for video {v}", SheetEntry(f"query: video {v}", frames=videos[v], is_query=True),
+                     text_results),
+        SheetSection(f"Video for text {t}", SheetEntry(f"query: text {t}", text=result.texts[t], is_query=True),
+                     video_results),
     ]
+    save_png(contact_sheet(sections, subtitle=subtitle, random_weights=result.random_weights), files["contact_sheet"])
+    Path(files["json"]).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    Path(files["readme"]).write_text(_readme(result, names))
 
 
 def _readme(result: DemoResult, names: dict[str, str]) -> str:

@@ -14,10 +14,11 @@ from ..common.errors import CommandError
 from . import shared
 
 _DIRECTION_NAMES = {"text_to_video": "text query, video retrieval", "video_to_text": "video query, text retrieval"}
-_CARD_TASKS = {
+_CARD_TASKS = {  # (task_type, task_name), as hub_configs' cards name them
     "text_to_video": ("text-to-video-retrieval", "Text-to-video retrieval"),
     "video_to_text": ("video-to-text-retrieval", "Video-to-text retrieval"),
 }
+_CARD_RANKS = {"MdR": "median_rank", "MnR": "mean_rank"}
 _REFERENCE_SOURCE = "torchmultimodal MUGEN retrieval (full test set)"
 
 
@@ -46,6 +47,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..data import captions
     from ..publish.variants import published_results
     from ..retrieval import embed_dataset, retrieval_metrics
 
@@ -69,20 +71,29 @@ def _run(args: argparse.Namespace) -> int:
         print("The published column is the MUGEN weights on the full MUGEN test set; this run is not that set.")
     if args.json:
         reference = {"source": _REFERENCE_SOURCE, **published_results()}
-        record = {
-            "model": args.model, "data": description, "split": args.split, "limit": args.limit,
-            "metrics": metrics, "reference": reference,
-        }
-        shared.write_json(args.json, record)
-        print(f"Wrote {args.json}")
+        record = {"model": args.model, "data": description, "split": args.split, "limit": args.limit}
+        shared.write_json(args.json, {**record, "metrics": metrics, "reference": reference})
     if args.save_embeddings:
-        _save_embeddings(args.save_embeddings, text_embeds, video_embeds, dataset)
+        with shared.writing(args.save_embeddings):
+            Path(args.save_embeddings).parent.mkdir(parents=True, exist_ok=True)
+            with open(args.save_embeddings, "wb") as handle:  # np.savez would append .npz to a path without it
+                np.savez(
+                    handle, text_embeds=text_embeds.numpy(), video_embeds=video_embeds.numpy(),
+                    ids=np.array(captions(dataset, "id")), texts=np.array(captions(dataset, "text")),
+                )
         print(f"Wrote {args.save_embeddings}")
-    if args.model_card:
-        name, config = _card_dataset(description, args.limit, len(dataset))
+    if args.model_card:  # the model-index dataset: a config tells apart runs not comparable to the published ones
+        synthetic = description.startswith("synthetic")
+        name = "MUGEN synthetic sample" if synthetic else "MUGEN"
+        config = "synthetic-sample" if synthetic else None
+        if args.limit is not None:
+            name += f" (first {len(dataset)} clips)"
+            config = f"{config or 'full'}-first-{len(dataset)}"
         name = args.dataset_name or name
-        model_name = Path(args.model.rstrip("/")).name
-        _, replaced = write_model_card(args.model_card, metrics, model_name, name, args.split, config)
+        with shared.writing(args.model_card):
+            _, replaced = write_model_card(
+                args.model_card, metrics, Path(args.model.rstrip("/")).name, name, args.split, config
+            )
         print(
             f"Wrote the figures into the model-index of {args.model_card} (dataset {name!r}, config {config}, split "
             f"{args.split}{f'; replaced {replaced} earlier results of that group' if replaced else ''})"
@@ -92,8 +103,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def format_results_table(metrics: dict[str, Any], split: str = "test", reference: dict[str, float] | None = None):
     """`metrics` (`RetrievalMetrics.to_dict()`) as the reference's evaluation prints them (a PyTorch Lightning test
-    table, one row per ``<split>/Recall@k (text query, video retrieval)``), in percent, with MdR and MnR added and a
-    column of published figures, `reference` (default: the videoclip-mugen variant's, `published_results`)."""
+    table, one row per ``<split>/Recall@k (text query, video retrieval)``), plus MdR, MnR and the published figures,
+    `reference` (default: the videoclip-mugen variant's, `published_results`)."""
     from ..publish.variants import published_results
 
     reference = published_results() if reference is None else reference
@@ -105,26 +116,17 @@ def format_results_table(metrics: dict[str, Any], split: str = "test", reference
             rows.append((f"{split}/Recall@{k} ({words})", metrics[key], reference.get(key)))
         rows.append((f"{split}/MdR ({words})", metrics[f"{direction}/MdR"], None))
         rows.append((f"{split}/MnR ({words})", metrics[f"{direction}/MnR"], None))
-    header = ("Test metric", "This run", "torchmultimodal (published)")
-    width = max(len(header[0]), *(len(name) for name, _, _ in rows))
+    width = max(len("Test metric"), *(len(name) for name, _, _ in rows))
     rule = "\u2500" * (width + 2 + 12 + 30)
-    lines = [rule, f"{header[0]:<{width}}  {header[1]:>10}  {header[2]:>28}", rule]
+    lines = [rule, f"{'Test metric':<{width}}  {'This run':>10}  {'torchmultimodal (published)':>28}", rule]
     for name, value, published in rows:
-        shown = "-" if published is None else f"{published:.2f}"
-        lines.append(f"{name:<{width}}  {value:>10.2f}  {shown:>28}")
-    lines.append(rule)
-    return "\n".join(lines)
+        lines.append(f"{name:<{width}}  {value:>10.2f}  {'-' if published is None else f'{published:.2f}':>28}")
+    return "\n".join([*lines, rule])
 
 
 def write_model_card(
-    path: str | os.PathLike,
-    metrics: dict[str, Any],
-    model_name: str,
-    dataset_name: str,
-    split: str = "test",
-    dataset_config: str | None = None,
-    source_name: str | None = None,
-    source_url: str | None = None,
+    path: str | os.PathLike, metrics: dict[str, Any], model_name: str, dataset_name: str, split: str = "test",
+    dataset_config: str | None = None, source_name: str | None = None, source_url: str | None = None,
 ) -> tuple[Path, int]:
     """Writes `metrics` (`RetrievalMetrics.to_dict()`) into the ``model-index`` of the card at `path` (created with
     a minimal body if missing), offline, and returns `(path, number of earlier results replaced)`.
@@ -138,14 +140,20 @@ def write_model_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     path = Path(path)
-    new_results = [
-        EvalResult(
-            task_type=task_type, task_name=task_name, dataset_type="mugen", dataset_name=dataset_name,
-            dataset_config=dataset_config, dataset_split=split, metric_type=metric_type, metric_name=metric_name,
-            metric_value=round(float(value), 2), source_name=source_name, source_url=source_url,
-        )
-        for task_type, task_name, metric_type, metric_name, value in _card_metrics(metrics)
-    ]
+    new_results = []
+    for direction, (task_type, task_name) in _CARD_TASKS.items():
+        for key, value in metrics.items():
+            if not key.startswith(direction + "/"):
+                continue
+            metric = key.split("/", 1)[1]
+            recall = metric.startswith("R@")
+            new_results.append(EvalResult(
+                task_type=task_type, task_name=task_name, dataset_type="mugen", dataset_name=dataset_name,
+                dataset_config=dataset_config, dataset_split=split, metric_value=round(float(value), 2),
+                metric_type=f"recall@{metric[2:]}" if recall else _CARD_RANKS[metric],
+                metric_name=f"Recall@{metric[2:]}" if recall else metric,
+                source_name=source_name, source_url=source_url,
+            ))
     if path.is_file():
         card = ModelCard.load(path)
     else:
@@ -157,46 +165,7 @@ def write_model_card(
     claims = {(new.unique_identifier, new.metric_type) for new in new_results}
     kept = [old for old in old_results if (old.unique_identifier, old.metric_type) not in claims]
     card.data.eval_results = kept + new_results
-    if not card.data.model_name:
-        card.data.model_name = model_name
+    card.data.model_name = card.data.model_name or model_name
     path.parent.mkdir(parents=True, exist_ok=True)
     card.save(path)
     return path, len(old_results) - len(kept)
-
-
-def _card_metrics(metrics: dict[str, Any]) -> list[tuple[str, str, str, str, float]]:
-    """`(task_type, task_name, metric_type, metric_name, value)` for every figure, named as hub_configs' cards."""
-    rows = []
-    for direction, (task_type, task_name) in _CARD_TASKS.items():
-        for key, value in metrics.items():
-            if not key.startswith(direction + "/"):
-                continue
-            metric = key.split("/", 1)[1]
-            if metric.startswith("R@"):
-                rows.append((task_type, task_name, f"recall@{metric[2:]}", f"Recall@{metric[2:]}", value))
-            else:
-                metric_type = {"MdR": "median_rank", "MnR": "mean_rank"}[metric]
-                rows.append((task_type, task_name, metric_type, metric, value))
-    return rows
-
-
-def _card_dataset(description: str, limit: int | None, count: int) -> tuple[str, str | None]:
-    """The model-index dataset name and config of an evaluation (see `write_model_card`)."""
-    synthetic = description.startswith("synthetic")
-    name = "MUGEN synthetic sample" if synthetic else "MUGEN"
-    config = "synthetic-sample" if synthetic else None
-    if limit is not None:
-        name += f" (first {count} clips)"
-        config = f"{config or 'full'}-first-{count}"
-    return name, config
-
-
-def _save_embeddings(path: str, text_embeds, video_embeds, dataset) -> None:
-    from ..data import captions
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:  # np.savez would append .npz to a path without it
-        np.savez(
-            handle, text_embeds=text_embeds.numpy(), video_embeds=video_embeds.numpy(),
-            ids=np.array(captions(dataset, "id")), texts=np.array(captions(dataset, "text")),
-        )

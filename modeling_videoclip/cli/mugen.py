@@ -46,12 +46,14 @@ def register(subparsers) -> None:
 def _run_sample(args: argparse.Namespace) -> int:
     from ..mugen import load_mugen, make_mugen_sample, render_clip_to_gif, render_clip_to_mp4
 
-    root = make_mugen_sample(args.out_dir, num_clips=args.num_clips, seed=args.seed)
+    with shared.writing(args.out_dir):
+        root = make_mugen_sample(args.out_dir, num_clips=args.num_clips, seed=args.seed)
     print(f"wrote a MUGEN sample with {args.num_clips} clips to {root}")
     if args.preview:
         write = render_clip_to_mp4 if args.preview == "mp4" else render_clip_to_gif
         for row in load_mugen(root, "test", annotation="auto", resolution=args.resolution):
-            path = write(row["video"], root / "preview" / f"{row['id']}.{args.preview}")
+            with shared.writing(root / "preview"):
+                path = write(row["video"], root / "preview" / f"{row['id']}.{args.preview}")
             print(f"{path}: {row['text']}")
     return 0
 

@@ -68,30 +68,12 @@ def _run(args: argparse.Namespace) -> int:
         label = f"clip {r['id']}" if args.query is not None else f"text {r['index']} (clip {r['id']})"
         print(f"{r['rank']:>4}. {r['score']:.3f}  {label}: {r['text']}")
     if args.json:
-        record = {"model": args.model, "query": args.query, "video": args.video, "results": results}
-        shared.write_json(args.json, record)
-        print(f"Wrote {args.json}")
+        record = {"model": args.model, "query": args.query, "video": args.video}
+        shared.write_json(args.json, {**record, "results": results})
     if args.out:
         files = _write_outputs(args, results, dataset, query_frames)
         print(f"Wrote {len(files)} files to {args.out}: " + ", ".join(Path(f).name for f in files))
     return 0
-
-
-def _load_embeddings(path: str) -> dict[str, Any]:
-    if not os.path.isfile(path):
-        raise CommandError(f"--embeddings {path!r} does not exist", ExitCode.USAGE)
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            pool = {key: stored[key] for key in ("text_embeds", "video_embeds", "ids", "texts")}
-    except (OSError, ValueError, KeyError) as error:
-        raise CommandError(
-            f"--embeddings {path!r} is not a file written by `videoclip evaluate --save-embeddings` ({error})"
-        ) from error
-    return {
-        "text_embeds": torch.from_numpy(pool["text_embeds"]).float(),
-        "video_embeds": torch.from_numpy(pool["video_embeds"]).float(),
-        "ids": [str(x) for x in pool["ids"]], "texts": [str(x) for x in pool["texts"]],
-    }
 
 
 def _pool_embeddings(args: argparse.Namespace, loaded: shared.LoadedModel, side: str):
@@ -101,9 +83,19 @@ def _pool_embeddings(args: argparse.Namespace, loaded: shared.LoadedModel, side:
     from ..retrieval import embed_texts, embed_videos
 
     if args.embeddings:
-        pool = _load_embeddings(args.embeddings)
+        path = args.embeddings
+        if not os.path.isfile(path):
+            raise CommandError(f"--embeddings {path!r} does not exist", ExitCode.USAGE)
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                pool = {key: stored[key] for key in ("text_embeds", "video_embeds", "ids", "texts")}
+        except (OSError, ValueError, KeyError) as error:
+            raise CommandError(
+                f"--embeddings {path!r} is not a file written by `videoclip evaluate --save-embeddings` ({error})"
+            ) from error
         limit = args.limit or len(pool["ids"])
-        return pool[f"{side}_embeds"][:limit], pool["ids"][:limit], pool["texts"][:limit], None
+        ids, texts = ([str(x) for x in pool[key][:limit]] for key in ("ids", "texts"))
+        return torch.from_numpy(pool[f"{side}_embeds"][:limit]).float(), ids, texts, None
     dataset, _ = shared.load_pool(args)
     ids, texts = captions(dataset, "id"), captions(dataset, "text")
     if side == "text":
@@ -136,7 +128,8 @@ def _write_outputs(
         for r in results:
             with shared.reading_data():
                 frames = dataset[positions[r["id"]]]["video"]
-            files.append(str(render_clip_to_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
+            with shared.writing(out):
+                files.append(str(render_clip_to_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
             entries.append(SheetEntry(f"#{r['rank']}  {r['id']}  score {r['score']:.3f}", frames=frames))
         query = SheetEntry("query text", text=args.query, is_query=True)
         section = SheetSection("Videos for the text", query, entries)
@@ -147,5 +140,6 @@ def _write_outputs(
         ]
         section = SheetSection("Texts for the video", query, entries)
     sheet = contact_sheet([section], title="VideoCLIP retrieval", subtitle=f"model: {args.model}")
-    files.append(str(save_png(sheet, out / "contact_sheet.png")))
+    with shared.writing(out):
+        files.append(str(save_png(sheet, out / "contact_sheet.png")))
     return files

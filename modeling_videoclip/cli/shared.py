@@ -23,8 +23,7 @@ EPILOG = (
     "for the traceback."
 )
 SPLITS = ("train", "val", "test")
-EVAL_BATCH_SIZE = 16
-"""The reference's evaluation batch size (``datamodule_args.batch_size`` in configs/eval.yaml)."""
+EVAL_BATCH_SIZE = 16  # the reference's evaluation batch size (datamodule_args.batch_size in configs/eval.yaml)
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,8 +81,8 @@ def add_data_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup
 
 
 def add_pool_options(parser: argparse.ArgumentParser, verb: str) -> None:
-    """The options of a command that embeds a pool of clips with a saved model (to `verb` them): ``--model``, the
-    data options with ``--split``, ``--limit``, ``--batch-size`` and ``--num-workers``, and ``--device``."""
+    """``--model``, the data options with ``--split``, ``--limit``, ``--batch-size`` and ``--num-workers``, and
+    ``--device``: the options of a command that embeds a pool of clips (to `verb` them)."""
     parser.add_argument("--model", required=True, metavar="HUB_ID_OR_DIR", help="a saved VideoCLIP (folder or Hub id)")
     group = add_data_options(parser)
     group.add_argument("--split", choices=SPLITS, default="test", help="Default: test, the reference's")
@@ -111,23 +110,29 @@ def check_data_args(args: argparse.Namespace) -> None:
             raise CommandError(f"--{option} {value!r} is not a folder", ExitCode.USAGE)
 
 
-def check_output_paths(args: argparse.Namespace, *options: str) -> None:
-    """Fails on a file output option (e.g. "json" for ``--json``) given a folder (exit status 2)."""
-    for option in options:
-        value = getattr(args, option)
-        if value is not None and os.path.isdir(value):
-            raise CommandError(f"--{option.replace('_', '-')} {value!r} is a folder; give a file path", ExitCode.USAGE)
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Shows a failure to write the output `path` (a read-only folder, a file in the way) as one line."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or first_line(error)
+        if error.filename and os.fspath(error.filename) != os.fspath(path):
+            reason += f" ({error.filename})"
+        raise CommandError(f"cannot write {path}: {reason}") from error
 
 
 def write_json(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    with writing(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    print(f"Wrote {path}")
 
 
 @contextlib.contextmanager
 def reading_data() -> Iterator[None]:
-    """Shows a malformed or incomplete MUGEN folder found while rendering clips (which `load_mugen` does on
-    access, after `data.load_split` has checked what it can) as a one-line error."""
+    """Shows a malformed or incomplete MUGEN folder found while rendering clips (`load_mugen` renders on access,
+    after `data.load_split` has checked what it can) as one line."""
     from ..mugen import MugenFormatError
 
     try:
@@ -137,11 +142,8 @@ def reading_data() -> Iterator[None]:
 
 
 def load_pool(args: argparse.Namespace):
-    """The ``--split`` of ``--data`` to evaluate or search, cut to ``--limit``.
-
-    Returns:
-        `(dataset, description)`: `data.load_split`'s dataset and a "where from" line (`data.describe_split`).
-    """
+    """`(dataset, description)`: the ``--split`` of ``--data`` (`data.load_split`) cut to ``--limit``, and a
+    "where from" line (`data.describe_split`)."""
     from ..data import describe_split, load_split
 
     dataset = load_split(args.data, args.split, args.assets)
@@ -153,8 +155,8 @@ def load_pool(args: argparse.Namespace):
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``--device``: "cpu", "cuda", "cuda:1", ...; `None` is CUDA when available, else the CPU. An unknown name,
-    or CUDA where there is none, is a `CommandError` (`USAGE`)."""
+    """``--device`` ("cpu", "cuda", "cuda:1", ...; `None`: CUDA when available, else the CPU). An unknown name, or
+    CUDA where there is none, is a `CommandError` (`USAGE`)."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -170,8 +172,8 @@ def resolve_device(device: str | None) -> torch.device:
 
 @dataclass
 class LoadedModel:
-    """A `VideoCLIPModel` (eval mode, on its device), its `VideoCLIPProcessor`, a one-line description for the
-    printout and pictures, and whether the weights are random (untrained)."""
+    """A `VideoCLIPModel` (eval mode, on its device), its processor, a one-line description, and whether the
+    weights are random (untrained)."""
 
     model: Any
     processor: Any
@@ -180,15 +182,13 @@ class LoadedModel:
 
 
 def load_pool_model(args: argparse.Namespace, *outputs: str) -> LoadedModel:
-    """Checks a pool command's ``--data``/``--assets`` and file `outputs` (see `check_output_paths`), then loads
-    ``--model`` on ``--device``."""
-    check_data_args(args)
-    check_output_paths(args, *outputs)
-    return load_videoclip(args.model, resolve_device(args.device))
-
-
-def load_videoclip(name_or_path: str, device: torch.device | str = "cpu") -> LoadedModel:
-    """``--model``: a saved VideoCLIP (folder or Hub id) and its processor (`common.models.load_pretrained`)."""
+    """Checks a pool command's ``--data``/``--assets`` and its file `outputs` (option names such as "json": a
+    folder there is a `USAGE` error), then loads ``--model`` (`common.models.load_pretrained`) on ``--device``."""
     from ..common.models import load_pretrained
 
-    return LoadedModel(*load_pretrained(name_or_path, device), description=name_or_path)
+    check_data_args(args)
+    for option in outputs:
+        value = getattr(args, option)
+        if value is not None and os.path.isdir(value):
+            raise CommandError(f"--{option.replace('_', '-')} {value!r} is a folder; give a file path", ExitCode.USAGE)
+    return LoadedModel(*load_pretrained(args.model, resolve_device(args.device)), description=args.model)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 from .shared import EPILOG
 
 
 def register(subparsers) -> None:
-    from ..training import add_train_arguments
+    from ..training import add_train_arguments, run_train
 
     # No shared --debug here: after `train`, --debug is TrainingArguments' option; `videoclip --debug train` works.
     parser = subparsers.add_parser(
@@ -17,11 +15,4 @@ def register(subparsers) -> None:
         "Use `videoclip --debug train ...` for tracebacks (--debug after `train` is TrainingArguments').",
         epilog=EPILOG,
     )
-    add_train_arguments(parser)
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from ..training import run_train
-
-    return run_train(args)
+    add_train_arguments(parser).set_defaults(handler=run_train)

@@ -1,4 +1,5 @@
-"""Names, addresses and folders used across the project, each defined once."""
+"""Names, addresses and folders used across the project, each defined once. Standard library only (see
+``upload.py``)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,8 @@ HUB_CONFIGS_DIR = Path(__file__).resolve().parents[2] / "hub_configs"
 
 
 def cache_root() -> Path:
-    """Where this project caches downloads and generated data.
-
-    Returns:
-        ``$VIDEOCLIP_CACHE`` if set, else ``$XDG_CACHE_HOME/videoclip``, else ``~/.cache/videoclip``, as
-        huggingface_hub's ``$HF_HOME`` defaults to ``$XDG_CACHE_HOME/huggingface``.
-    """
+    """Where this project caches downloads and generated data: ``$VIDEOCLIP_CACHE`` if set, else
+    ``$XDG_CACHE_HOME/videoclip`` (as huggingface_hub's ``$HF_HOME``), else ``~/.cache/videoclip``."""
     if os.environ.get("VIDEOCLIP_CACHE"):
         return Path(os.environ["VIDEOCLIP_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

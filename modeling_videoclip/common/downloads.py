@@ -30,9 +30,8 @@ class KnownFile:
     sha256_prefix: str | None = None
 
 
-#: Expected sizes / digests of the public files. The torchmultimodal S3 checkpoints could not be reached when this
-#: was written, so their size and sha256 are unknown (None): downloads are then checked against the size the server
-#: announces, and the sha256 is printed so that it can be pinned here or with ``--sha256``.
+#: Expected sizes / digests of the public files. The S3 checkpoints could not be reached when this was written: their
+#: size and sha256 are unknown (None), so downloads are checked against the announced size and the sha256 printed.
 KNOWN_FILES: dict[str, KnownFile] = {
     MUGEN_CHECKPOINT_URL: KnownFile(size=None, sha256=None),
     MUGEN_LIGHTNING_CHECKPOINT_URL: KnownFile(size=None, sha256=None),
@@ -55,10 +54,6 @@ class CheckpointFile:
         return Path(urllib.parse.urlparse(self.url).path).name if self.url else self.path.name
 
 
-def is_url(value: str) -> bool:
-    return urllib.parse.urlparse(value).scheme in ("http", "https")
-
-
 def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 22) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -68,20 +63,15 @@ def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 22) -> str:
 
 
 def fetch_checkpoint(
-    source: str,
-    cache_dir: str | os.PathLike | None = None,
-    sha256: str | None = None,
-    progress: bool = True,
+    source: str, cache_dir: str | os.PathLike | None = None, sha256: str | None = None, progress: bool = True,
     log: Log = print,
 ) -> CheckpointFile:
-    """A local path as is, or a URL downloaded into `cache_dir` (reused when it verifies).
+    """A local file path as is, or an http(s) URL downloaded into `cache_dir` (reused when it verifies).
 
     Args:
-        source: a file path or an http(s) URL.
         cache_dir: the download cache. Defaults to ``cache_root() / "checkpoints"``.
-        sha256: the expected sha256 (``--sha256``). Defaults to the digest in `KNOWN_FILES` for known URLs, else
-            unchecked (the computed digest is printed so it can be pinned).
-        progress: show a tqdm progress bar while downloading.
+        sha256: the expected sha256. Defaults to the digest in `KNOWN_FILES`, else unchecked (and printed).
+        progress: show a tqdm progress bar while downloading. Defaults to True.
 
     Raises:
         DownloadError: a malformed `sha256` (`USAGE`), a missing file (`CHECKPOINT_UNREADABLE`), no network
@@ -91,7 +81,7 @@ def fetch_checkpoint(
     sha256 = (sha256 or expected.sha256 or "").lower() or None
     if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise DownloadError(f"--sha256 must be 64 hex digits, got {sha256!r}", ExitCode.USAGE)
-    if not is_url(source):
+    if urllib.parse.urlparse(source).scheme not in ("http", "https"):
         path = Path(source).expanduser()
         if not path.is_file():
             raise DownloadError(
@@ -104,8 +94,10 @@ def fetch_checkpoint(
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else cache_root() / "checkpoints"
     filename = Path(urllib.parse.urlparse(source).path).name or "checkpoint.pt"
     target = cache_dir / hashlib.sha256(source.encode()).hexdigest()[:16] / filename
+    sidecar = Path(str(target) + ".sha256")  # the digest of the download, so a cache hit need not re-hash it
     if target.is_file():
-        digest = _cached_digest(target)
+        fresh = sidecar.is_file() and sidecar.stat().st_mtime >= target.stat().st_mtime
+        digest = sidecar.read_text().strip() if fresh else file_sha256(target)
         size_ok = expected.size is None or target.stat().st_size == expected.size
         prefix_ok = expected.sha256_prefix is None or digest.startswith(expected.sha256_prefix)
         if size_ok and prefix_ok and sha256 in (None, digest):
@@ -115,30 +107,23 @@ def fetch_checkpoint(
         target.unlink()
     digest = _download(source, target, expected, progress)
     _check_digest(source, digest, sha256, expected, downloaded=target)
-    Path(str(target) + ".sha256").write_text(digest + "\n")
+    sidecar.write_text(digest + "\n")
     log(f"Downloaded {source} ({target.stat().st_size} bytes, sha256 {digest})")
     return CheckpointFile(path=target, sha256=digest, source=source, url=source)
-
-
-def _cached_digest(path: Path) -> str:
-    sidecar = Path(str(path) + ".sha256")
-    if sidecar.is_file() and sidecar.stat().st_mtime >= path.stat().st_mtime:
-        return sidecar.read_text().strip()
-    return file_sha256(path)
 
 
 def _check_digest(
     source: str, digest: str, sha256: str | None, expected: KnownFile, downloaded: Path | None = None
 ) -> None:
-    problem = None
     if sha256 is not None and digest != sha256:
         problem = f"sha256 {digest} differs from the expected {sha256}"
     elif expected.sha256_prefix is not None and not digest.startswith(expected.sha256_prefix):
         problem = f"sha256 {digest} does not start with the expected {expected.sha256_prefix}"
-    if problem:
-        if downloaded is not None:
-            downloaded.unlink(missing_ok=True)
-        raise DownloadError(f"checkpoint {source}: {problem}")
+    else:
+        return
+    if downloaded is not None:
+        downloaded.unlink(missing_ok=True)
+    raise DownloadError(f"checkpoint {source}: {problem}")
 
 
 def _download(url: str, target: Path, expected: KnownFile, progress: bool, timeout: float = 60) -> str:
@@ -176,35 +161,28 @@ def _download(url: str, target: Path, expected: KnownFile, progress: bool, timeo
     return digest.hexdigest()
 
 
-def host_reachable(url: str, timeout: float = 5.0) -> bool:
-    """Whether a TCP connection to `url`'s host opens within `timeout` seconds (assumed true behind an HTTP(S)
-    proxy, which this probe cannot go through)."""
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint (``HF_ENDPOINT``) opens within `timeout` seconds: a quick check,
+    so that a machine without network fails in seconds instead of after huggingface_hub's retries. False in
+    offline mode; assumed true behind an HTTP(S) proxy, which this probe cannot go through."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return True
-    parsed = urllib.parse.urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    endpoint = urllib.parse.urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
             return True
     except OSError:
         return False
 
 
-def hub_reachable(timeout: float = 5.0) -> bool:
-    """Whether the Hub endpoint (``HF_ENDPOINT``) can be reached: a quick check, so that a machine without
-    network fails in seconds instead of after huggingface_hub's retries. False in offline mode."""
-    from huggingface_hub import constants
-
-    return not constants.HF_HUB_OFFLINE and host_reachable(constants.ENDPOINT, timeout)
-
-
 def from_hub_or_cache(load: Callable[..., T], source: str, what: str) -> T:
-    """``load(source)`` for a local path; for a Hub repo id, from the Hub when it is reachable, else from the local
-    cache (``local_files_only``).
-
-    Raises:
-        DownloadError: (`NETWORK`) the Hub cannot be reached and `source` is not in the local cache.
-    """
+    """``load(source)`` for a local path or a reachable Hub, else ``load(source, local_files_only=True)``; raises
+    `DownloadError` (`NETWORK`) when that cache misses too."""
     if Path(source).expanduser().exists() or hub_reachable():
         return load(source)
     try:

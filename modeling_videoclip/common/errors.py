@@ -1,9 +1,7 @@
-"""The one error base class, and the exit codes of ``videoclip`` and ``upload.py``.
+"""The exit codes of ``videoclip`` and ``upload.py``, and [`VideoCLIPError`]: a failure the user can fix, which
+the entry points print as one line (any other exception is a bug and keeps its traceback).
 
-A [`VideoCLIPError`] is a failure the user can fix (a bad option, a missing file, no network): the command-line
-entry points print it as one line and exit with its [`ExitCode`]. Any other exception is a bug and keeps its
-traceback.
-"""
+Standard library only: ``upload.py`` runs this file on its own to build its ``--help`` without torch."""
 
 from __future__ import annotations
 
@@ -11,51 +9,36 @@ import enum
 
 
 class ExitCode(enum.IntEnum):
-    """Exit status of ``videoclip`` and ``upload.py``; ``upload.py --help`` lists these."""
+    """Exit status of ``videoclip`` and ``upload.py``, each with its `meaning` (``upload.py --help`` lists them)."""
 
-    OK = 0
-    FAILURE = 1
-    USAGE = 2
-    CHECKPOINT_UNREADABLE = 3
-    KEY_MISMATCH = 4
-    NEEDS_PICKLE = 5
-    NETWORK = 6
-    DOWNLOAD_FAILED = 7
-    RELOAD_MISMATCH = 8
-    AUTH = 9
-    FORBIDDEN = 10
-    OUTPUT_DIR = 11
-    HUB_ERROR = 12
-    BAD_INPUT = 13
-    INTERRUPTED = 130
+    def __new__(cls, code: int, meaning: str):
+        member = int.__new__(cls, code)
+        member._value_, member.meaning = code, meaning
+        return member
 
-
-EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
-    ExitCode.OK: "success",
-    ExitCode.FAILURE: "failure (unreadable model or data, no weights); an unexpected error shows its traceback",
-    ExitCode.USAGE: "bad command line, or a missing input path",
-    ExitCode.CHECKPOINT_UNREADABLE: "checkpoint missing, unreadable, or not a torchmultimodal VideoCLIP checkpoint",
-    ExitCode.KEY_MISMATCH: "checkpoint keys do not match the architecture (see --config)",
-    ExitCode.NEEDS_PICKLE: "checkpoint needs pickle to load and --allow-pickle was not given",
-    ExitCode.NETWORK: "no network connection (checkpoint download, tokenizer, or the Hub)",
-    ExitCode.DOWNLOAD_FAILED: "download failed or did not verify (HTTP error, size or sha256 mismatch)",
-    ExitCode.RELOAD_MISMATCH: "the written folder, reloaded in a fresh process, does not reproduce the model",
-    ExitCode.AUTH: "Hub authentication failed (no token, or HTTP 401)",
-    ExitCode.FORBIDDEN: "the Hub refused the write (HTTP 403: a repo or namespace this token may not write)",
-    ExitCode.OUTPUT_DIR: "the output folder is not empty and was not written by this tool (see --overwrite)",
-    ExitCode.HUB_ERROR: "other Hub error (after retries)",
-    ExitCode.BAD_INPUT: "bad input (tokenizer, --config)",
-    ExitCode.INTERRUPTED: "interrupted",
-}
+    OK = 0, "success"
+    FAILURE = 1, "failure (unreadable model or data, no weights); an unexpected error shows its traceback"
+    USAGE = 2, "bad command line, or a missing input path"
+    CHECKPOINT_UNREADABLE = 3, "checkpoint missing, unreadable, or not a torchmultimodal VideoCLIP checkpoint"
+    KEY_MISMATCH = 4, "checkpoint keys do not match the architecture (see --config)"
+    NEEDS_PICKLE = 5, "checkpoint needs pickle to load and --allow-pickle was not given"
+    NETWORK = 6, "no network connection (checkpoint download, tokenizer, or the Hub)"
+    DOWNLOAD_FAILED = 7, "download failed or did not verify (HTTP error, size or sha256 mismatch)"
+    RELOAD_MISMATCH = 8, "the written folder, reloaded in a fresh process, does not reproduce the model"
+    AUTH = 9, "Hub authentication failed (no token, or HTTP 401)"
+    FORBIDDEN = 10, "the Hub refused the write (HTTP 403: a repo or namespace this token may not write)"
+    OUTPUT_DIR = 11, "the output folder is not empty and was not written by this tool (see --overwrite)"
+    HUB_ERROR = 12, "other Hub error (after retries)"
+    BAD_INPUT = 13, "bad input (tokenizer, --config)"
+    INTERRUPTED = 130, "interrupted"
 
 
-def exit_codes_help(codes: list[ExitCode] | None = None) -> str:
-    """The ``exit codes:`` block of a ``--help`` text, from [`EXIT_CODE_MEANINGS`].
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {code: code.meaning for code in ExitCode}
 
-    Args:
-        codes: which codes to list. Defaults to all of them.
-    """
-    rows = [f"  {int(code):<3} {EXIT_CODE_MEANINGS[code]}" for code in (codes or list(ExitCode))]
+
+def exit_codes_help() -> str:
+    """The ``exit codes:`` block of ``upload.py --help``: every code, from [`EXIT_CODE_MEANINGS`]."""
+    rows = [f"  {int(code):<3} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()]
     return "exit codes:\n" + "\n".join(rows)
 
 

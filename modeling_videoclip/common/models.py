@@ -1,41 +1,29 @@
-"""Building VideoCLIP models, tokenizers and processors: the one place every entry point gets them from.
-
-A model starts from one of three things (`build_model`'s `init`): ``"videoclip-base"`` (the reference's training
-start: pretrained DistilBERT and Kinetics-400 S3D, fresh projections), ``"random"``, or a saved VideoCLIP (a
-folder or a Hub id). `convert_checkpoint` turns a torchmultimodal checkpoint into a model instead.
-"""
+"""Building VideoCLIP models, tokenizers and processors: the one place every entry point gets them from
+(`build_model`, `convert_checkpoint`, `load_pretrained`, `load_tokenizer`, `build_processor`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .. import convert_torchmultimodal as convert
 from ..configuration_videoclip import VideoCLIPConfig
-from ..convert_torchmultimodal import (
-    CheckpointConversionError,
-    KeyMismatchError,
-    PickleRequiredError,
-    UnreadableCheckpointError,
-    convert_torchmultimodal_checkpoint,
-    load_checkpoint,
-)
 from ..modeling_videoclip import VideoCLIPModel
 from ..processing_videoclip import MAX_TEXT_TOKENS, VideoCLIPProcessor
 from ..video_processing_videoclip import VideoCLIPVideoProcessor
 from .constants import DISTILBERT_ID, S3D_KINETICS400_URL, VIDEOCLIP_BASE
-from .downloads import CheckpointFile, DownloadError, fetch_checkpoint, from_hub_or_cache, looks_offline
+from .downloads import CheckpointFile, DownloadError, Log, fetch_checkpoint, from_hub_or_cache, looks_offline
 from .errors import ExitCode, InputError, VideoCLIPError, first_line
 
-RANDOM_INIT = "random"
-"""`build_model`'s name for a freshly initialised model."""
-TOKENIZER_FROM_DATA = "from-data"
-"""`load_tokenizer`'s name for a small vocabulary built from the training captions."""
+RANDOM_INIT = "random"  # `build_model`'s name for a freshly initialised model
+TOKENIZER_FROM_DATA = "from-data"  # `load_tokenizer`'s name for a small vocabulary built from the training captions
 
 
 class PretrainedWeightsUnavailableError(VideoCLIPError):
@@ -47,15 +35,8 @@ class PretrainedWeightsUnavailableError(VideoCLIPError):
 def load_state_strict(
     module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str, ignore: str | None = None
 ) -> list[str]:
-    """Loads `state` into `module` only if every key and shape matches.
-
-    Args:
-        what: names the weights in the problems reported.
-        ignore: a regular expression of keys of `state` to drop first (e.g. ``position_ids$`` buffers).
-
-    Returns:
-        The problems (missing, unexpected, mis-shaped keys); empty when the weights were loaded.
-    """
+    """Loads `state` into `module` only if every key and shape matches; returns the problems (missing, unexpected,
+    mis-shaped keys, each prefixed with `what`), empty when loaded. `ignore`: a regex of keys to drop first."""
     state = {k: v for k, v in state.items() if not (ignore and re.search(ignore, k))}
     expected = module.state_dict()
     problems = [f"{what}: missing {k}" for k in sorted(set(expected) - set(state))]
@@ -76,61 +57,52 @@ def convert_checkpoint(
     """Converts a torchmultimodal checkpoint strictly (every key must match the architecture in `config`).
 
     Raises:
-        CheckpointConversionError: one line naming `checkpoint` and the fix; the exit code says which failure
-            (`CHECKPOINT_UNREADABLE`, `NEEDS_PICKLE`, `KEY_MISMATCH`); a key mismatch keeps the full key report
-            in `details`.
+        CheckpointConversionError: one line naming `checkpoint` and the fix, with the failure's exit code
+            (`CHECKPOINT_UNREADABLE`, `NEEDS_PICKLE`, `KEY_MISMATCH`; the latter keeps the key report in `details`).
     """
     try:
-        return convert_torchmultimodal_checkpoint(load_checkpoint(checkpoint.path, allow_pickle), config=config)
-    except CheckpointConversionError as error:
-        details = None
-        if isinstance(error, PickleRequiredError):
+        state = convert.load_checkpoint(checkpoint.path, allow_pickle)
+        return convert.convert_torchmultimodal_checkpoint(state, config=config)
+    except convert.CheckpointConversionError as error:
+        report = str(error)
+        details = report if isinstance(error, convert.KeyMismatchError) else None
+        if isinstance(error, convert.PickleRequiredError):
             message = (
                 f"checkpoint {checkpoint.source} holds objects other than tensors and needs pickle to load; if you "
                 f"trust the file, re-run with --allow-pickle"
             )
-        elif isinstance(error, KeyMismatchError):
-            message, details = _key_mismatch_summary(checkpoint.source, str(error)), str(error)
+        elif details is not None:  # one line from the multi-line key report: the counts and two example keys
+            counts = re.findall(r"^(Missing|Unexpected|Mis-shaped) keys \((\d+)\):", report, flags=re.MULTILINE)
+            examples = [line.strip() for line in report.splitlines() if line.startswith("  ") and "..." not in line]
+            summary = ", ".join(f"{n} {kind.lower()}" for kind, n in counts) or "keys differ"
+            message = (
+                f"checkpoint {checkpoint.source} does not match the VideoCLIP architecture ({summary} keys; e.g. "
+                f"{'; '.join(examples[:2])}); if it has another text tower, pass its config with --config (run with "
+                f"--verbose for the full list)"
+            )
         else:
             message = f"{checkpoint.source}: {first_line(error)}"
         raise type(error)(message, details=details) from error
 
 
-def _key_mismatch_summary(source: str, report: str) -> str:
-    """One line from the converter's multi-line key report: the counts and a few example keys."""
-    counts = re.findall(r"^(Missing|Unexpected|Mis-shaped) keys \((\d+)\):", report, flags=re.MULTILINE)
-    examples = [line.strip() for line in report.splitlines() if line.startswith("  ") and "..." not in line][:2]
-    summary = ", ".join(f"{n} {kind.lower()}" for kind, n in counts) or "keys differ"
-    return (
-        f"checkpoint {source} does not match the VideoCLIP architecture ({summary} keys; e.g. {'; '.join(examples)}); "
-        f"if it has another text tower, pass its config with --config (run with --verbose for the full list)"
-    )
-
-
 def build_model(
-    init: str = VIDEOCLIP_BASE,
-    config: VideoCLIPConfig | Mapping[str, Any] | None = None,
-    *,
-    text_encoder: str = DISTILBERT_ID,
-    video_encoder: str | CheckpointFile = S3D_KINETICS400_URL,
-    seed: int = 0,
-    cache_dir: str | os.PathLike | None = None,
-    log: Callable[[str], None] = print,
+    init: str = VIDEOCLIP_BASE, config: VideoCLIPConfig | Mapping[str, Any] | None = None, *,
+    text_encoder: str = DISTILBERT_ID, video_encoder: str | CheckpointFile = S3D_KINETICS400_URL, seed: int = 0,
+    cache_dir: str | os.PathLike | None = None, log: Log = print,
 ) -> VideoCLIPModel:
     """A VideoCLIP model, in eval mode.
 
     Args:
-        init: ``"videoclip-base"`` (pretrained `text_encoder` and `video_encoder`, loaded strictly, fresh
-            projections), ``"random"`` (everything fresh) or a saved VideoCLIP (a folder or a Hub id).
-        config: a `VideoCLIPConfig` or its keyword arguments (``"videoclip-base"`` needs DistilBERT's text tower
-            shape). Defaults to `VideoCLIPConfig()`, the reference's shapes. Must be None for a saved model.
-        text_encoder, video_encoder: ``"videoclip-base"``'s DistilBERT (folder or Hub id) and torchvision S3D
-            state dict (path, URL or fetched file; a URL is cached in `cache_dir`, see `fetch_checkpoint`).
-        seed: seeds the fresh weights (``torch.manual_seed``).
+        init: ``"videoclip-base"`` (pretrained towers loaded strictly, fresh projections), ``"random"`` or a saved
+            VideoCLIP (folder or Hub id). Defaults to ``"videoclip-base"``, the reference's training start.
+        config: a `VideoCLIPConfig` or its kwargs; must be None for a saved model. Defaults to `VideoCLIPConfig()`.
+        text_encoder: ``"videoclip-base"``'s DistilBERT (folder or Hub id). Defaults to `DISTILBERT_ID`.
+        video_encoder: its S3D state dict (path, URL or fetched file). Defaults to torchvision's Kinetics-400 one.
+        seed: seeds the fresh weights (``torch.manual_seed``). Defaults to 0.
+        cache_dir, log: for a `video_encoder` URL, see `fetch_checkpoint`.
 
     Raises:
-        PretrainedWeightsUnavailableError: the pretrained towers cannot be obtained (`NETWORK` offline) or do not
-            fit `config`.
+        PretrainedWeightsUnavailableError: the towers cannot be obtained (`NETWORK` offline) or do not fit `config`.
         InputError: a `config` with a saved model.
     """
     if isinstance(config, Mapping):
@@ -141,10 +113,9 @@ def build_model(
                 f"a model config applies to --init {VIDEOCLIP_BASE} or {RANDOM_INIT}, not to a saved model ({init})"
             )
         return _load_saved(VideoCLIPModel, init).eval()
-    config = config if config is not None else VideoCLIPConfig()
     towers = _pretrained_towers(text_encoder, video_encoder, cache_dir, log) if init == VIDEOCLIP_BASE else None
     torch.manual_seed(seed)
-    model = VideoCLIPModel(config)
+    model = VideoCLIPModel(config if config is not None else VideoCLIPConfig())
     if towers is not None:
         text_state, s3d_state, video_source = towers
         problems = load_state_strict(model.text_model, text_state, "text encoder", ignore=r"position_ids$")
@@ -156,8 +127,7 @@ def build_model(
             raise PretrainedWeightsUnavailableError(
                 f"pretrained encoders ({text_encoder}, {video_source}) do not match the architecture: "
                 f"{'; '.join(problems[:3])}",
-                ExitCode.KEY_MISMATCH,
-                details="\n".join(problems),
+                ExitCode.KEY_MISMATCH, details="\n".join(problems),
             )
     return model.eval()
 
@@ -191,19 +161,15 @@ def _pretrained_towers(
     try:
         s3d_state = torch.load(video_encoder.path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise UnreadableCheckpointError(
+        raise convert.UnreadableCheckpointError(
             f"cannot read the video encoder {video_encoder.source}: {first_line(error)}"
         ) from error
     return text_state, s3d_state, video_encoder.source
 
 
 def check_model_path(name_or_path: str) -> None:
-    """Fails early when `name_or_path` is meant as a local folder (it has a path separator, starts with "." or
-    "~", or exists) but is not one; Hub ids (``org/name``) pass.
-
-    Raises:
-        InputError: (`USAGE`) the folder does not exist.
-    """
+    """Fails early (`InputError`, `USAGE`) when `name_or_path` is meant as a local folder (it has a path separator,
+    starts with "." or "~", or exists) but is not one; Hub ids (``org/name``) pass."""
     looks_local = name_or_path.startswith((".", "~", os.path.sep)) or name_or_path.count("/") > 1
     if (looks_local or os.path.exists(name_or_path)) and not os.path.isdir(os.path.expanduser(name_or_path)):
         raise InputError(f"model folder {name_or_path!r} does not exist", ExitCode.USAGE)
@@ -220,34 +186,24 @@ def _load_saved(cls, name_or_path: str):
 def load_pretrained(
     name_or_path: str, device: torch.device | str = "cpu"
 ) -> tuple[VideoCLIPModel, VideoCLIPProcessor]:
-    """A saved VideoCLIP (a `save_pretrained` / ``upload.py`` folder, or a Hub id) and its processor.
-
-    Returns:
-        The model (eval mode, on `device`) and the processor.
-
-    Raises:
-        VideoCLIPError: the folder does not exist (`USAGE`), the Hub cannot be reached (`NETWORK`), or it holds
-            no readable model or processor (`FAILURE`).
-    """
+    """A saved VideoCLIP (a `save_pretrained` / ``upload.py`` folder, or a Hub id): the model (eval mode, on
+    `device`, default CPU) and its processor. Raises `VideoCLIPError`: no such folder (`USAGE`), the Hub cannot be
+    reached (`NETWORK`), or no readable model or processor (`FAILURE`)."""
     model = _load_saved(VideoCLIPModel, name_or_path)
     return model.eval().to(device), _load_saved(VideoCLIPProcessor, name_or_path)
 
 
 def load_tokenizer(
-    source: str | os.PathLike | None = None,
-    *,
-    texts: Sequence[str] | None = None,
+    source: str | os.PathLike | None = None, *, texts: Sequence[str] | None = None,
     config: VideoCLIPConfig | None = None,
 ):
     """The text tokenizer.
 
     Args:
-        source: a WordPiece ``vocab.txt``, a folder holding one (and no ``tokenizer.json`` /
-            ``tokenizer_config.json``), a saved tokenizer folder or Hub id, or ``"from-data"`` (a vocabulary
-            built from `texts`). Defaults to `DISTILBERT_ID` (the reference's bert-base-uncased vocabulary).
+        source: a WordPiece ``vocab.txt`` or a folder holding only one, a saved tokenizer folder or Hub id, or
+            ``"from-data"`` (a vocabulary built from `texts`). Defaults to `DISTILBERT_ID` (the reference's).
         texts: the captions, for ``"from-data"``.
-        config: when given, its text vocabulary must cover the tokenizer's ids and its `pad_token_id` must be
-            the tokenizer's.
+        config: if given, must cover the tokenizer's ids and share its `pad_token_id`.
 
     Raises:
         InputError: the tokenizer cannot be loaded (`NETWORK` when offline) or does not fit `config`.
@@ -259,22 +215,17 @@ def load_tokenizer(
     source = os.fspath(source) if source is not None else DISTILBERT_ID
     path = Path(source).expanduser()
     vocab_folder = path.is_dir() and not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+    if source == TOKENIZER_FROM_DATA and not texts:
+        raise InputError(f"--tokenizer {TOKENIZER_FROM_DATA} needs the training captions")
     try:
         if source == TOKENIZER_FROM_DATA:
-            if not texts:
-                raise InputError(f"--tokenizer {TOKENIZER_FROM_DATA} needs the training captions")
             tokenizer = tokenizer_from_vocab(vocab_from_texts(texts))
         elif path.is_file() or vocab_folder:
             tokenizer = tokenizer_from_vocab(path)
         else:
-
-            def load(name, **kwargs):
-                return AutoTokenizer.from_pretrained(name, model_max_length=MAX_TEXT_TOKENS, **kwargs)
-
+            load = functools.partial(AutoTokenizer.from_pretrained, model_max_length=MAX_TEXT_TOKENS)
             tokenizer = from_hub_or_cache(load, source, "tokenizer")
     except (OSError, ValueError) as error:
-        if isinstance(error, VideoCLIPError):
-            raise
         code = ExitCode.NETWORK if not path.exists() and looks_offline(error) else ExitCode.BAD_INPUT
         raise InputError(f"cannot load the tokenizer {source!r}: {first_line(error)}", code) from error
     if config is not None and len(tokenizer) > config.text_config.vocab_size:
@@ -293,4 +244,3 @@ def build_processor(tokenizer, **video_processor_kwargs) -> VideoCLIPProcessor:
     """A `VideoCLIPProcessor` from `tokenizer` and a `VideoCLIPVideoProcessor(**video_processor_kwargs)` (its
     defaults: the reference's 32 frames at 224x224)."""
     return VideoCLIPProcessor(video_processor=VideoCLIPVideoProcessor(**video_processor_kwargs), tokenizer=tokenizer)
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,30 +12,23 @@ import torch
 
 @dataclass
 class VideoCLIPDataCollator:
-    """Turns dataset rows holding a caption and a video into a `VideoCLIPModel` batch.
+    """Turns dataset rows (mappings with a caption and a video column) into a `VideoCLIPModel` batch.
 
-    Works with any dataset whose rows are mappings with a text column (a string; a list of strings uses its
-    first, as the reference's evaluation) and a video column (uint8 `(frames, height, width, 3)` as a numpy
-    array, torch tensor or nested lists), e.g. `load_mugen` rows or a `datasets.Array4D` column. Format such a
-    column with `numpy_video_format`: as nested Python lists a clip takes seconds to convert. Other columns are
-    ignored, so the dataset need not be pruned; `VideoCLIPTrainer` tells `Trainer` not to prune it, because
-    `Trainer`'s default `remove_unused_columns=True` would drop `text` and `video` (they are not `forward`
-    arguments) or the raw columns a rendering transform such as `load_mugen`'s reads.
-
-    With one of the columns set to `None` the collator reads only the other, and a row that is not a mapping is
-    taken as the value itself (a caption string, or a video): how the embedding helpers batch texts or videos.
+    A list of captions uses its first (as the reference's evaluation); videos are uint8 `(T, H, W, 3)` arrays, tensors
+    or nested lists (format `datasets.Array4D` columns with `numpy_video_format`: lists take seconds per clip). Other
+    columns are ignored (`VideoCLIPTrainer` keeps `Trainer` from pruning `text` and `video`, not `forward` arguments,
+    or the raw columns a rendering transform reads). With one column `None` only the other is read, and a row that
+    is not a mapping is the value itself (how the embedding helpers batch).
 
     Args:
         processor: the `VideoCLIPProcessor` (tokenizer and video processor).
-        text_column: name of the caption column, `None` for video-only batches. Defaults to `"text"`, `load_mugen`'s.
-        video_column: name of the video column, `None` for text-only batches. Defaults to `"video"`, `load_mugen`'s.
-        processor_kwargs: extra keyword arguments for the processor call, e.g. `{"num_frames": 16}`.
-        return_loss: add `return_loss=True` to the batch, so that a plain `Trainer` computes the contrastive loss
-            too. Defaults to True.
+        text_column: the caption column, `None` for video-only batches. Defaults to `"text"`, `load_mugen`'s.
+        video_column: the video column, `None` for text-only batches. Defaults to `"video"`, `load_mugen`'s.
+        processor_kwargs: extra keyword arguments for the processor call, e.g. `{"num_frames": 16}`. Defaults to {}.
+        return_loss: add `return_loss=True`, so that a plain `Trainer` computes the contrastive loss. Defaults to True.
 
     Returns (when called on a list of rows):
-        A dict with `input_ids` and `attention_mask` (when reading texts), `pixel_values_videos` (when reading
-        videos) and `return_loss=True` (when `return_loss`).
+        `input_ids`, `attention_mask` (texts), `pixel_values_videos` (videos), `return_loss=True` (`return_loss`).
     """
 
     processor: Any
@@ -54,17 +47,7 @@ class VideoCLIPDataCollator:
             inputs["videos"] = [row_video(row, self.video_column, self.text_column) for row in rows]
         batch = self.processor(**inputs, return_tensors="pt", **self.processor_kwargs)
         out = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values_videos") if key in batch}
-        if self.return_loss:
-            out["return_loss"] = True
-        return out
-
-
-def _missing_column(row: Mapping[str, Any], column: str, other: str | None) -> KeyError:
-    return KeyError(
-        f"Dataset row has no {column!r} column (it has {sorted(row)}). Name the caption and video columns with "
-        f"text_column/video_column; if {column!r} and {other!r} disappeared, Trainer's remove_unused_columns "
-        f"dropped them: use VideoCLIPTrainer or TrainingArguments(remove_unused_columns=False)."
-    )
+        return out | {"return_loss": True} if self.return_loss else out
 
 
 def _cell(row: Any, column: str, other: str | None) -> Any:
@@ -72,11 +55,14 @@ def _cell(row: Any, column: str, other: str | None) -> Any:
     if not hasattr(row, "keys"):
         if other is None:
             return row
-        raise ValueError(
-            f"Dataset rows must be mappings with a {column!r} key and a {other!r} key, got {type(row).__name__}."
-        )
+        raise ValueError(f"Dataset rows must be mappings with a {column!r} key and a {other!r} key, "
+                         f"got {type(row).__name__}.")
     if column not in row:
-        raise _missing_column(row, column, other)
+        raise KeyError(
+            f"Dataset row has no {column!r} column (it has {sorted(row)}). Name the caption and video columns with "
+            f"text_column/video_column; if {column!r} and {other!r} disappeared, Trainer's remove_unused_columns "
+            f"dropped them: use VideoCLIPTrainer or TrainingArguments(remove_unused_columns=False)."
+        )
     return row[column]
 
 
@@ -86,7 +72,7 @@ def row_text(row: Any, column: str = "text", other: str | None = None) -> str:
     Args:
         row: a mapping, or the caption itself when `other` is None.
         column: the caption column. Defaults to `"text"`.
-        other: the video column read alongside, named in the errors; `None` when only texts are read.
+        other: the video column read alongside (named in errors). Defaults to `None`: only texts are read.
     """
     text = _cell(row, column, other)
     if isinstance(text, (list, tuple)) and text and all(isinstance(t, str) for t in text):
@@ -102,20 +88,17 @@ def row_video(row: Any, column: str = "video", other: str | None = None) -> np.n
     Args:
         row: a mapping, or the video itself when `other` is None.
         column: the video column. Defaults to `"video"`.
-        other: the caption column read alongside, named in the errors; `None` when only videos are read.
+        other: the caption column read alongside (named in errors). Defaults to `None`: only videos are read.
     """
     video = _cell(row, column, other)
     if isinstance(video, (list, tuple)):
         video = np.asarray(video, dtype=np.uint8)
     if not isinstance(video, (np.ndarray, torch.Tensor)):
-        raise TypeError(
-            f"Column {column!r} must hold uint8 (frames, height, width, 3) arrays, got {type(video).__name__}."
-        )
+        raise TypeError(f"Column {column!r} must hold uint8 (frames, height, width, 3) arrays, "
+                        f"got {type(video).__name__}.")
     if video.ndim != 4 or video.shape[-1] != 3:
-        raise ValueError(
-            f"Column {column!r} must hold (T, H, W, 3) arrays (frames, height, width, RGB), got shape "
-            f"{tuple(video.shape)}."
-        )
+        raise ValueError(f"Column {column!r} must hold (T, H, W, 3) arrays (frames, height, width, RGB), "
+                         f"got shape {tuple(video.shape)}.")
     if isinstance(video, np.ndarray) and video.dtype != np.uint8 and np.issubdtype(video.dtype, np.integer):
         # `datasets`' numpy formatting can widen uint8 Array4D columns; the processor expects uint8 pixels.
         if video.size and (video.min() < 0 or video.max() > 255):

@@ -1,5 +1,4 @@
-"""Loading a split of VideoCLIP data: MUGEN (or the synthetic MUGEN sample, cached), `save_to_disk` folders and
-Hub datasets; reading its captions without rendering videos."""
+"""Loading a split of MUGEN (or the cached synthetic sample), a `save_to_disk` folder or a Hub dataset."""
 
 from __future__ import annotations
 
@@ -17,17 +16,14 @@ from .collator import row_text
 Log = Callable[[str], None]
 
 SAMPLE_NUM_CLIPS = 48
-"""Clips in the cached synthetic sample: at seed 0, 9 of them land in the test split with manual captions,
-enough for one tutorial batch of 8 (the sample gives manual captions to about 80% of the clips)."""
+"""Clips in the cached synthetic sample: at seed 0, 9 land in the test split with manual captions, enough for one
+tutorial batch of 8."""
 SAMPLE_SEED = 0
 _SAMPLE_COMPLETE = ".complete"
 
 
 def ensure_mugen_sample(cache_dir: str | os.PathLike | None = None, log: Log = print) -> Path:
-    """The synthetic MUGEN sample in the cache, generated on first use.
-
-    Generation writes into a temporary sibling folder that is renamed into place when complete, so an
-    interrupted run never leaves a half-written sample behind.
+    """The synthetic MUGEN sample in the cache, generated on first use (in a staging folder renamed when complete).
 
     Args:
         cache_dir: the cache root. Defaults to `common.constants.cache_root()`.
@@ -52,8 +48,7 @@ def ensure_mugen_sample(cache_dir: str | os.PathLike | None = None, log: Log = p
             shutil.rmtree(folder)
         os.replace(staging, folder)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # nothing left once renamed into place
     return folder
 
 
@@ -64,17 +59,14 @@ def load_split(
     """Loads one split of paired caption/video data.
 
     Args:
-        data: a MUGEN folder (holding ``coinrun_dataset_jsons/``, or its release folder; rendered lazily by
-            `modeling_videoclip.mugen.load_mugen`), a folder written by `save_to_disk`, or a Hub dataset id /
-            `load_dataset` path. `None` is the synthetic MUGEN sample, generated once into the cache
-            (`ensure_mugen_sample`).
-        split: the split name: `"train"`, `"val"` (`"validation"`, `"valid"`, `"dev"` are accepted for it) or
-            `"test"`. Defaults to `"test"`, the split the tutorial and the reference's evaluation use.
+        data: a MUGEN folder (or its release folder; rendered lazily by `mugen.load_mugen`), a `save_to_disk`
+            folder, or a Hub dataset id / `load_dataset` path. `None`: the synthetic sample (`ensure_mugen_sample`).
+        split: `"train"`, `"val"` (or `"validation"`, `"valid"`, `"dev"`) or `"test"`. Defaults to `"test"`, the
+            split of the tutorial and the reference's evaluation.
         assets: MUGEN's sprite folder. Defaults to `load_mugen`'s, ``<data>/assets``.
         num_frames: frames per MUGEN clip. Defaults to `load_mugen`'s 32, the reference's.
-        training: render MUGEN as the reference's VideoCLIP training data (224x224 frames, a random start frame
-            in the train split, a fixed one elsewhere so that per-epoch validation figures are comparable).
-            Defaults to False: `load_mugen`'s defaults (256x256, fixed start), as the tutorial and evaluation.
+        training: render MUGEN as the reference's training data (224x224, a random start frame in the train split,
+            a fixed one elsewhere). Defaults to False: `load_mugen`'s defaults (256x256, fixed start).
         log: for the note when the sample is generated. Defaults to `print`.
 
     Returns:
@@ -105,11 +97,11 @@ def load_split(
 
 
 def describe_split(data: str | os.PathLike | None, split: str = "test") -> str:
-    """A short "where from" line for `load_split(data, split)`'s data, e.g. for titles and printouts.
+    """Where `load_split(data, split)`'s data comes from, for titles and printouts.
 
     Returns:
-        ``"synthetic MUGEN sample (<folder>), test split"`` for data written by `make_mugen_sample` (the default
-        data), ``"MUGEN (<folder>), ..."`` for other MUGEN data, ``"<data>, <split> split"`` otherwise.
+        ``"synthetic MUGEN sample (<folder>), test split"`` for `make_mugen_sample`'s data (the default data),
+        ``"MUGEN (<folder>), ..."`` for other MUGEN data, ``"<data>, <split> split"`` otherwise.
     """
     return f"{_source(data, split)}, {split} split"
 
@@ -122,12 +114,15 @@ def _source(data: str | os.PathLike | None, split: str) -> str:
         return str(data)
     metadata, _ = read_release(release_path(folder, _mugen_split(split)))
     synthetic = metadata.get("type") == "synthetic"  # what make_mugen_sample writes; real releases do not say
-    return f"{'synthetic MUGEN sample' if synthetic else 'MUGEN'} ({_display_path(folder)})"
+    try:  # the home folder as ~: shorter in titles, and no user name in shared pictures
+        shown = "~/" + str(folder.expanduser().resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        shown = str(folder)
+    return f"{'synthetic MUGEN sample' if synthetic else 'MUGEN'} ({shown})"
 
 
 def captions(dataset, column: str = "text") -> list[str]:
-    """The captions of `dataset` (the first of each list of captions), read from the raw column when there is
-    one: a rendering transform (`load_mugen`'s) would otherwise render every video just to return the texts.
+    """The captions of `dataset` (the first of each list), from the raw column so that no video gets rendered.
 
     Args:
         dataset: a `datasets.Dataset` or anything indexable by column name.
@@ -139,11 +134,9 @@ def captions(dataset, column: str = "text") -> list[str]:
 
 
 def numpy_video_format(dataset, video_column: str = "video"):
-    """Returns `dataset` formatted so its fixed-shape video column (`Array3D`-`Array5D`) comes out as numpy.
+    """`dataset` with its `Array3D`-`Array5D` video column formatted as numpy (as lists, a clip takes seconds).
 
-    Without a format, `datasets` hands such a column over as nested Python lists, whose conversion costs seconds
-    per clip; with numpy formatting it is a copy. Datasets with a format already (e.g. a rendering transform)
-    and other video features are returned unchanged.
+    Datasets with a format already (e.g. a rendering transform) and other video features are returned unchanged.
 
     Args:
         dataset: a `datasets.Dataset` (anything else is returned unchanged).
@@ -210,11 +203,3 @@ def _load_mugen_split(folder: Path, split: str, assets, num_frames: int | None, 
         return load_mugen(folder, _mugen_split(split), **kwargs)
     except MugenFormatError as error:
         raise CommandError(f"cannot read MUGEN data {str(folder)!r}: {first_line(error)}") from error
-
-
-def _display_path(path: Path) -> str:
-    """`path` with the home folder shown as ``~`` (shorter in titles, and no user name in shared pictures)."""
-    try:
-        return "~/" + str(Path(path).expanduser().resolve().relative_to(Path.home().resolve()))
-    except ValueError:
-        return str(path)

@@ -1,13 +1,5 @@
-"""MUGEN (CoinRun video-text clips) on the ``datasets`` library: parsing, rendering, loading, a synthetic sample.
-
-Independent of the model code. The one call that loads the data::
-
-    from modeling_videoclip.mugen import load_mugen
-    ds = load_mugen("/data/mugen", split="test", asset_dir="/data/mugen/assets")
-    ds[0]["video"]  # uint8 (32, 256, 256, 3), rendered on access
-
-``make_mugen_sample(out_dir)`` writes a small synthetic dataset in the same format (with stand-in sprites).
-"""
+"""MUGEN (CoinRun video-text clips) on the ``datasets`` library, independent of the model code: parsing, rendering,
+loading (``load_mugen(data_dir, split)``) and a synthetic sample in the same format (``make_mugen_sample``)."""
 
 from importlib import import_module
 from typing import Any
@@ -22,8 +14,7 @@ from .video import CLIP_FPS, render_clip_to_gif, render_clip_to_mp4
 _LAZY = {
     "load_mugen": ".dataset", "MugenTransform": ".dataset", "MugenBuilder": ".dataset", "MugenConfig": ".dataset",
     "MUGEN_FEATURES": ".dataset", "mugen_collate": ".dataset", "push_mugen_to_hub": ".hub",
-    "write_mugen_hub_folder": ".hub", "load_audio": ".audio",
-    "LoadReport": ".release",
+    "write_mugen_hub_folder": ".hub", "load_audio": ".audio", "LoadReport": ".release",
 }
 
 __all__ = [

@@ -1,33 +1,22 @@
 """MUGEN sprite assets: the file names the renderer needs, and procedurally drawn stand-ins.
 
-The real CoinRun/MUGEN sprites (Kenney art plus two backgrounds, shipped in
-``mugen-org/MUGEN_baseline`` under ``lib/data/coinrun/assets``) are not redistributed by this project.
-Users point the loader at their own copy. Tests and the demo use :func:`make_stand_in_assets`, which
-draws simple shapes with numpy under exactly the same 58 relative paths, with the same colour modes
-(RGBA everywhere except the ground ``Center``/``Mid`` tiles, which are RGB) and soft alpha edges so that
+The real CoinRun sprites (``mugen-org/MUGEN_baseline``'s ``lib/data/coinrun/assets``) are not redistributed;
+:func:`make_stand_in_assets` draws shapes under the same 58 paths and colour modes, with soft alpha edges so that
 alpha binarisation is exercised.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 __all__ = [
-    "BACKGROUND_THEMES",
-    "GROUND_THEMES",
-    "AGENT_THEMES",
-    "MONSTER_NAMES",
-    "ALIEN_POSES",
-    "MONSTER_POSES",
-    "ASSET_FILES",
-    "MissingAssetError",
-    "resolve_asset_path",
-    "check_asset_dir",
-    "make_stand_in_assets",
+    "BACKGROUND_THEMES", "GROUND_THEMES", "AGENT_THEMES", "MONSTER_NAMES", "ALIEN_POSES", "MONSTER_POSES",
+    "ASSET_FILES", "MissingAssetError", "resolve_asset_path", "check_asset_dir", "make_stand_in_assets",
 ]
 
 # Theme lists exactly as CoinRun writes them into every game JSON.
@@ -75,20 +64,15 @@ def monster_file(name: str, pose: str = "") -> str:
     return f"kenneyLarge/Enemies/{name}{pose}.png"
 
 
-def _all_asset_files() -> list[str]:
-    files = list(BACKGROUND_THEMES)
-    for theme in GROUND_THEMES:
-        files += [ground_file(theme, t) for t in GROUND_SUFFIXES]
-    files += [TILE_FILES[k] for k in "#$&%=|^"] + [TILE_FILES["1"], TILE_FILES["2"]]
-    for name in MONSTER_NAMES["ground"] + MONSTER_NAMES["walking"] + MONSTER_NAMES["flying"]:
-        files += [monster_file(name, pose) for pose in MONSTER_POSES]
-    files += [alien_file(theme, pose) for theme in AGENT_THEMES for pose in ALIEN_POSES]
-    files.append(SHIELD_FILE)
-    return files
-
-
 #: The 58 asset files (relative to the asset folder) the renderer reads for MUGEN's themes.
-ASSET_FILES: list[str] = _all_asset_files()
+ASSET_FILES: list[str] = [
+    *BACKGROUND_THEMES,
+    *(ground_file(theme, tile) for theme in GROUND_THEMES for tile in GROUND_SUFFIXES),
+    *(TILE_FILES[k] for k in "#$&%=|^12"),
+    *(monster_file(name, pose) for names in MONSTER_NAMES.values() for name in names for pose in MONSTER_POSES),
+    *(alien_file(theme, pose) for theme in AGENT_THEMES for pose in ALIEN_POSES),
+    SHIELD_FILE,
+]
 
 
 class MissingAssetError(FileNotFoundError):
@@ -96,16 +80,8 @@ class MissingAssetError(FileNotFoundError):
 
 
 def resolve_asset_path(asset_dir: str | os.PathLike, relative: str) -> str:
-    """Find an asset file, falling back the way CoinRun does.
-
-    A missing ``name_suffix.png`` falls back to ``name.png`` (CoinRun ships e.g. no ``sawHalf_dead``).
-
-    Args:
-        asset_dir: the asset folder (MUGEN_baseline's ``lib/data/coinrun/assets`` or a stand-in one).
-        relative: the path relative to ``asset_dir``, e.g. ``"kenney/Tiles/lava.png"``.
-
-    Returns:
-        The path of the file that exists.
+    """The path of ``relative`` (e.g. ``"kenney/Tiles/lava.png"``) under ``asset_dir``, falling back as CoinRun
+    does from a missing ``name_suffix.png`` to ``name.png`` (CoinRun ships e.g. no ``sawHalf_dead``).
 
     Raises:
         MissingAssetError: neither the file nor its fallback exists; the message names both.
@@ -137,10 +113,7 @@ def check_asset_dir(asset_dir: str | os.PathLike, files: list[str] | None = None
         resolve_asset_path(asset_dir, relative)
 
 
-# ----------------------------------------------------------------------------------------------
-# Procedural stand-in sprites. Every sprite is drawn on a float canvas with soft (anti-aliased)
-# coverage so that the loader's alpha binarisation matters, then saved as PNG.
-# ----------------------------------------------------------------------------------------------
+# Stand-in sprites: drawn on float canvases with soft (anti-aliased) coverage, then saved as PNG.
 
 
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +139,7 @@ def _box(h: int, w: int, y0: float, x0: float, y1: float, x1: float) -> np.ndarr
 
 
 def _rgba(color: np.ndarray | tuple[int, int, int], cover: np.ndarray) -> np.ndarray:
-    h, w = cover.shape
-    out = np.zeros((h, w, 4), np.float32)
+    out = np.zeros((*cover.shape, 4), np.float32)
     out[..., :3] = np.asarray(color, np.float32)
     out[..., 3] = 255.0 * cover
     return out
@@ -196,18 +168,14 @@ def _background(theme_index: int, size: int = 384) -> np.ndarray:
     img = np.zeros((size, size, 4), np.float32)
     img[..., 3] = 255
     if theme_index == 0:  # daylight sky with hills and clouds
-        img[..., 0] = 90 + 110 * y
-        img[..., 1] = 150 + 80 * y
-        img[..., 2] = 235 - 20 * y
+        img[..., :3] = np.stack([90 + 110 * y, 150 + 80 * y, 235 - 20 * y], axis=-1)
         hills = 0.7 + 0.08 * np.sin(2 * np.pi * 3 * x) + 0.04 * np.sin(2 * np.pi * 7 * x + 1)
         img[..., :3] = np.where((y > hills)[..., None], [70, 160, 80], img[..., :3])
         for _ in range(6):
             c = _ellipse(size, size, rng.uniform(0.1, 0.5), rng.uniform(0, 1), 0.04, 0.1)
             img = _over(img, _rgba((250, 250, 255), c))
     else:  # night sky with stars and a galaxy band
-        img[..., 0] = 10 + 30 * y
-        img[..., 1] = 5 + 20 * y
-        img[..., 2] = 40 + 50 * y
+        img[..., :3] = np.stack([10 + 30 * y, 5 + 20 * y, 40 + 50 * y], axis=-1)
         band = np.exp(-(((y - 0.3 - 0.4 * x) / 0.12) ** 2))[..., None]
         img[..., :3] += band * np.array([90, 60, 120], np.float32)
         stars = rng.random((size, size)) > 0.996
@@ -258,12 +226,8 @@ def _ladder(size: int = 70) -> np.ndarray:
 
 def _lava(top: bool, size: int = 70) -> np.ndarray:
     y, x = _grid(size, size)
-    img = np.zeros((size, size, 4), np.float32)
     heat = 0.5 + 0.5 * np.sin(2 * np.pi * (2 * x + 0.5 * y))
-    img[..., 0] = 230 + 25 * heat
-    img[..., 1] = 80 + 90 * heat
-    img[..., 2] = 20
-    img[..., 3] = 255
+    img = np.stack([230 + 25 * heat, 80 + 90 * heat, np.full_like(heat, 20), np.full_like(heat, 255)], axis=-1)
     if top:  # a transparent band above a wavy surface; one period per tile so tiles join up
         surface = 0.45 + 0.06 * np.sin(2 * np.pi * x)
         img[..., 3] = 255 * _soft(surface - y, 0.03)
@@ -338,49 +302,29 @@ def _shield(w: int = 140, h: int = 256) -> np.ndarray:
 
 
 def make_stand_in_assets(asset_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Draw stand-in sprites under every asset name the MUGEN renderer reads.
-
-    The sprites are simple procedural shapes (not the CoinRun art) with the real files' sizes and colour
-    modes: 70x70 tiles, items and monsters, 128x256 agent poses facing right, a 140x256 bubble shield,
-    RGB ground centre/mid tiles, and RGBA with soft edges everywhere else.
+    """Draw stand-in sprites under every asset name the MUGEN renderer reads, with the real files' sizes and
+    colour modes (70x70 tiles, items and monsters, 128x256 agent poses facing right, a 140x256 bubble shield;
+    RGB ground centre/mid tiles, RGBA elsewhere).
 
     Args:
-        asset_dir: folder to write into (created if needed).
-        overwrite: redraw files that already exist (default False: existing files are kept, so a
-            partial real asset folder can be completed).
-
-    Returns:
-        The asset folder as a :class:`~pathlib.Path`.
+        asset_dir: folder to write into (created if needed); returned as a :class:`~pathlib.Path`.
+        overwrite: redraw files that already exist (False: existing files are kept, so a partial real asset
+            folder can be completed).
     """
     root = Path(asset_dir)
-    jobs: dict[str, tuple] = {}
-    for i, rel in enumerate(BACKGROUND_THEMES):
-        jobs[rel] = (lambda i=i: _background(i), "RGB")
+    jobs: dict[str, tuple] = {rel: (partial(_background, i), "RGB") for i, rel in enumerate(BACKGROUND_THEMES)}
     for ti, theme in enumerate(GROUND_THEMES):
         for tile, kind in GROUND_SUFFIXES.items():
             img, mode = _ground(ti, kind)
             jobs[ground_file(theme, tile)] = (lambda img=img: img, mode)
+    tile_draw = {"=": _ladder, "|": partial(_lava, False), "^": partial(_lava, True), "1": partial(_coin, False),
+                 "2": partial(_coin, True)}
     for key, rel in TILE_FILES.items():
-        name = Path(rel).stem
-        if name.startswith("boxCrate"):
-            def draw(name=name):
-                return _crate(name)
-        elif key == "=":
-            draw = _ladder
-        elif key in "|^":
-            def draw(top=key == "^"):
-                return _lava(top)
-        else:
-            def draw(gem=key == "2"):
-                return _coin(gem)
-        jobs[rel] = (draw, "RGBA")
-    for names in MONSTER_NAMES.values():
-        for name in names:
-            for pose in MONSTER_POSES:
-                jobs[monster_file(name, pose)] = (lambda n=name, p=pose: _monster(n, p), "RGBA")
-    for theme in AGENT_THEMES:
-        for pose in ALIEN_POSES:
-            jobs[alien_file(theme, pose)] = (lambda p=pose: _alien(p), "RGBA")
+        jobs[rel] = (tile_draw.get(key, partial(_crate, Path(rel).stem)), "RGBA")  # the others are crates
+    jobs.update({monster_file(name, pose): (partial(_monster, name, pose), "RGBA")
+                 for names in MONSTER_NAMES.values() for name in names for pose in MONSTER_POSES})
+    jobs.update({alien_file(theme, pose): (partial(_alien, pose), "RGBA")
+                 for theme in AGENT_THEMES for pose in ALIEN_POSES})
     jobs[SHIELD_FILE] = (_shield, "RGBA")
     assert sorted(jobs) == sorted(ASSET_FILES)
     for rel, (draw, mode) in jobs.items():

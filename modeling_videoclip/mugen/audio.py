@@ -15,15 +15,12 @@ AUDIO_SAMPLE_LENGTH = int(AUDIO_SAMPLE_RATE * 3.2)  # 70560: one 3.2 s clip
 
 def load_audio(path: str | os.PathLike, sample_rate: int = AUDIO_SAMPLE_RATE,
                num_samples: int = AUDIO_SAMPLE_LENGTH) -> np.ndarray:
-    """Read the first audio stream of a file as stereo float32 at ``sample_rate``.
+    """Read the first audio stream of a file as a stereo ``float32`` array ``(2, num_samples)`` at ``sample_rate``.
 
     Args:
         path: an audio file PyAV can decode (MUGEN ships wavs).
         sample_rate: output rate (22050, MUGEN's).
         num_samples: output length (70560 = 3.2 s at 22050 Hz, MUGEN's); shorter audio is zero-padded at the end.
-
-    Returns:
-        ``float32`` array of shape ``(2, num_samples)``.
 
     Raises:
         FileNotFoundError: the file does not exist.

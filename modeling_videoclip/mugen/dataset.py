@@ -1,8 +1,8 @@
 """MUGEN on the ``datasets`` library: :func:`load_mugen` and :class:`MugenBuilder`.
 
-Only metadata is stored (clip id, captions, events, paths); videos, segmentation maps and audio are produced
-on access by :class:`MugenTransform`, installed with ``Dataset.set_transform`` (or ``IterableDataset.map``
-when streaming). So nothing is pre-rendered, and DataLoader workers render in parallel.
+Only metadata is stored (clip id, captions, events, paths); :class:`MugenTransform` renders videos, segmentation
+maps and audio on access (``Dataset.set_transform``, or ``IterableDataset.map`` when streaming), so DataLoader
+workers render in parallel.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from .audio import AUDIO_SAMPLE_LENGTH, AUDIO_SAMPLE_RATE, load_audio
 from .game import MugenFormatError, load_game
 from .release import (
     ANNOTATION_CHOICES,
+    SPLITS,
     LoadReport,
     ReleaseEntry,
+    available_splits,
     choose_caption_index,
     choose_start,
     clip_rng,
@@ -37,34 +39,20 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["load_mugen", "MugenTransform", "MugenBuilder", "MugenConfig", "MUGEN_FEATURES", "mugen_collate"]
 
-SPLITS = ("train", "val", "test")
 START_CHOICES = ("fixed", "random")
 
 #: Schema of the stored (metadata) columns. ``video``/``segmentation``/``audio`` are added by the transform.
 MUGEN_FEATURES = datasets.Features({
-    "index": datasets.Value("int32"),
-    "id": datasets.Value("string"),
-    "text": datasets.Value("string"),
+    "index": datasets.Value("int32"), "id": datasets.Value("string"), "text": datasets.Value("string"),
     "caption_index": datasets.Value("int32"),
     "annotations": datasets.List({
-        "text": datasets.Value("string"),
-        "type": datasets.Value("string"),
-        "characters": datasets.List(datasets.Value("string")),
-        "actions": datasets.List(datasets.Value("string")),
+        "text": datasets.Value("string"), "type": datasets.Value("string"),
+        "characters": datasets.List(datasets.Value("string")), "actions": datasets.List(datasets.Value("string")),
     }),
-    "num_frames": datasets.Value("int32"),
-    "start": datasets.Value("int32"),
-    "json_file": datasets.Value("string"),
-    "audio_file": datasets.Value("string"),
-    "world_theme_n": datasets.Value("int32"),
-    "game_events": datasets.Value("string"),
-    "gt_characters": datasets.Value("string"),
+    "num_frames": datasets.Value("int32"), "start": datasets.Value("int32"), "json_file": datasets.Value("string"),
+    "audio_file": datasets.Value("string"), "world_theme_n": datasets.Value("int32"),
+    "game_events": datasets.Value("string"), "gt_characters": datasets.Value("string"),
 })
-
-
-# ------------------------------------------------------------------------------------------------
-# Metadata rows
-# ------------------------------------------------------------------------------------------------
 
 
 def _resolve_data_folder(data_dir: Path, metadata: dict[str, Any], data_folder: str | None, source: Path) -> Path:
@@ -73,9 +61,7 @@ def _resolve_data_folder(data_dir: Path, metadata: dict[str, Any], data_folder: 
         return data_dir
     if not isinstance(given, (str, os.PathLike)):
         raise MugenFormatError(f"{source}: metadata.data_folder should be a path string, got {given!r}")
-    folder = Path(given)
-    if not folder.is_absolute():
-        folder = data_dir / folder
+    folder = data_dir / given  # an absolute path replaces data_dir
     if not folder.is_dir():
         origin = "the data_folder argument" if data_folder is not None else f"metadata.data_folder of {source}"
         raise FileNotFoundError(
@@ -108,11 +94,13 @@ def _generate_rows(shards: Sequence[list[tuple[int, ReleaseEntry]]], folder: str
             yield _row(entry, index, Path(folder), split, cfg)
 
 
-def _check_clip_files(entries: list[tuple[int, ReleaseEntry]], folder: Path, metadata: dict[str, Any],
-                      data_folder: str | None, with_audio: bool, on_missing: str, report: LoadReport):
-    missing = [(i, e) for i, e in entries if not (folder / e.json_file).is_file()]
+def _check_clip_files(entries: list[ReleaseEntry], folder: Path, metadata: dict[str, Any],
+                      data_folder: str | os.PathLike | None, with_audio: bool, on_missing: str,
+                      report: LoadReport) -> list[ReleaseEntry]:
+    present = [(folder / e.json_file).is_file() for e in entries]
+    missing = [e for e, ok in zip(entries, present) if not ok]
     if missing and len(missing) == len(entries):
-        example = folder / entries[0][1].json_file
+        example = folder / entries[0].json_file
         origin = "the data_folder argument" if data_folder is not None else (
             f"metadata.data_folder={metadata.get('data_folder')!r}")
         raise FileNotFoundError(
@@ -122,16 +110,15 @@ def _check_clip_files(entries: list[tuple[int, ReleaseEntry]], folder: Path, met
         )
     if missing:
         if on_missing == "raise":
-            names = ", ".join(str(folder / e.json_file) for _, e in missing[:3])
+            names = ", ".join(str(folder / e.json_file) for e in missing[:3])
             raise FileNotFoundError(
                 f"{len(missing)} of {len(entries)} MUGEN game JSONs are missing, e.g. {names}. "
                 "Restore them, or pass on_missing='skip' to drop those clips (they are counted in the report)."
             )
-        report.dropped["game JSON missing"] = report.dropped.get("game JSON missing", 0) + len(missing)
-        gone = {id(e) for _, e in missing}
-        entries = [(i, e) for i, e in entries if id(e) not in gone]
+        report.dropped["game JSON missing"] = len(missing)
+        entries = [e for e, ok in zip(entries, present) if ok]
     if with_audio:
-        no_audio = [e for _, e in entries if not e.audio_file]
+        no_audio = [e for e in entries if not e.audio_file]
         if no_audio:
             raise MugenFormatError(
                 f"with_audio=True but {len(no_audio)} clips have no audio path (video.audio_file / video.video_file), "
@@ -141,17 +128,24 @@ def _check_clip_files(entries: list[tuple[int, ReleaseEntry]], folder: Path, met
     return entries
 
 
-# ------------------------------------------------------------------------------------------------
-# The transform that renders on access
-# ------------------------------------------------------------------------------------------------
+def _clips(data_dir: str | os.PathLike, split: str, data_folder: str | os.PathLike | None, cfg: dict[str, Any],
+           with_audio: bool = False, on_missing: str = "raise", downsampled: bool = False):
+    """A split's kept clips: ``(root, data folder, [(row index = position among kept clips, entry)], report)``."""
+    path = release_path(data_dir, split, downsampled)
+    metadata, entries = read_release(path)
+    root = path.parent.parent.parent if path.parent.name == "release" else path.parent
+    folder = _resolve_data_folder(root, metadata, data_folder, path)
+    kept, report = select_clips(entries, split, sequence_length=cfg["sequence_length"],
+                                sample_every_n_frames=cfg["sample_every_n_frames"], annotation=cfg["annotation"])
+    kept = _check_clip_files([entries[k] for k in kept], folder, metadata, data_folder, with_audio, on_missing, report)
+    logger.info("%s", report)
+    return root, folder, list(enumerate(kept)), report
 
 
 class MugenTransform:
-    """Adds ``video`` (and optionally ``segmentation``/``audio``) to batches of MUGEN metadata rows.
-
-    Used through ``Dataset.set_transform`` (or ``IterableDataset.map(..., batched=True)``). With
-    ``start="random"`` or a random caption choice, the draws depend only on ``(seed, row index, epoch)``:
-    call :meth:`set_epoch` before each epoch (it is picked up by DataLoader workers when they start).
+    """Adds ``video`` (and optionally ``segmentation``/``audio``) to batches of MUGEN metadata rows, through
+    ``Dataset.set_transform`` (or ``IterableDataset.map(..., batched=True)``). Random starts and captions depend
+    only on ``(seed, row index, epoch)``: call :meth:`set_epoch` before each epoch (workers pick it up at start).
 
     Args:
         asset_dir: sprite folder.
@@ -194,9 +188,8 @@ class MugenTransform:
         out = dict(row)
         index, epoch = int(row["index"]), self.epoch
         if epoch != 0 and (self.annotation == "all" or (self.annotation == "manual" and self.split == "train")):
-            annotations = row["annotations"]
-            entry = ReleaseEntry(id=row["id"], json_file="", num_frames=row["num_frames"], annotations=annotations)
             rng = clip_rng(self.seed, index, epoch, 1)
+            entry = ReleaseEntry(row["id"], json_file="", num_frames=row["num_frames"], annotations=row["annotations"])
             cap = choose_caption_index(entry, self.annotation, self.split == "train", rng)
             out["caption_index"], out["text"] = cap, row["annotations"][cap]["text"]
         start = int(row["start"])
@@ -222,9 +215,7 @@ class MugenTransform:
         return out
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        keys = list(batch)
-        n = len(batch[keys[0]]) if keys else 0
-        rows = [self.example({k: batch[k][i] for k in keys}) for i in range(n)]
+        rows = [self.example(dict(zip(batch, values))) for values in zip(*batch.values())]
         return {k: [r[k] for r in rows] for k in (rows[0] if rows else batch)}
 
 
@@ -245,54 +236,12 @@ def mugen_collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-# ------------------------------------------------------------------------------------------------
-# load_mugen
-# ------------------------------------------------------------------------------------------------
-
-
-def _default_asset_dir(data_dir: Path) -> Path:
-    candidate = data_dir / "assets"
-    if candidate.is_dir():
-        return candidate
-    raise FileNotFoundError(
-        f"no asset folder given and {candidate} does not exist. Pass asset_dir= pointing at a copy of "
-        "MUGEN_baseline's lib/data/coinrun/assets (the sprites are not redistributed with this project), or "
-        "create stand-in sprites with modeling_videoclip.mugen.make_stand_in_assets(folder)."
-    )
-
-
-def _validate_args(split, resolution, sequence_length, sample_every_n_frames, annotation, start) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if annotation not in ANNOTATION_CHOICES:
-        raise ValueError(f"annotation must be one of {ANNOTATION_CHOICES}, got {annotation!r}")
-    if start not in START_CHOICES:
-        raise ValueError(f"start must be one of {START_CHOICES}, got {start!r}")
-    for name, value in (("resolution", resolution), ("sequence_length", sequence_length),
-                        ("sample_every_n_frames", sample_every_n_frames)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def load_mugen(
-    data_dir: str | os.PathLike,
-    split: str = "test",
-    *,
-    asset_dir: str | os.PathLike | None = None,
-    data_folder: str | os.PathLike | None = None,
-    resolution: int = 256,
-    sequence_length: int = 32,
-    sample_every_n_frames: int = 3,
-    annotation: str = "manual",
-    start: str = "fixed",
-    seed: int = 0,
-    with_video: bool = True,
-    with_audio: bool = False,
-    with_segmentation: bool = False,
-    streaming: bool = False,
-    num_proc: int | None = None,
-    downsampled: bool = False,
-    on_missing: str = "raise",
+    data_dir: str | os.PathLike, split: str = "test", *, asset_dir: str | os.PathLike | None = None,
+    data_folder: str | os.PathLike | None = None, resolution: int = 256, sequence_length: int = 32,
+    sample_every_n_frames: int = 3, annotation: str = "manual", start: str = "fixed", seed: int = 0,
+    with_video: bool = True, with_audio: bool = False, with_segmentation: bool = False, streaming: bool = False,
+    num_proc: int | None = None, downsampled: bool = False, on_missing: str = "raise",
 ) -> datasets.Dataset | datasets.IterableDataset:
     """Load a MUGEN split as a ``datasets`` object of (video, text) rows, rendered lazily.
 
@@ -329,38 +278,33 @@ def load_mugen(
         MugenFormatError: a malformed release JSON.
         MissingAssetError: a sprite is missing from ``asset_dir`` (the file is named).
     """
-    _validate_args(split, resolution, sequence_length, sample_every_n_frames, annotation, start)
+    for name, value, choices in (("split", split, SPLITS), ("annotation", annotation, ANNOTATION_CHOICES),
+                                 ("start", start, START_CHOICES)):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    for name, value in (("resolution", resolution), ("sequence_length", sequence_length),
+                        ("sample_every_n_frames", sample_every_n_frames)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if on_missing not in ("raise", "skip"):
         raise ValueError(f"on_missing must be 'raise' or 'skip', got {on_missing!r}")
-    data_dir = Path(data_dir)
-    path = release_path(data_dir, split, downsampled)
-    metadata, entries = read_release(path)
-    root = path.parent.parent.parent if path.parent.name == "release" else path.parent
-    folder = _resolve_data_folder(root, metadata, None if data_folder is None else os.fspath(data_folder), path)
-    kept, report = select_clips(entries, split, sequence_length=sequence_length,
-                                sample_every_n_frames=sample_every_n_frames, annotation=annotation)
-    indexed = _check_clip_files([(i, entries[k]) for i, k in enumerate(kept)], folder, metadata,
-                                None if data_folder is None else str(data_folder), with_audio, on_missing, report)
-    indexed = [(i, e) for i, (_, e) in enumerate(indexed)]  # row index = position among kept clips
-    if with_video or with_segmentation:
-        assets = Path(asset_dir) if asset_dir is not None else _default_asset_dir(root)
-        check_asset_dir(assets)
-    else:
-        assets = Path(asset_dir) if asset_dir is not None else root / "assets"
-    logger.info("%s", report)
     cfg = dict(annotation=annotation, seed=seed, start=start, sequence_length=sequence_length,
                sample_every_n_frames=sample_every_n_frames)
-    info = datasets.DatasetInfo(description=str(report), features=MUGEN_FEATURES)
-    transform = MugenTransform(
-        str(assets), split, resolution=resolution, sequence_length=sequence_length,
-        sample_every_n_frames=sample_every_n_frames, annotation=annotation, start=start, seed=seed,
-        with_video=with_video, with_audio=with_audio, with_segmentation=with_segmentation,
-    )
+    root, folder, indexed, report = _clips(data_dir, split, data_folder, cfg, with_audio, on_missing, downsampled)
+    assets = Path(asset_dir) if asset_dir is not None else root / "assets"
+    if with_video or with_segmentation:
+        if asset_dir is None and not assets.is_dir():
+            raise FileNotFoundError(
+                f"no asset folder given and {assets} does not exist. Pass asset_dir= pointing at a copy of "
+                "MUGEN_baseline's lib/data/coinrun/assets (the sprites are not redistributed with this project), or "
+                "create stand-in sprites with modeling_videoclip.mugen.make_stand_in_assets(folder)."
+            )
+        check_asset_dir(assets)
+    transform = MugenTransform(str(assets), split, resolution=resolution, with_video=with_video,
+                               with_audio=with_audio, with_segmentation=with_segmentation, **cfg)
     n_shards = max(1, min(len(indexed), num_proc or 1, 64))
-    shards = [indexed[s::n_shards] for s in range(n_shards)] if n_shards > 1 else [indexed]
-    if n_shards > 1:  # contiguous shards keep the row order of the plain path
-        size = -(-len(indexed) // n_shards)
-        shards = [indexed[s * size:(s + 1) * size] for s in range(n_shards)]
+    size = -(-len(indexed) // n_shards)  # contiguous shards keep the row order of the plain path
+    shards = [indexed[s * size:(s + 1) * size] for s in range(n_shards)]
     gen_kwargs = {"shards": shards, "folder": str(folder), "split": split, "cfg": cfg}
     if streaming:
         ds = datasets.IterableDataset.from_generator(_generate_rows, features=MUGEN_FEATURES, gen_kwargs=gen_kwargs)
@@ -372,17 +316,13 @@ def load_mugen(
         ds.set_transform(transform)
     else:
         rows = [_row(e, i, folder, split, cfg) for i, e in indexed]
+        info = datasets.DatasetInfo(description=str(report), features=MUGEN_FEATURES)
         ds = datasets.Dataset.from_list(rows, features=MUGEN_FEATURES, info=info, split=datasets.NamedSplit(split))
         ds.set_transform(transform)
     ds.mugen_report = report
     ds.mugen_transform = transform
     ds.mugen_data_folder = str(folder)
     return ds
-
-
-# ------------------------------------------------------------------------------------------------
-# A GeneratorBasedBuilder, for users who want the metadata cached as Arrow
-# ------------------------------------------------------------------------------------------------
 
 
 class MugenConfig(datasets.BuilderConfig):
@@ -398,17 +338,9 @@ class MugenConfig(datasets.BuilderConfig):
 
 
 class MugenBuilder(datasets.GeneratorBasedBuilder):
-    """Builds MUGEN metadata tables (train/val/test) as Arrow, from a local MUGEN folder.
-
-    Example::
-
-        builder = MugenBuilder(data_dir="/data/mugen", cache_dir="/tmp/hf")
-        builder.download_and_prepare()
-        ds = builder.as_dataset("test")
-        ds.set_transform(MugenTransform("/data/mugen/assets", "test"))
-
-    Rows are those of :func:`load_mugen` (same filtering, caption choice and epoch-0 start).
-    """
+    """Builds MUGEN metadata tables (train/val/test) as Arrow from a local MUGEN folder (``data_dir=``), with the
+    rows of :func:`load_mugen` (same filtering, caption choice and epoch-0 start); render them by installing a
+    :class:`MugenTransform` with ``set_transform``."""
 
     BUILDER_CONFIG_CLASS = MugenConfig
     DEFAULT_CONFIG_NAME = "default"
@@ -420,29 +352,13 @@ class MugenBuilder(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
             raise ValueError("MugenBuilder needs data_dir= (the folder holding coinrun_dataset_jsons/)")
-        gens = []
-        for split in SPLITS:
-            try:
-                release_path(self.config.data_dir, split)
-            except FileNotFoundError:
-                continue
-            gens.append(datasets.SplitGenerator(name=split, gen_kwargs={"split": split}))
-        if not gens:
-            release_path(self.config.data_dir, "test")  # raises with the expected path
-        return gens
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split})
+                for split in available_splits(self.config.data_dir)]
 
     def _generate_examples(self, split: str):
         c = self.config
-        path = release_path(c.data_dir, split)
-        metadata, entries = read_release(path)
-        root = path.parent.parent.parent if path.parent.name == "release" else path.parent
-        folder = _resolve_data_folder(root, metadata, c.data_folder, path)
-        kept, report = select_clips(entries, split, sequence_length=c.sequence_length,
-                                    sample_every_n_frames=c.sample_every_n_frames, annotation=c.annotation)
-        indexed = _check_clip_files([(i, entries[k]) for i, k in enumerate(kept)], folder, metadata, c.data_folder,
-                                    False, "raise", report)
-        logger.info("%s", report)
         cfg = dict(annotation=c.annotation, seed=c.seed, start=c.start, sequence_length=c.sequence_length,
                    sample_every_n_frames=c.sample_every_n_frames)
-        for i, (_, entry) in enumerate(indexed):
+        _, folder, indexed, _ = _clips(c.data_dir, split, c.data_folder, cfg)
+        for i, entry in indexed:
             yield i, _row(entry, i, folder, split, cfg)

@@ -1,8 +1,5 @@
-"""Typed parsing of CoinRun game-state JSONs (one per MUGEN clip).
-
-A game JSON holds the level (``maze``: ``maze_h`` strings of ``maze_w`` tiles, row 0 at the bottom), the
-theme lists, and one entry per rendered frame with the agent and monster states. Poses, facing and walk
-phases are derived here the way CoinRun's renderer derives them (animation period ``anim_freq = 5``).
+"""Typed parsing of CoinRun game-state JSONs (one per MUGEN clip): the level (``maze``, row 0 at the bottom), theme
+lists and per-frame agent and monster states; poses, facing and walk phases are derived as CoinRun's renderer does.
 """
 
 from __future__ import annotations
@@ -11,7 +8,7 @@ import math
 import operator
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -56,8 +53,8 @@ def _is_mapping(d: Any) -> bool:
 
 
 class _Spec:
-    """The fields of one JSON object kind: ``(key, kind, default)`` in the dataclass's field order (default None
-    = required), plus the type signatures already seen to need no conversion (the fast path of :func:`_values`)."""
+    """``(key, kind, default)`` fields of one JSON object kind in dataclass order (default None = required), and
+    the type signatures already seen to need no conversion (the fast path of :func:`_values`)."""
 
     def __init__(self, *fields: tuple[str, int, Any]):
         self.fields = fields
@@ -69,10 +66,9 @@ class _Spec:
 def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
     """The fields of ``spec``, validated; ``where`` names the object in errors.
 
-    A JSON file repeats the same value types in every frame: once a type signature has been validated without any
-    conversion, the same signature only needs the finiteness check (the sum of finite numbers is finite, and an
-    overflow just takes the slow path). Anything else goes through :func:`_num` / :func:`_flag`, which raise the
-    descriptive errors (or accept and convert the rarer valid forms).
+    A JSON file repeats the same value types in every frame: a type signature once validated without conversion
+    only needs the finiteness check (a sum of finite numbers is finite; an overflow takes the slow path). Anything
+    else goes through :func:`_num` / :func:`_flag`, which raise the descriptive errors or convert rarer valid forms.
     """
     try:
         values = spec.getter(d)
@@ -142,7 +138,7 @@ class Agent:
         return cls(*_values(d, _AGENT_SPEC, where))
 
 
-@dataclass(slots=True)  # slots: a clip parses ~150 of these; fewer objects for the GC to track
+@dataclass(slots=True)
 class Monster:
     """A monster's state in one frame; ``theme`` indexes ``Game.flattened_monster_names``."""
 
@@ -174,22 +170,18 @@ class Monster:
         return cls(*_values(d, _MONSTER_SPEC, where))
 
 
-# (key, kind, default) in each dataclass's field order; default None = required
-_AGENT_SPEC = _Spec(
-    ("x", _NUM, None), ("y", _NUM, None), ("vx", _NUM, 0.0), ("vy", _NUM, 0.0), ("time_alive", _INT, 0),
-    ("ladder", _FLAG, False), ("spring", _NUM, 0), ("is_killed", _FLAG, False),
-    ("killed_animation_frame_cnt", _INT, 0), ("finished_level_frame_cnt", _INT, 0),
-    ("killed_monster", _FLAG, False), ("bumped_head", _FLAG, False), ("collected_coin", _FLAG, False),
-    ("collected_gem", _FLAG, False), ("power_up_mode", _FLAG, False),
-)
-_MONSTER_SPEC = _Spec(
-    ("m_id", _INT, 0), ("x", _NUM, None), ("y", _NUM, None), ("vx", _NUM, 0.0), ("vy", _NUM, 0.0),
-    ("theme", _INT, 0), ("is_flying", _FLAG, False), ("is_walking", _FLAG, False), ("is_jumping", _FLAG, False),
-    ("is_dead", _FLAG, False), ("time", _INT, 0), ("anim_freq", _INT, 1), ("monster_dying_frame_cnt", _INT, 0),
-)
+def _dataclass_spec(cls: type, **defaults: Any) -> _Spec:
+    """The :class:`_Spec` of a dataclass's init fields: kind from the annotation, no default = required."""
+    kinds = {"float": _NUM, "int": _INT, "bool": _FLAG}
+    return _Spec(*((f.name, kinds[f.type], defaults.get(f.name, None if f.default is MISSING else f.default))
+                   for f in fields(cls) if f.init))
 
 
-@dataclass(slots=True)  # slots: a clip parses ~150 of these; fewer objects for the GC to track
+_AGENT_SPEC = _dataclass_spec(Agent)
+_MONSTER_SPEC = _dataclass_spec(Monster, m_id=0)  # CoinRun JSONs may omit m_id
+
+
+@dataclass(slots=True)
 class Frame:
     """One game frame: time (drives the lava animation), coins eaten so far, the agent and the monsters."""
 
@@ -207,7 +199,9 @@ class Frame:
         if d.get("agent") is None:
             raise MugenFormatError(f"{where}: frame has no 'agent'")
         coins = d.get("coins_eaten", [])
-        if not isinstance(coins, list) or not _coin_pairs(coins):
+        if not isinstance(coins, list) or not all(
+            type(c) in (list, tuple) and len(c) == 2 and type(c[0]) is int and type(c[1]) is int for c in coins
+        ):
             raise MugenFormatError(f"{where}: 'coins_eaten' should be a list of [x, y] integer pairs")
         monsters = d.get("monsters", [])
         if not isinstance(monsters, list):
@@ -219,14 +213,6 @@ class Frame:
             monsters=[Monster.from_dict(m, f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
             file_name=str(d.get("file_name", "")),
         )
-
-
-def _coin_pairs(coins: list) -> bool:
-    """Whether every entry of ``coins`` is an ``[x, y]`` pair of (non-bool) integers."""
-    for c in coins:
-        if type(c) not in (list, tuple) or len(c) != 2 or type(c[0]) is not int or type(c[1]) is not int:
-            return False
-    return True
 
 
 _FRAME_SPEC = _Spec(("frame_id", _INT, -1), ("state_time", _NUM, 0))
@@ -311,11 +297,9 @@ class Game:
         Args:
             data: the decoded JSON object.
             source: a name for error messages (the file path).
-            restore_eaten_coins: put coins eaten by the last frame back into the maze when their cell is
-                empty (default True, what the reference loader does: MUGEN's clip JSONs were cut from longer
-                games, so coins eaten during the clip may be missing from the saved maze).
-            lazy: parse and validate each frame when first accessed (default True: a clip renders 32 of its
-                96 frames); False validates every frame now.
+            restore_eaten_coins: put coins eaten by the last frame back into empty maze cells (True, as the reference
+                loader: MUGEN's clip JSONs were cut from longer games, so the saved maze may lack them).
+            lazy: parse and validate each frame when first accessed (True: a clip renders 32 of its 96 frames).
 
         Raises:
             MugenFormatError: naming ``source`` and the offending field.
@@ -348,10 +332,9 @@ class Game:
         ):
             raise MugenFormatError(f"{source}: 'monster_names' should map 'ground'/'walking'/'flying' to name lists")
         n_monsters = sum(len(v) for k, v in names.items() if k in ("ground", "walking", "flying"))
+        frames = FrameList(frames, source, n_monsters, maze_w, maze_h)
         game = cls(
-            maze=list(maze),
-            frames=FrameList(frames, source, n_monsters, maze_w, maze_h) if lazy else
-            [Frame.from_dict(f, f"{source}: frames[{k}]") for k, f in enumerate(frames)],
+            maze=list(maze), frames=frames if lazy else list(frames),
             zoom=_num(data, "zoom", source, 5.5), bgzoom=_num(data, "bgzoom", source, 0.4),
             world_theme_n=int(_num(data, "world_theme_n", source, 0)),
             agent_theme_n=int(_num(data, "agent_theme_n", source, 0)),
@@ -361,32 +344,16 @@ class Game:
             game_id=data.get("game_id", -1), level_seed=data.get("level_seed", 0),
             rl_agent_seed=data.get("rl_agent_seed", 0), source=source,
         )
-        game._check_indices()
+        for name, value, options in (
+            ("world_theme_n", game.world_theme_n, game.background_themes),
+            ("world_theme_n", game.world_theme_n, game.ground_themes),
+            ("agent_theme_n", game.agent_theme_n, game.agent_themes),
+        ):
+            if not 0 <= value < len(options):
+                raise MugenFormatError(f"{source}: {name}={value} is out of range for {options}")
         if restore_eaten_coins:
             game.restore_eaten_coins()
         return game
-
-    def _check_indices(self) -> None:
-        for name, value, options in (
-            ("world_theme_n", self.world_theme_n, self.background_themes),
-            ("world_theme_n", self.world_theme_n, self.ground_themes),
-            ("agent_theme_n", self.agent_theme_n, self.agent_themes),
-        ):
-            if not 0 <= value < len(options):
-                raise MugenFormatError(f"{self.source}: {name}={value} is out of range for {options}")
-        if isinstance(self.frames, FrameList):
-            return  # checked per frame on access
-        n_monsters = len(self.flattened_monster_names)
-        for k, frame in enumerate(self.frames):
-            for x, y in frame.coins_eaten:
-                if not (0 <= x < self.maze_w and 0 <= y < self.maze_h):
-                    raise MugenFormatError(f"{self.source}: frames[{k}] eats a coin outside the maze at {(x, y)}")
-            for m in frame.monsters:
-                if not 0 <= m.theme < n_monsters:
-                    raise MugenFormatError(
-                        f"{self.source}: frames[{k}] has a monster with theme {m.theme}, but only {n_monsters} "
-                        "monster names are listed"
-                    )
 
     def restore_eaten_coins(self) -> None:
         """Put coins eaten by the last frame back into empty maze cells (as gold coins, ``"1"``)."""
@@ -396,39 +363,9 @@ class Game:
                 rows[y][x] = "1"
         self.maze = ["".join(r) for r in rows]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The game as a CoinRun-style JSON object (derived fields omitted)."""
-        def agent(a: Agent) -> dict[str, Any]:
-            return {k: getattr(a, k) for k in (
-                "x", "y", "vx", "vy", "time_alive", "ladder", "spring", "is_killed", "killed_animation_frame_cnt",
-                "finished_level_frame_cnt", "killed_monster", "bumped_head", "collected_coin", "collected_gem",
-                "power_up_mode")}
-
-        def monster(m: Monster) -> dict[str, Any]:
-            return {k: getattr(m, k) for k in (
-                "m_id", "x", "y", "vx", "vy", "theme", "is_flying", "is_walking", "is_jumping", "is_dead", "time",
-                "anim_freq", "monster_dying_frame_cnt")}
-
-        frames = [self.frames[k] for k in range(len(self.frames))]
-        return {
-            "game_id": self.game_id, "level_seed": self.level_seed, "rl_agent_seed": self.rl_agent_seed,
-            "zoom": self.zoom, "bgzoom": self.bgzoom, "world_theme_n": self.world_theme_n,
-            "agent_theme_n": self.agent_theme_n, "background_themes": self.background_themes,
-            "ground_themes": self.ground_themes, "agent_themes": self.agent_themes,
-            "monster_names": self.monster_names, "video_res": self.video_res, "maze_w": self.maze_w,
-            "maze_h": self.maze_h, "maze": self.maze,
-            "frames": [
-                {"frame_id": f.frame_id, "file_name": f.file_name, "state_time": f.state_time,
-                 "coins_eaten": [list(c) for c in f.coins_eaten], "agent": agent(f.agent),
-                 "monsters": [monster(m) for m in f.monsters]}
-                for f in frames
-            ],
-        }
-
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file with orjson (about 3x faster than the json module on game JSONs, where parsing is a
-    large part of a clip's cost).
+    """Parse a JSON file with orjson (3x faster than json on game JSONs, a large part of a clip's cost).
 
     Raises:
         MugenFormatError: the file is not valid JSON (e.g. truncated, or NaN / Infinity, which JSON does not have).
@@ -446,11 +383,7 @@ def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True, lazy: b
 
     Args:
         path: the game JSON file.
-        restore_eaten_coins: see :meth:`Game.from_dict` (default True, as the reference loader).
-        lazy: see :meth:`Game.from_dict` (default True).
-
-    Returns:
-        The parsed :class:`Game`.
+        restore_eaten_coins, lazy: see :meth:`Game.from_dict` (True, True; as the reference loader).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -462,5 +395,4 @@ def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True, lazy: b
             f"MUGEN game JSON {path} not found. If the release JSON's metadata.data_folder is wrong on this "
             "machine, pass data_folder= to load_mugen."
         )
-    data = read_json(path)
-    return Game.from_dict(data, source=path, restore_eaten_coins=restore_eaten_coins, lazy=lazy)
+    return Game.from_dict(read_json(path), source=path, restore_eaten_coins=restore_eaten_coins, lazy=lazy)

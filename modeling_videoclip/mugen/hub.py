@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .dataset import load_mugen
-from .release import release_path
+from .release import SPLITS, available_splits
 
 __all__ = ["push_mugen_to_hub", "write_mugen_hub_folder"]
 
@@ -56,20 +56,13 @@ not part of this repo. MUGEN is released under CC-BY-NC; the Kenney sprites are 
 
 
 def write_mugen_hub_folder(
-    folder: str | os.PathLike,
-    data_dir: str | os.PathLike,
-    *,
-    splits: Sequence[str] = ("train", "val", "test"),
-    asset_dir: str | os.PathLike | None = None,
-    data_folder: str | os.PathLike | None = None,
-    render_mp4: bool = False,
-    resolution: int = 256,
-    sequence_length: int = 32,
-    sample_every_n_frames: int = 3,
-    annotation: str = "all",
-    title: str = "MUGEN clips",
+    folder: str | os.PathLike, data_dir: str | os.PathLike, *, splits: Sequence[str] = SPLITS,
+    asset_dir: str | os.PathLike | None = None, data_folder: str | os.PathLike | None = None,
+    render_mp4: bool = False, resolution: int = 256, sequence_length: int = 32, sample_every_n_frames: int = 3,
+    annotation: str = "all", title: str = "MUGEN clips",
 ) -> Path:
-    """Write what :func:`push_mugen_to_hub` uploads: ``data/<split>.parquet``, ``README.md``, ``videos/``.
+    """Write what :func:`push_mugen_to_hub` uploads (``data/<split>.parquet``, ``README.md``, ``videos/``) to
+    ``folder``, and return it as a :class:`~pathlib.Path`.
 
     Args:
         folder: where to write.
@@ -79,29 +72,21 @@ def write_mugen_hub_folder(
         splits: splits to export; missing release JSONs are skipped (train, val, test).
         render_mp4: also render each clip (fixed start) to ``videos/<split>/<id>.mp4`` (False).
         title: the dataset card's heading.
-
-    Returns:
-        ``folder``.
     """
     from .video import render_clip_to_mp4
 
     folder = Path(folder)
     (folder / "data").mkdir(parents=True, exist_ok=True)
     counts, data_files = [], []
-    for split in splits:
-        try:
-            release_path(data_dir, split)
-        except FileNotFoundError:
-            continue
+    for split in available_splits(data_dir, splits):
         ds = load_mugen(data_dir, split, asset_dir=asset_dir, data_folder=data_folder, resolution=resolution,
                         sequence_length=sequence_length, sample_every_n_frames=sample_every_n_frames,
                         annotation=annotation, with_video=render_mp4)
         meta = ds.with_transform(None)
         meta.reset_format()
-        data_root = ds.mugen_data_folder
-        rel = lambda p: os.path.relpath(p, data_root) if p else ""  # noqa: E731 (local paths mean nothing on the Hub)
-        meta = meta.map(lambda b: {"json_file": [rel(p) for p in b["json_file"]],
-                                   "audio_file": [rel(p) for p in b["audio_file"]]}, batched=True)
+        root = ds.mugen_data_folder  # paths relative to it: local paths mean nothing on the Hub
+        meta = meta.map(lambda b: {k: [os.path.relpath(p, root) if p else "" for p in b[k]]
+                                   for k in ("json_file", "audio_file")}, batched=True)
         if render_mp4:
             videos = []
             for i in range(len(ds)):
@@ -113,8 +98,6 @@ def write_mugen_hub_folder(
         meta.to_parquet(str(folder / "data" / f"{split}.parquet"))
         counts.append(f"| {split} | {len(meta)} |")
         data_files.append(f"  - split: {split}\n    path: data/{split}.parquet")
-    if not data_files:
-        release_path(data_dir, "test")  # raises, naming the expected file
     card = _CARD.format(
         data_files="\n".join(data_files), title=title, counts="\n".join(counts), annotation=annotation,
         mp4_note=" This repo also holds each clip rendered as mp4 under `videos/` (`video_file`)." * render_mp4,
@@ -125,17 +108,11 @@ def write_mugen_hub_folder(
 
 
 def push_mugen_to_hub(
-    repo_id: str,
-    data_dir: str | os.PathLike,
-    *,
-    token: str | None = None,
-    private: bool = False,
-    revision: str | None = None,
-    commit_message: str | None = None,
-    render_mp4: bool = False,
-    **kwargs,
+    repo_id: str, data_dir: str | os.PathLike, *, token: str | None = None, private: bool = False,
+    revision: str | None = None, commit_message: str | None = None, render_mp4: bool = False, **kwargs,
 ) -> str:
-    """Upload MUGEN metadata as Parquet plus a dataset card (and optionally mp4 clips) in one commit.
+    """Upload MUGEN metadata as Parquet plus a dataset card (and optionally mp4 clips) in one commit; returns the
+    commit URL.
 
     Args:
         repo_id: dataset repo id, e.g. ``"user/mugen"`` (created if missing).
@@ -146,9 +123,6 @@ def push_mugen_to_hub(
         commit_message: defaults to "Upload MUGEN metadata".
         render_mp4: also upload each clip rendered to mp4 (False).
         **kwargs: passed to :func:`write_mugen_hub_folder` (``splits``, ``asset_dir``, ``resolution``...).
-
-    Returns:
-        The commit URL.
     """
     from huggingface_hub import HfApi
 

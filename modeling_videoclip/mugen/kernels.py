@@ -1,19 +1,14 @@
-"""Compiled (numba) kernels of the MUGEN renderer.
+"""Compiled (numba) kernels of the MUGEN renderer, two passes per clip.
 
-The renderer works in two compiled passes per clip:
-
-1. :func:`tile_ops` replays the reference's per-frame loops (background tiles, then every maze tile within the
-   agent's radius in row order, lava as two animated halves) with the reference's float expressions, and
-   writes one *paste operation* per sprite it would paste: ``(frame, source, x, y, w, h, value)``.
-   Lava halves are crops of the lava sprite resized with PIL, so they cannot be made here: their source is
+1. :func:`tile_ops` replays the reference's per-frame loops (background tiles, maze tiles within the agent's
+   radius in row order, lava as two animated halves) with its float expressions, and lists one paste operation
+   ``(frame, source, x, y, w, h, value)`` per sprite. Lava halves are PIL-resized crops, so their source is
    written as ``-(LAVA_BASE + key)`` (see :func:`lava_key`) and the renderer swaps in the sprite's id.
-2. :func:`paste_rgb` / :func:`paste_labels` run the operations in order on the output frames with PIL's paste
-   semantics: opaque copy, binary-mask copy, or PIL's integer alpha blend for fractional alpha.
+2. :func:`paste_rgb` / :func:`paste_labels` run the operations in order with PIL's paste semantics.
 
-Images are held as ``(H, W * 3)`` uint8 rows and each sprite as two such planes (RGB, then alpha repeated per
-channel) in one flat *atlas* buffer, so every inner loop is a plain byte loop that LLVM vectorises.
-Row views are sliced before indexing so that loop indices are provably non-negative (numba otherwise adds
-negative-index checks that block vectorisation).
+Images are ``(H, W * 3)`` uint8 rows and sprites two such planes (RGB, then alpha per channel) in one flat atlas,
+so inner loops are byte loops LLVM vectorises; row views are sliced before indexing so indices are provably
+non-negative (numba otherwise adds negative-index checks that block vectorisation).
 """
 
 from __future__ import annotations
@@ -33,9 +28,8 @@ CLEAR = -3
 LAVA_BASE = 16
 #: Sprite kinds in the atlas table.
 OPAQUE, BINARY, BLENDED = 0, 1, 2
-#: Bits per field of a lava key (crop columns, width and height must be below 2 ** 12).
-_KEY_BITS = 12
-LAVA_KEY_LIMIT = 1 << _KEY_BITS
+#: Fields of a lava key (crop columns, width and height) must be below 2 ** 12.
+LAVA_KEY_LIMIT = 1 << 12
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
@@ -49,11 +43,10 @@ def lava_key(kind: int, crop_x0: int, crop_x1: int, w: int, h: int) -> int:
 def decode_lava_key(key: int):
     """``(kind, crop_x0, crop_x1, w, h)`` of :func:`lava_key`."""
     fields = []
-    for _ in range(4):
-        fields.append(key % LAVA_KEY_LIMIT)
-        key //= LAVA_KEY_LIMIT
-    h, w, crop_x1, crop_x0 = fields
-    return key, crop_x0, crop_x1, w, h
+    for _ in range(5):
+        key, field = divmod(key, LAVA_KEY_LIMIT)
+        fields.insert(0, field)
+    return tuple(fields)
 
 
 @_jit
@@ -83,14 +76,10 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
 
     Args:
         agent_x, agent_y, state_time: float64 arrays, one value per output frame.
-        eaten_ptr, eaten_xy: the frames' eaten coins, CSR style (frame ``f`` owns rows
-            ``eaten_xy[eaten_ptr[f]:eaten_ptr[f + 1]]`` of ``(x, y)``).
-        tile_src: ``(maze_h, maze_w)`` atlas id of each tile's sprite, -1 for empty cells.
-        tile_value: ``(maze_h, maze_w)`` value written into the operation (segmentation label).
-        lava_kind: ``(maze_h, maze_w)`` 0, or 1 / 2 for the two lava sprites (animated, cut in halves).
-        lava_size: ``(3, 2)`` full size ``(w, h)`` of lava sprite 1 and 2 (row 0 unused).
-        res, zoom, kx, ky, dy_ratio, bgzoom: the camera (see ``render._Camera``).
-        bg_w, bg_h: size of the background sprite.
+        eaten_ptr, eaten_xy: eaten coins, CSR style (frame ``f`` owns ``eaten_xy[eaten_ptr[f]:eaten_ptr[f + 1]]``).
+        tile_src, tile_value: ``(maze_h, maze_w)`` atlas id of each tile's sprite (-1: empty) and its label.
+        lava_kind: ``(maze_h, maze_w)`` 0, or 1 / 2 for the two lava sprites; lava_size: their ``(w, h)`` by kind.
+        res, zoom, kx, ky, dy_ratio, bgzoom: the camera (see ``render._Camera``); bg_w, bg_h: the background's size.
         with_background: also emit the background pastes (RGB frames), after a CLEAR unless one covers the frame.
 
     Returns:
@@ -224,10 +213,9 @@ def _paste_rgb_one(frame, atlas, table, background, src, x, y):
 @_jit
 def paste_rgb(out, atlas, table, background, tile_ops, sprite_ops):
     """Run paste operations on RGB frames ``out`` ``(T, R, R * 3)`` (PIL's ``paste`` with the sprite as mask):
-    each frame's ``tile_ops``, then its ``sprite_ops`` (both sorted by frame).
-
-    ``table[i] = (offset, h, w, kind)`` locates sprite ``i`` in ``atlas``: ``h * w * 3`` RGB bytes, then as many
-    alpha bytes (ignored for OPAQUE). ``background`` is an ``(H, W * 3)`` image pasted opaque.
+    each frame's ``tile_ops``, then its ``sprite_ops`` (both sorted by frame). ``table[i] = (offset, h, w, kind)``
+    locates sprite ``i`` in ``atlas``: ``h * w * 3`` RGB bytes, then (unless OPAQUE) as many alpha bytes, each
+    pixel's alpha repeated per channel. ``background`` is an ``(H, W * 3)`` image pasted opaque.
     """
     a = b = 0
     for f in range(out.shape[0]):

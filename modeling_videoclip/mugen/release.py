@@ -1,9 +1,8 @@
 """MUGEN release JSONs: reading, validation, clip filtering and caption choice (as the reference loader).
 
-A release JSON (``<root>/coinrun_dataset_jsons/release/<split>.json``) has ``metadata`` (with ``data_folder``,
-the folder the per-clip paths are relative to) and ``data``: one entry per clip with ``video`` (``id``,
-``json_file``, ``num_frames``, ``world_theme_n``, ``gt_characters``, ``game_events`` and the audio path under
-``video_file`` or ``audio_file``) and ``annotations`` (index 0 the auto caption, the rest manual).
+A release JSON (``<root>/coinrun_dataset_jsons/release/<split>.json``) has ``metadata`` (``data_folder``: what
+clip paths are relative to) and ``data``: per clip, ``video`` (``id``, ``json_file``, ``num_frames``,
+``world_theme_n``, ``gt_characters``, ``game_events``, audio in ``video_file``/``audio_file``) and ``annotations``.
 """
 
 from __future__ import annotations
@@ -23,10 +22,11 @@ from .game import MugenFormatError, read_json
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ANNOTATION_CHOICES", "ReleaseEntry", "LoadReport", "release_path", "read_release", "select_clips",
-    "choose_caption_index", "clip_rng", "choose_start",
+    "SPLITS", "ANNOTATION_CHOICES", "ReleaseEntry", "LoadReport", "release_path", "available_splits", "read_release",
+    "select_clips", "choose_caption_index", "clip_rng", "choose_start",
 ]
 
+SPLITS = ("train", "val", "test")
 ANNOTATION_CHOICES = ("manual", "auto", "all")
 RELEASE_SUBDIR = os.path.join("coinrun_dataset_jsons", "release")
 
@@ -87,10 +87,18 @@ def release_path(data_dir: str | os.PathLike, split: str, downsampled: bool = Fa
     )
 
 
-def _as_str_id(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise MugenFormatError(f"{where}: video.id should be a string or integer, got {value!r}")
-    return str(value)
+def available_splits(data_dir: str | os.PathLike, splits: Sequence[str] = SPLITS) -> list[str]:
+    """The ``splits`` that have a release JSON; when none has, :func:`release_path` raises for ``"test"``."""
+    found = []
+    for split in splits:
+        try:
+            release_path(data_dir, split)
+            found.append(split)
+        except FileNotFoundError:
+            pass
+    if not found:
+        release_path(data_dir, "test")  # raises, naming the expected file
+    return found
 
 
 def _parse_entry(item: Any, where: str) -> ReleaseEntry:
@@ -100,6 +108,8 @@ def _parse_entry(item: Any, where: str) -> ReleaseEntry:
     for key in ("id", "json_file", "num_frames"):
         if key not in video:
             raise MugenFormatError(f"{where}: video has no {key!r}")
+    if isinstance(video["id"], bool) or not isinstance(video["id"], (str, int)):
+        raise MugenFormatError(f"{where}: video.id should be a string or integer, got {video['id']!r}")
     if not isinstance(video["json_file"], str):
         raise MugenFormatError(f"{where}: video.json_file should be a string path, got {video['json_file']!r}")
     n = video["num_frames"]
@@ -117,24 +127,18 @@ def _parse_entry(item: Any, where: str) -> ReleaseEntry:
             raise MugenFormatError(
                 f"{where}: annotations[{j}] should be {{'text': str, 'type': 'auto'|'manual', ...}}, got {a!r}"
             )
-        parsed.append({
-            "text": a["text"], "type": a["type"],
-            "characters": [str(c) for c in a.get("characters", []) or []],
-            "actions": [str(c) for c in a.get("actions", []) or []],
-        })
+        lists = {key: [str(c) for c in a.get(key) or []] for key in ("characters", "actions")}
+        parsed.append({"text": a["text"], "type": a["type"], **lists})
     theme = video.get("world_theme_n")
     return ReleaseEntry(
-        id=_as_str_id(video["id"], where), json_file=video["json_file"], num_frames=n, annotations=parsed,
+        id=str(video["id"]), json_file=video["json_file"], num_frames=n, annotations=parsed,
         audio_file=audio, world_theme_n=theme if isinstance(theme, int) else None,
         gt_characters=video.get("gt_characters"), game_events=video.get("game_events"),
     )
 
 
 def read_release(path: str | os.PathLike) -> tuple[dict[str, Any], list[ReleaseEntry]]:
-    """Read and validate a release JSON.
-
-    Returns:
-        ``(metadata, entries)``.
+    """Read and validate a release JSON: ``(metadata, entries)``.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -150,38 +154,24 @@ def read_release(path: str | os.PathLike) -> tuple[dict[str, Any], list[ReleaseE
     return dict(doc["metadata"]), entries
 
 
-def select_clips(
-    entries: Sequence[ReleaseEntry],
-    split: str,
-    *,
-    sequence_length: int,
-    sample_every_n_frames: int,
-    annotation: str,
-) -> tuple[list[int], LoadReport]:
-    """Indices of the clips the reference loader keeps, with counts of the others by reason.
-
-    A clip is kept when ``num_frames > (sequence_length - 1) * sample_every_n_frames`` (the reference's
-    test) and, for ``annotation="manual"``, when it has a manual caption (``"auto"`` needs the auto one).
-    """
+def select_clips(entries: Sequence[ReleaseEntry], split: str, *, sequence_length: int, sample_every_n_frames: int,
+                 annotation: str) -> tuple[list[int], LoadReport]:
+    """Indices of the clips the reference loader keeps (``num_frames > (sequence_length - 1) * every`` and a
+    caption of the ``annotation`` kind), with counts of the others by reason."""
     if annotation not in ANNOTATION_CHOICES:
         raise ValueError(f"annotation must be one of {ANNOTATION_CHOICES}, got {annotation!r}")
     need = (sequence_length - 1) * sample_every_n_frames
-    report = LoadReport(split=split, total=len(entries))
     dropped: Counter = Counter()
     kept = []
     for i, e in enumerate(entries):
+        captions = e.annotations if annotation == "all" else getattr(e, f"{annotation}_indices")
         if e.num_frames <= need:
             dropped[f"too short (num_frames <= {need})"] += 1
-        elif annotation == "manual" and not e.manual_indices:
-            dropped["no manual annotation"] += 1
-        elif annotation == "auto" and not e.auto_indices:
-            dropped["no auto annotation"] += 1
-        elif annotation == "all" and not e.annotations:
-            dropped["no annotation"] += 1
+        elif not captions:
+            dropped["no annotation" if annotation == "all" else f"no {annotation} annotation"] += 1
         else:
             kept.append(i)
-    report.kept, report.dropped = len(kept), dict(dropped)
-    return kept, report
+    return kept, LoadReport(split=split, total=len(entries), kept=len(kept), dropped=dict(dropped))
 
 
 def clip_rng(seed: int, index: int, epoch: int, stream: int) -> np.random.Generator:
@@ -190,11 +180,8 @@ def clip_rng(seed: int, index: int, epoch: int, stream: int) -> np.random.Genera
 
 
 def choose_caption_index(entry: ReleaseEntry, annotation: str, train: bool, rng: np.random.Generator) -> int:
-    """The reference's caption choice.
-
-    ``"manual"``: a random manual caption when training, the first manual one otherwise; ``"auto"``: the auto
-    caption; ``"all"``: a random one among all captions.
-    """
+    """The reference's caption choice: ``"manual"``, a random manual caption when training, else the first;
+    ``"auto"``, the auto caption; ``"all"``, a random one among all."""
     if annotation == "manual":
         manual = entry.manual_indices
         return int(manual[rng.integers(len(manual))]) if train else manual[0]

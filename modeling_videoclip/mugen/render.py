@@ -1,23 +1,10 @@
-"""A compiled renderer for MUGEN / CoinRun game JSONs.
+"""A compiled renderer for MUGEN / CoinRun game JSONs, byte-identical to the reference (PIL-based)
+``examples/mugen/data/coinrun/construct_from_json.py`` of facebookresearch/multimodal and about ten times faster.
 
-It produces the same frames as the reference renderer (``examples/mugen/data/coinrun/construct_from_json.py``
-in facebookresearch/multimodal, PIL-based) about ten times faster, by doing the same work in compiled code:
-
-* sprites are loaded, resized (with PIL, so the resampling is bit-identical), flipped and alpha-binarised
-  once per asset folder and cell size, and stored in one flat *atlas* per cell size;
-* per clip, :func:`~modeling_videoclip.mugen.kernels.tile_ops` replays the reference's frame loop (parallax
-  background tiles, every maze tile within the agent's radius in the reference's order, lava in two animated
-  halves, eaten coins left out) with the reference's float expressions, and lists the pastes it would make;
-  monsters, the agent and the bubble shield are appended per frame from Python;
-* :func:`~modeling_videoclip.mugen.kernels.paste_rgb` runs the list with PIL's paste semantics (opaque copy,
-  binary-mask copy, or PIL's integer alpha blend for the fading agent, shrinking monsters and resized lava).
-
-Because every paste of the reference is replayed in its order, frames match the reference byte for byte at any
-resolution (checked at 256, cell size 22 px, and 224, cell size 19.25 px), with no per-level cache to
-invalidate. Lava halves are crops of the lava sprite resized by PIL; each distinct (crop, size) is made once.
-
-Segmentation maps use the reference's 22 labels (``max_label = 21``; background 0, agent and shield 21) and,
-like the reference dataset, draw the agent, shield and monsters as (top-trimmed) bounding boxes by default.
+Sprites are resized with PIL (so resampling is bit-identical), flipped and alpha-binarised once per asset folder
+and cell size, and kept in one flat atlas; :mod:`.kernels` replays the reference's pastes in its order (tiles
+compiled, monsters/agent/shield listed here per frame). Segmentation maps use the reference's 22 labels and, like
+the reference dataset, draw the agent, shield and monsters as (top-trimmed) bounding boxes by default.
 """
 
 from __future__ import annotations
@@ -36,7 +23,7 @@ from . import kernels
 from .assets import SHIELD_FILE, TILE_FILES, alien_file, ground_file, monster_file, resolve_asset_path
 from .game import Game
 
-__all__ = ["MugenRenderer", "SEMANTIC_LABELS", "NUM_SEGMENTATION_LABELS", "ZOOM_DY_RATIO", "semantic_label_map"]
+__all__ = ["MugenRenderer", "SEMANTIC_LABELS", "NUM_SEGMENTATION_LABELS", "ZOOM_DY_RATIO"]
 
 #: Camera height (in cells) for each zoom level CoinRun supports; 5.5 is MUGEN's.
 ZOOM_DY_RATIO: dict[float, float] = {5.5: 5.0, 4.3: 6.5, 5.0: 5.5, 6.0: 4.5}
@@ -57,20 +44,6 @@ _TILE_LABELS: dict[str, int] = {
 _AGENT_LABEL = 21  # also the shield's
 
 
-def semantic_label_map() -> dict[str, int]:
-    """Label of each tile character / monster name / ``"agent"`` / ``"shield"`` in segmentation maps."""
-    out: dict[str, int] = dict(_TILE_LABELS)
-    out.update({k: v for k, v in SEMANTIC_LABELS.items() if 9 <= v <= 18})
-    out.update({"agent": _AGENT_LABEL, "shield": _AGENT_LABEL, "background": 0})
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
-# Sprites
-# ------------------------------------------------------------------------------------------------
-
-
-
 class _Sprite:
     """A sprite as the reference holds it after loading (resized, flipped, alpha binarised)."""
 
@@ -88,10 +61,6 @@ class _Sprite:
         self.index: int | None = None  # id in the atlas of the bank that made this sprite
         self._fits: dict[tuple[int, int, bool], _Sprite] = {}
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.image.size
-
     def fit(self, w: int, h: int, nearest: bool = False) -> _Sprite:
         """This sprite resized to ``(w, h)`` as the reference does when a rect and a sprite differ in size
         (bicubic for RGB frames, nearest for segmentation maps)."""
@@ -99,8 +68,8 @@ class _Sprite:
             return self
         key = (w, h, nearest)
         if key not in self._fits:
-            resample = Image.NEAREST if nearest else None  # None: PIL's default (bicubic), as the reference
-            img = self.image.resize((w, h), resample=resample) if resample is not None else self.image.resize((w, h))
+            # None: PIL's default (bicubic), as the reference
+            img = self.image.resize((w, h), resample=Image.NEAREST if nearest else None)
             self._fits[key] = _Sprite(img, self.aspect_ratio)
         return self._fits[key]
 
@@ -114,21 +83,9 @@ class _Sprite:
         return self._fits[key]
 
 
-def _binarize(image: Image.Image) -> Image.Image:
-    if image.mode != "RGBA":
-        return image
-    arr = np.array(image)
-    arr[..., 3] = np.where(arr[..., 3] > 0, 255, 0)
-    return Image.fromarray(arr, "RGBA")
-
-
 class _Atlas:
-    """Every sprite of one cell size in one flat buffer, in the layout the paste kernels read.
-
-    Sprite ``i`` is ``table[i] = (offset, h, w, kind)``: ``h * w * 3`` RGB bytes from ``offset``, then (unless
-    OPAQUE) ``h * w * 3`` alpha bytes (each pixel's alpha repeated for its three channels).
-    Sprites are only ever appended, so a snapshot stays valid while later sprites are added.
-    """
+    """Every sprite of one cell size in one flat buffer, in the layout :func:`kernels.paste_rgb` reads. Sprites are
+    only ever appended, so a snapshot stays valid while later sprites are added."""
 
     def __init__(self):
         self._buffer = np.empty(1 << 20, np.uint8)
@@ -207,26 +164,17 @@ class _SpriteBank:
             image = f.copy()
         aspect = image.size[1] / image.size[0]
         kx, ky = self.kx, self.ky
-        if kind == "world":
-            size = (math.ceil(kx + 0.5), math.ceil(ky + 0.5)) if resize else None  # lava stays full size
-        elif kind == "alien":
-            size = (math.ceil(kx), math.ceil(aspect * ky))
-        elif kind == "shield":
-            size = (math.ceil(kx * 1.15), math.ceil(ky * 2.1))
-        else:  # monster, background
-            size = (math.ceil(kx), math.ceil(ky))
-        if size is not None:
-            image = image.resize(size)
+        scaled = {"world": (kx + 0.5, ky + 0.5), "alien": (kx, aspect * ky), "shield": (kx * 1.15, ky * 2.1)}
+        w, h = scaled.get(kind, (kx, ky))  # monster, background: one cell
+        if resize:  # lava (world, resize=False) stays full size
+            image = image.resize((math.ceil(w), math.ceil(h)))
         if flip:
             image = image.transpose(Image.FLIP_LEFT_RIGHT)
-        if kind != "background":
-            image = _binarize(image)
+        if kind != "background" and image.mode == "RGBA":  # binarise alpha, as the reference
+            arr = np.array(image)
+            arr[..., 3] = np.where(arr[..., 3] > 0, 255, 0)
+            image = Image.fromarray(arr, "RGBA")
         return _Sprite(image, aspect)
-
-
-# ------------------------------------------------------------------------------------------------
-# Per-level state
-# ------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -251,10 +199,6 @@ class _Camera:
         center = (res - 1) // 2
         return cls(res, zoom, kx, ky, center, -center + ZOOM_DY_RATIO[zoom] * ky,
                    math.ceil(kx + 0.5 + 0.2), math.ceil(ky + 0.5 + 0.2))
-
-    def dx(self, agent_x: float) -> float:
-        """Horizontal camera offset for an agent at ``agent_x`` (the reference's expression)."""
-        return -agent_x * self.kx + self.center - 0.5 * self.kx
 
 
 _LAVA_KIND = {"|": 1, "^": 2}  # row of kernels.tile_ops' lava_size
@@ -287,7 +231,7 @@ class _TileSet:
         code = ord(ch)
         if ch in LAVA:
             kind = _LAVA_KIND[ch]
-            size = self.bank.get(relative, "world", resize=False).size
+            size = self.bank.get(relative, "world", resize=False).image.size
             if max(size) >= kernels.LAVA_KEY_LIMIT:
                 raise ValueError(f"lava sprite {relative} is {size} px; lava sprites must be under 4096 px")
             self.lava_files[kind] = relative
@@ -330,15 +274,6 @@ class _Level:
         self.lava_kind = tiles.lava[codes]
 
 
-# ------------------------------------------------------------------------------------------------
-# The renderer
-# ------------------------------------------------------------------------------------------------
-
-def _ops_array(flat: list[int]) -> np.ndarray:
-    """Paste operations, given as one flat list of 7 ints each, as the kernels take them: int64 ``(n, 7)``."""
-    return np.array(flat, np.int64).reshape(-1, 7)
-
-
 class MugenRenderer:
     """Render MUGEN clips (RGB frames and segmentation maps) from game JSONs and an asset folder.
 
@@ -351,19 +286,12 @@ class MugenRenderer:
         bbox_smap_for_monsters: draw monsters as boxes in segmentation maps (True, the reference default).
         level_cache_size: how many levels keep their tile grids cached (16).
 
-    The renderer is cheap to pickle (caches are rebuilt lazily in each process), so it can live inside a
-    dataset transform used by DataLoader workers. Rendering releases the GIL while pasting.
+    Cheap to pickle (caches are rebuilt lazily in each process), so it can live in a dataset transform used by
+    DataLoader workers; rendering releases the GIL while pasting.
     """
 
-    def __init__(
-        self,
-        asset_dir: str | os.PathLike,
-        resolution: int = 256,
-        *,
-        bbox_smap_for_agent: bool = True,
-        bbox_smap_for_monsters: bool = True,
-        level_cache_size: int = 16,
-    ):
+    def __init__(self, asset_dir: str | os.PathLike, resolution: int = 256, *, bbox_smap_for_agent: bool = True,
+                 bbox_smap_for_monsters: bool = True, level_cache_size: int = 16):
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 16:
             raise ValueError(f"resolution must be an integer >= 16, got {resolution!r}")
         self.asset_dir = os.fspath(asset_dir)
@@ -372,10 +300,8 @@ class MugenRenderer:
                 f"MUGEN asset folder {self.asset_dir} does not exist; pass the folder holding kenney/, "
                 "kenneyLarge/, backgrounds/ and bubble_shield.png (or make stand-ins with make_stand_in_assets)."
             )
-        self.resolution = resolution
-        self.bbox_smap_for_agent = bbox_smap_for_agent
-        self.bbox_smap_for_monsters = bbox_smap_for_monsters
-        self.level_cache_size = level_cache_size
+        self.resolution, self.level_cache_size = resolution, level_cache_size
+        self.bbox_smap_for_agent, self.bbox_smap_for_monsters = bbox_smap_for_agent, bbox_smap_for_monsters
         self._init_caches()
 
     def _init_caches(self) -> None:
@@ -386,26 +312,12 @@ class MugenRenderer:
         self._lock = threading.Lock()
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        for key in ("_banks", "_levels", "_tile_sets", "_backgrounds", "_lock"):
-            state.pop(key, None)
-        return state
+        caches = ("_banks", "_levels", "_tile_sets", "_backgrounds", "_lock")
+        return {k: v for k, v in self.__dict__.items() if k not in caches}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._init_caches()
-
-    # -- caches ----------------------------------------------------------------------------------
-
-    def _camera(self, game: Game) -> _Camera:
-        return _Camera.make(self.resolution, game.zoom, game.maze_w)
-
-    def _bank(self, cam: _Camera) -> _SpriteBank:
-        key = (cam.kx, cam.ky)
-        with self._lock:
-            if key not in self._banks:
-                self._banks[key] = _SpriteBank(self.asset_dir, cam.kx, cam.ky)
-            return self._banks[key]
 
     def _level(self, game: Game, cam: _Camera) -> _Level:
         key = (tuple(game.maze), game.ground_theme, cam.kx, cam.zoom)
@@ -414,22 +326,17 @@ class MugenRenderer:
             if level is not None:
                 self._levels.move_to_end(key)
                 return level
-        level = _Level(game.maze, self._tile_set(game.ground_theme, cam))
+            if (cam.kx, cam.ky) not in self._banks:
+                self._banks[cam.kx, cam.ky] = _SpriteBank(self.asset_dir, cam.kx, cam.ky)
+            if key[1:] not in self._tile_sets:
+                self._tile_sets[key[1:]] = _TileSet(game.ground_theme, cam, self._banks[cam.kx, cam.ky])
+            tiles = self._tile_sets[key[1:]]
+        level = _Level(game.maze, tiles)
         with self._lock:
             self._levels[key] = level
             while len(self._levels) > self.level_cache_size:
                 self._levels.popitem(last=False)
         return level
-
-    def _tile_set(self, ground_theme: str, cam: _Camera) -> _TileSet:
-        key = (ground_theme, cam.kx, cam.zoom)
-        with self._lock:
-            tiles = self._tile_sets.get(key)
-        if tiles is None:
-            tiles = _TileSet(ground_theme, cam, self._bank(cam))
-            with self._lock:
-                tiles = self._tile_sets.setdefault(key, tiles)
-        return tiles
 
     def _background(self, game: Game) -> np.ndarray:
         """The background sprite as ``(H, W * 3)`` rows."""
@@ -442,47 +349,34 @@ class MugenRenderer:
             bg = self._backgrounds[key] = rgb.reshape(rgb.shape[0], -1)
         return bg
 
-    # -- rendering -------------------------------------------------------------------------------
-
     def render(self, game: Game, frame_ids: Sequence[int] | None = None) -> np.ndarray:
-        """Render RGB frames.
+        """Render RGB frames: ``uint8`` array of shape ``(T, resolution, resolution, 3)``.
 
         Args:
             game: a parsed game (see :func:`~modeling_videoclip.mugen.load_game`).
             frame_ids: which frames (default: all).
-
-        Returns:
-            ``uint8`` array of shape ``(T, resolution, resolution, 3)``.
         """
-        frames, cam, level, ops = self._tile_ops(game, frame_ids, labels=False)
-        sprites = self._sprite_ops(game, frames, cam, level.tiles.bank, labels=False)
-        atlas, table = level.tiles.bank.atlas.snapshot()
-        out = np.empty((len(frames), cam.res, cam.res, 3), np.uint8)  # every pixel is written (CLEAR ops)
-        kernels.paste_rgb(out.reshape(len(frames), cam.res, cam.res * 3), atlas, table, self._background(game), ops,
-                          sprites)
+        n, res, atlas, table, ops, sprites = self._ops(game, frame_ids, labels=False)
+        out = np.empty((n, res, res, 3), np.uint8)  # every pixel is written (CLEAR ops)
+        kernels.paste_rgb(out.reshape(n, res, res * 3), atlas, table, self._background(game), ops, sprites)
         return out
 
     def render_segmentation(self, game: Game, frame_ids: Sequence[int] | None = None) -> np.ndarray:
-        """Render 22-label segmentation maps (see :data:`SEMANTIC_LABELS`).
+        """Render 22-label segmentation maps (:data:`SEMANTIC_LABELS`): ``uint8`` ``(T, resolution, resolution)``.
 
         Args:
             game: a parsed game.
             frame_ids: which frames (default: all).
-
-        Returns:
-            ``uint8`` array of shape ``(T, resolution, resolution)`` with values in ``[0, 21]``.
         """
-        frames, cam, level, ops = self._tile_ops(game, frame_ids, labels=True)
-        sprites = self._sprite_ops(game, frames, cam, level.tiles.bank, labels=True)
-        atlas, table = level.tiles.bank.atlas.snapshot()
-        out = np.zeros((len(frames), cam.res, cam.res), np.uint8)
+        n, res, atlas, table, ops, sprites = self._ops(game, frame_ids, labels=True)
+        out = np.zeros((n, res, res), np.uint8)
         kernels.paste_labels(out, atlas, table, ops, sprites)
         return out
 
-    def _tile_ops(self, game: Game, frame_ids: Sequence[int] | None, labels: bool):
-        """The frames to draw, the camera, the level and the background + tile paste operations."""
+    def _ops(self, game: Game, frame_ids: Sequence[int] | None, labels: bool):
+        """``(n_frames, resolution, atlas, table, tile_ops, sprite_ops)``: the paste operations and their atlas."""
         frames = self._frames(game, frame_ids)
-        cam = self._camera(game)
+        cam = _Camera.make(self.resolution, game.zoom, game.maze_w)
         level = self._level(game, cam)
         bg_h, bg_w3 = (0, 0) if labels else self._background(game).shape  # labels have no background
         agent_x, agent_y, state_time, n_eaten = np.array(
@@ -498,7 +392,8 @@ class MugenRenderer:
         lava = np.flatnonzero(ops[:, 1] <= -kernels.LAVA_BASE)
         if len(lava):
             ops[lava, 1] = level.tiles.lava_ids(-ops[lava, 1] - kernels.LAVA_BASE, labels)
-        return frames, cam, level, ops
+        sprites = self._sprite_ops(game, frames, cam, level.tiles.bank, labels)
+        return len(frames), cam.res, *level.tiles.bank.atlas.snapshot(), ops, sprites
 
     @staticmethod
     def _frames(game: Game, frame_ids: Sequence[int] | None) -> list:
@@ -514,15 +409,11 @@ class MugenRenderer:
         return [game.frames[k] for k in frame_ids]
 
     def _monster_draw(self, names: list[str], cam: _Camera, dx: float, bank: _SpriteBank, m):
-        win_h = cam.res
+        shrink = 0.0  # exact: adding 0.0 and scaling by 1.0 leave the live monster's rect as the reference's
         if m.is_dead:
-            cnt = max(0, m.monster_dying_frame_cnt)
-            shrink = (MONSTER_DEATH_ANIM_LENGTH - cnt) * 0.8 / MONSTER_DEATH_ANIM_LENGTH
-            rect = [math.floor(cam.kx * m.x + dx), math.floor(win_h - cam.ky * m.y + cam.dy + cam.ky * shrink),
-                    math.ceil(cam.kx), math.ceil(cam.ky * (1 - shrink))]
-        else:
-            rect = [math.floor(cam.kx * m.x + dx), math.floor(win_h - cam.ky * m.y + cam.dy),
-                    math.ceil(cam.kx), math.ceil(cam.ky)]
+            shrink = (MONSTER_DEATH_ANIM_LENGTH - max(0, m.monster_dying_frame_cnt)) * 0.8 / MONSTER_DEATH_ANIM_LENGTH
+        rect = [math.floor(cam.kx * m.x + dx), math.floor(cam.res - cam.ky * m.y + cam.dy + cam.ky * shrink),
+                math.ceil(cam.kx), math.ceil(cam.ky * (1 - shrink))]
         name = names[m.theme]
         pose = "_dead" if m.is_dead else ("" if m.walk1_mode else "_move")
         sprite = bank.get(monster_file(name, pose), "monster", flip=m.vx > 0)
@@ -533,9 +424,7 @@ class MugenRenderer:
         ar = sprite.aspect_ratio
         rect = [math.floor(cam.kx * agent.x + dx), math.floor(cam.res - cam.ky * (agent.y + ar - 1) + cam.dy),
                 math.ceil(cam.kx), math.ceil(ar * cam.ky)]
-        transparency = 0
-        if agent.is_killed:
-            transparency = (DEATH_ANIM_LENGTH + 1 - agent.killed_animation_frame_cnt) * 12
+        transparency = (DEATH_ANIM_LENGTH + 1 - agent.killed_animation_frame_cnt) * 12 if agent.is_killed else 0
         return sprite, rect, transparency
 
     def _shield_rect(self, cam: _Camera, dx: float, agent) -> list[int]:
@@ -555,7 +444,7 @@ class MugenRenderer:
         ops: list[int] = []
         for i, frame in enumerate(frames):
             agent = frame.agent
-            dx = cam.dx(agent.x)
+            dx = -agent.x * cam.kx + cam.center - 0.5 * cam.kx  # the reference's camera offset
             for m in frame.monsters:
                 name, sprite, rect = self._monster_draw(names, cam, dx, bank, m)
                 if not labels:
@@ -580,11 +469,11 @@ class MugenRenderer:
                     ops += self._person_op(i, index, shield, rect, 0.45)
                 else:
                     ops += (i, index(shield), *rect[:2], 0, 0, 0)
-        return _ops_array(ops)
+        return np.array(ops, np.int64).reshape(-1, 7)
 
     def _person_op(self, i: int, index, sprite: _Sprite, rect: list[int], cut_ratio: float) -> tuple[int, ...]:
         if self.bbox_smap_for_agent:
             # the agent sprite's top part is empty: the box starts cut_ratio * width rows lower
             cut = int(cut_ratio * rect[2])
-            return (i, kernels.FILL, rect[0], rect[1] + cut, rect[2], sprite.size[1] - cut, _AGENT_LABEL)
+            return (i, kernels.FILL, rect[0], rect[1] + cut, rect[2], sprite.image.size[1] - cut, _AGENT_LABEL)
         return (i, index(sprite), rect[0], rect[1], 0, 0, _AGENT_LABEL)

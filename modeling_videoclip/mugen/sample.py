@@ -1,19 +1,10 @@
-"""A small synthetic dataset in MUGEN's on-disk format: the project's embedded default for demos and tests.
+"""A small synthetic dataset in MUGEN's on-disk format (release JSONs, game JSONs, wavs, stand-in sprites): the
+project's embedded default for demos and tests.
 
-:func:`make_mugen_sample` writes::
-
-    OUT_DIR/
-      coinrun_dataset_jsons/release/{train,val,test}.json   release JSONs (metadata + data)
-      game_jsons/<clip id>.json                              one CoinRun game JSON per clip
-      audio/<clip id>.wav                                    a short wav per clip (11025 Hz mono)
-      assets/...                                             procedurally drawn stand-in sprites (58 files)
-
-Levels are built together with the agent's trajectory, beat by beat (walk, jump up/down, jump over a lava
-pit, climb a ladder to a platform, stomp a monster, get killed by one), so that what the agent does is
-consistent with the level. Auto captions describe those beats in the phrasing of MUGEN's caption generator
-("Mugen walks to the right, and jumps up to a platform and collects a coin"); manual captions are varied
-free-form sentences. The metadata's ``data_folder`` is written as ``"."`` (relative to OUT_DIR) so the
-folder can be moved; real MUGEN release JSONs hold an absolute path.
+Levels are built with the agent's trajectory, beat by beat (walk, jump up/down, jump over lava, climb a ladder,
+stomp a monster, get killed by one), so the agent's actions fit the level; auto captions describe the beats in the
+phrasing of MUGEN's caption generator, manual captions are varied free-form sentences. ``data_folder`` is ``"."``
+so the folder can be moved (real MUGEN release JSONs hold an absolute path).
 """
 
 from __future__ import annotations
@@ -28,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from .assets import AGENT_THEMES, BACKGROUND_THEMES, GROUND_THEMES, MONSTER_NAMES, make_stand_in_assets
+from .release import SPLITS
 
-__all__ = ["make_mugen_sample", "SAMPLE_NUM_FRAMES", "SAMPLE_SPLITS"]
+__all__ = ["make_mugen_sample", "SAMPLE_NUM_FRAMES"]
 
 SAMPLE_NUM_FRAMES = 96  # 3.2 s at 30 fps, MUGEN's clip length
-SAMPLE_SPLITS = ("train", "val", "test")
 AUDIO_RATE = 11025  # below the loader's 22050 Hz on purpose, so resampling is exercised
 WALK_SPEED = 0.25  # cells per frame
 MAZE_W, MAZE_H = 64, 13
@@ -62,8 +53,6 @@ class _Clip:
     built: int = 0  # columns [0, built) have ground
     _coins: list[str] = field(default_factory=list)  # collected since the last caption phrase
     _pending: dict = field(default_factory=dict)  # agent flags for the next recorded frame
-
-    # -- level ----------------------------------------------------------------------------------
 
     def ground(self, x0: int, x1: int, h: int) -> None:
         self.built = max(self.built, min(x1, MAZE_W))
@@ -100,8 +89,6 @@ class _Clip:
                         self.maze[y][x] = "a"
                     elif right in ".^|=" and left not in ".^|=":
                         self.maze[y][x] = "b"
-
-    # -- agent ----------------------------------------------------------------------------------
 
     def step(self, vx: float, vy: float, **agent) -> None:
         """Record one frame with the agent at (self.x, self.y) moving at (vx, vy)."""
@@ -144,16 +131,21 @@ class _Clip:
     def _collect(self) -> None:
         for cx, cy in ((int(self.x + 0.5), int(self.y + 0.5)), (int(self.x + 0.5), int(self.y + 1.5))):
             if 0 <= cy < MAZE_H and self.maze[cy][cx] in "12" and [cx, cy] not in self.eaten:
-                gem = self.maze[cy][cx] == "2"
+                kind = "gem" if self.maze[cy][cx] == "2" else "coin"
                 self.eaten.append([cx, cy])
-                self._pending = {"collected_gem": True} if gem else {"collected_coin": True}
-                self.events.setdefault("collect_gem" if gem else "collect_coin", []).append(len(self.frames))
-                self._coins += [("gem" if gem else "coin")]
-                if gem:
-                    self.shield = True
+                self._pending = {f"collected_{kind}": True}
+                self.events.setdefault(f"collect_{kind}", []).append(len(self.frames))
+                self._coins.append(kind)
+                self.shield = self.shield or kind == "gem"  # a gem gives the bubble shield
 
     def room(self) -> int:
         return SAMPLE_NUM_FRAMES - len(self.frames)
+
+    def stroll(self, frames: int) -> None:
+        """Walk right for ``frames`` frames (fewer if the clip is full)."""
+        for _ in range(min(frames, self.room())):
+            self.x += WALK_SPEED
+            self.step(WALK_SPEED, 0.0)
 
     def walk(self, cells: int, coins: bool) -> None:
         x0 = int(round(self.x))
@@ -162,10 +154,7 @@ class _Clip:
         if coins:
             for i in range(2, cells + 1, 2):
                 self.put(x0 + i, h + int(self.rng.integers(0, 2)), "1")
-        n = int(cells / WALK_SPEED)
-        for _ in range(min(n, self.room())):
-            self.x += WALK_SPEED
-            self.step(WALK_SPEED, 0.0)
+        self.stroll(int(cells / WALK_SPEED))
 
     def jump_to(self, x1: float, y1: float, frames: int = 12, spring: bool = False) -> None:
         x0, y0 = self.x, self.y
@@ -221,9 +210,7 @@ class _Clip:
         for x in range(c + 1, c + 5):
             self.put(x, top, "S")
         self.put(c + 3, top + 1, "1")
-        for _ in range(min(int(2 / WALK_SPEED), self.room())):
-            self.x += WALK_SPEED
-            self.step(WALK_SPEED, 0.0)
+        self.stroll(int(2 / WALK_SPEED))
         self.x = float(c)
         while self.y < top + 1 and self.room() > 0:
             self.y = min(self.y + 0.15, top + 1.0)
@@ -231,11 +218,8 @@ class _Clip:
         self.events.setdefault("climb", []).append(len(self.frames))
         self.phrases.append("climbs up on a ladder")
         self._coins = []
-        for _ in range(min(int(3 / WALK_SPEED), self.room())):
-            self.x += WALK_SPEED
-            self.step(WALK_SPEED, 0.0)
-        walked = "walks to the right" + self._coin_desc()
-        self.phrases.append(walked)
+        self.stroll(int(3 / WALK_SPEED))
+        self.phrases.append("walks to the right" + self._coin_desc())
         self.jump_to(c + 6, h)
         self.phrases.append("jumps down to the right to the ground")
 
@@ -267,22 +251,17 @@ class _Clip:
         while m["x"] - self.x > 3.2 and self.room() > 0:
             self.x += WALK_SPEED
             self.step(WALK_SPEED, 0.0)
-        target = m["x"] + m["vx"] * 10
-        self.jump_to(target, h, frames=10)
+        self.jump_to(m["x"] + m["vx"] * 10, h, frames=10)
         m["is_dead"], m["monster_dying_frame_cnt"] = True, 3  # CoinRun shrinks dying monsters over 3 frames
         self._pending = {"killed_monster": True}
         self.events.setdefault("kill_monster", []).append(len(self.frames))
         self.phrases.append(f"jumps to the right and killed a {name}")
-        for _ in range(min(8, self.room())):
-            self.x += WALK_SPEED
-            self.step(WALK_SPEED, 0.0)
+        self.stroll(8)
 
     def _coin_desc(self) -> str:
-        coins = [c for c in self._coins if c == "coin"]
-        gems = [c for c in self._coins if c == "gem"]
+        counts = [(self._coins.count(kind), kind) for kind in ("coin", "gem")]
         self._coins = []
-        parts = ([" a coin" if len(coins) == 1 else " a few coins"] if coins else []) + (
-            [" a gem" if len(gems) == 1 else " a few gems"] if gems else [])
+        parts = [f" a {kind}" if n == 1 else f" a few {kind}s" for n, kind in counts if n]
         return (" and collects" + " and".join(parts)) if parts else ""
 
 
@@ -330,16 +309,12 @@ def _generate_clip(rng: np.random.Generator, num_frames: int) -> tuple[dict, str
     phrases = [p for p in clip.phrases if p] or ["stands still"]
     auto = "Mugen " + ", and ".join(_dedupe(phrases))
     info = {"events": clip.events, "characters": {k: [[v[0], v[-1]]] for k, v in clip.characters.items()},
-            "phrases": phrases, "world": world, "killed": clip.dead}
+            "phrases": phrases, "world": world}
     return game, auto, info
 
 
 def _dedupe(phrases: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for p in phrases:
-        if not out or out[-1] != p:
-            out.append(p)
-    return out
+    return [p for i, p in enumerate(phrases) if i == 0 or phrases[i - 1] != p]
 
 
 _MANUAL_SUBJECTS = ["Mugen", "The alien", "The yellow alien", "Our hero", "The little yellow guy", "The player"]
@@ -401,16 +376,11 @@ def _write_wav(path: Path, rng: np.random.Generator, events: dict[str, list[int]
 
 
 def make_mugen_sample(
-    out_dir: str | os.PathLike,
-    num_clips: int = 16,
-    seed: int = 0,
-    *,
-    splits: Sequence[float] = (0.5, 0.25, 0.25),
-    short_clips: int = 1,
-    with_audio: bool = True,
-    with_assets: bool = True,
+    out_dir: str | os.PathLike, num_clips: int = 16, seed: int = 0, *, splits: Sequence[float] = (0.5, 0.25, 0.25),
+    short_clips: int = 1, with_audio: bool = True, with_assets: bool = True,
 ) -> Path:
-    """Write a small MUGEN-format dataset: release JSONs, game JSONs, wavs and stand-in sprites.
+    """Write a small MUGEN-format dataset (release JSONs, game JSONs, wavs and stand-in sprites) and return
+    ``out_dir`` as a :class:`~pathlib.Path`, to pass to :func:`~modeling_videoclip.mugen.load_mugen`.
 
     Args:
         out_dir: folder to write (created if needed; existing sample files are overwritten).
@@ -422,9 +392,6 @@ def make_mugen_sample(
             32 frames x every 3rd, so loaders can show they skip them (1).
         with_audio: write a wav per clip (True).
         with_assets: draw the stand-in sprites under ``out_dir/assets`` (True).
-
-    Returns:
-        ``out_dir`` as a :class:`~pathlib.Path`; pass it to :func:`~modeling_videoclip.mugen.load_mugen`.
     """
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
@@ -436,16 +403,13 @@ def make_mugen_sample(
     n_val = max(1, round(num_clips * splits[1])) if num_clips >= 3 else 0
     n_train = num_clips - n_test - n_val
     plan = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test + ["train"] * short_clips
-    entries: dict[str, list[dict]] = {s: [] for s in SAMPLE_SPLITS}
+    entries: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for i, split in enumerate(plan):
         clip_rng = np.random.default_rng([seed, i])
-        short = i >= num_clips
-        num_frames = 60 if short else SAMPLE_NUM_FRAMES
-        game, auto, info = _generate_clip(clip_rng, num_frames)
+        game, auto, info = _generate_clip(clip_rng, 60 if i >= num_clips else SAMPLE_NUM_FRAMES)  # short ones last
         clip_id = f"sample_{seed}_{i:04d}"
         json_rel = f"game_jsons/{clip_id}.json"
-        with open(root / json_rel, "w", encoding="utf-8") as f:
-            json.dump(game, f, separators=(",", ":"))
+        (root / json_rel).write_text(json.dumps(game, separators=(",", ":")), encoding="utf-8")
         audio_rel = f"audio/{clip_id}.wav"
         if with_audio:
             _write_wav(root / audio_rel, clip_rng, info["events"])
@@ -462,7 +426,7 @@ def make_mugen_sample(
             },
             "annotations": annotations,
         })
-    for split in SAMPLE_SPLITS:
+    for split in SPLITS:
         doc = {
             "metadata": {
                 "data_folder": ".", "version": "sample-1", "type": "synthetic", "split": split,
@@ -472,8 +436,7 @@ def make_mugen_sample(
             },
             "data": entries[split],
         }
-        with open(release / f"{split}.json", "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
+        (release / f"{split}.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
     if with_assets:
         make_stand_in_assets(root / "assets")
     return root

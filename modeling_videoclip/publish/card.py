@@ -8,11 +8,11 @@ from ..common.downloads import KNOWN_FILES, CheckpointFile
 from ..configuration_videoclip import VideoCLIPConfig
 from .variants import Variant
 
+#: Appended to every card's provenance: `publish.folder.verify_folder` passed before the folder was installed.
 VERIFIED_NOTE = (
     " Before upload, this folder was reloaded with `AutoModel` / `AutoProcessor` (`trust_remote_code=True`) in a "
     "fresh process and gave the same weights and embeddings as the converted model."
 )
-"""Appended to every card's provenance: `publish.folder.verify_folder` passed before the folder was installed."""
 
 
 def usage_code(repo_id: str, revision: str | None = None) -> str:
@@ -39,11 +39,9 @@ print(outputs.logits_per_video.softmax(dim=-1))  # (videos, texts)'''
 def results_table(results: list[dict[str, Any]]) -> str:
     """A markdown table (rows: retrieval direction, columns: metric) of the variant's results."""
     rows: dict[str, dict[str, Any]] = {}
-    columns: list[str] = []
     for result in results:
         rows.setdefault(result["task_name"], {})[result["metric_name"]] = result["value"]
-        if result["metric_name"] not in columns:
-            columns.append(result["metric_name"])
+    columns = list(dict.fromkeys(result["metric_name"] for result in results))
     lines = ["| Direction | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for task, values in rows.items():
         lines.append(f"| {task} | " + " | ".join(f"{values[c]:.2f}" if c in values else "" for c in columns) + " |")
@@ -57,19 +55,14 @@ def shows_results(mode: str, variant: Variant, checkpoint: CheckpointFile | None
         return mode == "yes"
     if checkpoint is None:
         return False
-    official = set(variant.official_checkpoints)
+    official = set(variant.spec.get("official_checkpoints") or [c for c in [variant.default_checkpoint] if c])
     known = {KNOWN_FILES[url].sha256 for url in official if url in KNOWN_FILES and KNOWN_FILES[url].sha256}
     return checkpoint.url in official or checkpoint.sha256 in known
 
 
 def render_model_card(
-    variant: Variant,
-    repo_id: str,
-    config: VideoCLIPConfig,
-    provenance: str,
-    include_results: bool,
-    revision: str | None = None,
-    base_model: list[str] | None = None,
+    variant: Variant, repo_id: str, config: VideoCLIPConfig, provenance: str, include_results: bool,
+    revision: str | None = None, base_model: list[str] | None = None,
 ) -> str:
     """The README.md: YAML metadata (library, licence, tags, datasets, base_model, model-index) and the template.
 
@@ -81,39 +74,28 @@ def render_model_card(
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    card = dict(variant.spec.get("card", {}))
+    card = {"library_name": "transformers", **variant.spec.get("card", {})}
+    if base_model is not None:
+        card["base_model"] = base_model
     results = list(variant.spec.get("results") or []) if include_results else []
     dataset = variant.spec.get("results_dataset", {})
     source = variant.spec.get("results_source", {})
+    where = dict(
+        dataset_type=dataset.get("type", "mugen"), dataset_name=dataset.get("name", "MUGEN"),
+        dataset_split=dataset.get("split"), source_name=source.get("name"), source_url=source.get("url"),
+    )
     eval_results = [
         EvalResult(
-            task_type=r["task_type"],
-            task_name=r["task_name"],
-            dataset_type=dataset.get("type", "mugen"),
-            dataset_name=dataset.get("name", "MUGEN"),
-            dataset_split=dataset.get("split"),
-            metric_type=r["metric_type"],
-            metric_name=r["metric_name"],
-            metric_value=r["value"],
-            source_name=source.get("name"),
-            source_url=source.get("url"),
+            task_type=r["task_type"], task_name=r["task_name"], metric_type=r["metric_type"],
+            metric_name=r["metric_name"], metric_value=r["value"], **where,
         )
         for r in results
     ]
-    card_data = ModelCardData(
-        library_name=card.pop("library_name", "transformers"),
-        license=card.pop("license", None),
-        tags=card.pop("tags", None),
-        datasets=card.pop("datasets", None),
-        base_model=base_model if base_model is not None else card.pop("base_model", None),
-        model_name=repo_id.split("/")[-1],
-        eval_results=eval_results or None,
-        **{k: v for k, v in card.items() if k != "base_model"},
-    )
+    card_data = ModelCardData(**card, model_name=repo_id.split("/")[-1], eval_results=eval_results or None)
     processor = variant.video_processor
     rendered = ModelCard.from_template(
         card_data,
-        template_path=str(variant.template_path),
+        template_path=str(variant.directory / "README.md.jinja"),
         title=variant.spec.get("title", variant.name),
         summary=variant.spec.get("summary", ""),
         usage_code=usage_code(repo_id, revision),

@@ -1,22 +1,19 @@
-"""Talking to the Hub: the credential check, retries with backoff, one-commit uploads, and error mapping.
-
-Every failure becomes an [`UploadError`] with an exit code; no message ever quotes the token (`scrub`).
-"""
+"""Talking to the Hub: the credential check, retries with backoff, one-commit uploads, and error mapping to an
+[`UploadError`] with an exit code; no message ever quotes the token (`scrub`)."""
 
 from __future__ import annotations
 
+import functools
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
+from ..common.downloads import Log, T
 from ..common.errors import ExitCode, UploadError, first_line
 from .folder import MARKER_FILE
-
-T = TypeVar("T")
-Log = Callable[[str], None]
 
 TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)
 NO_TOKEN = "no Hugging Face token found: set HF_TOKEN or run `hf auth login`"
@@ -43,16 +40,11 @@ def scrub(text: str) -> str:
 
 
 def _transport_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module_name in ("httpx2", "httpx", "requests"):
-        try:
-            module = __import__(module_name)
-        except ImportError:
-            continue
-        for attr in ("TransportError", "ConnectionError", "Timeout"):
-            if isinstance(getattr(module, attr, None), type):
-                types.append(getattr(module, attr))
-    return tuple(types)
+    """Connection failures and timeouts, also those of the HTTP libraries huggingface_hub may use (an error of one
+    can only exist once it is imported)."""
+    modules = [sys.modules[name] for name in ("httpx2", "httpx", "requests") if name in sys.modules]
+    found = [getattr(module, a, None) for module in modules for a in ("TransportError", "ConnectionError", "Timeout")]
+    return (ConnectionError, TimeoutError, *(cls for cls in found if isinstance(cls, type)))
 
 
 def _status_of(error: BaseException) -> int | None:
@@ -74,13 +66,8 @@ def is_transient(error: BaseException) -> bool:
 
 
 def call_with_retries(
-    action: Callable[[], T],
-    what: str,
-    retries: int = 5,
-    wait: float = 1.0,
-    max_wait: float = 30.0,
-    log: Log = print,
-    sleep: Callable[[float], None] = time.sleep,
+    action: Callable[[], T], what: str, retries: int = 5, wait: float = 1.0, max_wait: float = 30.0,
+    log: Log = print, sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Runs `action`, retrying transient failures (`is_transient`) up to `retries` times with exponential backoff
     starting at `wait` seconds (capped at `max_wait`). Other errors, and the last transient one, propagate."""
@@ -109,16 +96,11 @@ def hub_error(error: BaseException, repo_id: str | None) -> UploadError | None:
     if isinstance(error, LocalTokenNotFoundError):
         return UploadError(NO_TOKEN, ExitCode.AUTH)
     if status == 401:
-        return UploadError(
-            f"authentication failed{where} (HTTP 401): the Hugging Face token (HF_TOKEN or `hf auth login`) was "
-            f"rejected",
-            ExitCode.AUTH,
-        )
+        token = "the Hugging Face token (HF_TOKEN or `hf auth login`) was rejected"
+        return UploadError(f"authentication failed{where} (HTTP 401): {token}", ExitCode.AUTH)
     if status == 403:
-        return UploadError(
-            f"permission denied{where} (HTTP 403): this token may not write to that repository or namespace",
-            ExitCode.FORBIDDEN,
-        )
+        denied = "this token may not write to that repository or namespace"
+        return UploadError(f"permission denied{where} (HTTP 403): {denied}", ExitCode.FORBIDDEN)
     if isinstance(error, OfflineModeIsEnabled):
         return UploadError("cannot reach the Hub: HF_HUB_OFFLINE is set", ExitCode.NETWORK)
     if status is None and isinstance(error, _transport_error_types()):
@@ -131,17 +113,8 @@ def hub_error(error: BaseException, repo_id: str | None) -> UploadError | None:
 
 
 def check_credentials(repo_id: str, log: Log = print) -> str | None:
-    """Checks, before any slow work, that a token is configured and accepted.
-
-    Only what makes publishing impossible stops here (no token, HTTP 401, no network); any other answer is left
-    to the upload, which maps every Hub error.
-
-    Returns:
-        The account name, or None when the Hub could not say.
-
-    Raises:
-        UploadError: `AUTH` or `NETWORK`.
-    """
+    """Checks, before any slow work, that a token is configured and accepted; returns the account name, or None
+    when the Hub could not say. Only what makes publishing impossible raises (`UploadError`: `AUTH`, `NETWORK`)."""
     from huggingface_hub import HfApi, get_token
 
     if get_token() is None:
@@ -162,20 +135,12 @@ def check_credentials(repo_id: str, log: Log = print) -> str | None:
 
 
 def publish_folder(
-    folder: Path,
-    repo_id: str,
-    private: bool = False,
-    revision: str | None = None,
-    commit_message: str | None = None,
-    retries: int = 5,
-    retry_wait: float = 1.0,
-    log: Log = print,
+    folder: Path, repo_id: str, private: bool = False, revision: str | None = None, commit_message: str | None = None,
+    retries: int = 5, retry_wait: float = 1.0, log: Log = print,
 ) -> PublishResult:
-    """Creates the repo (if missing) and the branch (if missing) and uploads `folder` in ONE commit.
-
-    Every Hub call is retried on transient failures; the commit is retried as a whole (`upload_folder` is
-    idempotent: files the repo already holds are skipped, so a retry after a lost reply makes no second commit).
-    When nothing changed, no commit is made and the current head is returned (`committed` False).
+    """Creates the repo and the branch (if missing) and uploads `folder` in ONE commit; no commit when nothing
+    changed (`committed` False). Every Hub call is retried on transient failures, the commit as a whole
+    (`upload_folder` skips files the repo holds, so a retry after a lost reply makes no second commit).
 
     Raises:
         UploadError: 401 (`AUTH`), 403 (`FORBIDDEN`), no network (`NETWORK`), other Hub errors (`HUB_ERROR`).
@@ -184,9 +149,7 @@ def publish_folder(
 
     api = HfApi()
     revision = revision or "main"
-
-    def retrying(action: Callable[[], T], what: str) -> T:
-        return call_with_retries(action, what, retries=retries, wait=retry_wait, log=log)
+    retrying = functools.partial(call_with_retries, retries=retries, wait=retry_wait, log=log)
 
     try:
         repo_url = retrying(lambda: api.create_repo(repo_id, private=private, exist_ok=True), "creating the repo")
@@ -196,10 +159,7 @@ def publish_folder(
         head = retrying(lambda: api.repo_info(repo_id, revision=revision).sha, "reading the repo head")
         info = retrying(
             lambda: api.upload_folder(
-                repo_id=repo_id,
-                folder_path=str(folder),
-                revision=revision,
-                commit_message=commit_message,
+                repo_id=repo_id, folder_path=str(folder), revision=revision, commit_message=commit_message,
                 ignore_patterns=[MARKER_FILE, MARKER_FILE + ".tmp"],
             ),
             "uploading",

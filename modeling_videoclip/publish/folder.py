@@ -1,9 +1,6 @@
-"""The output folder: what may be written into, writing a Hub folder, verifying it, installing it.
-
-A folder is written into a staging folder, reloaded in a fresh process (`verify_folder`), and only then moved
-into the output folder (`install_folder`). A marker file (`MARKER_FILE`) identifies a folder as ``upload.py``'s
-and records what was verified, so that an unchanged folder is neither rewritten nor re-verified.
-"""
+"""The output folder: written into staging, reloaded in a fresh process (`verify_folder`), and only then moved into
+place (`install_folder`). A marker file (`MARKER_FILE`) identifies a folder as ``upload.py``'s and records what was
+verified, so that an unchanged folder is neither rewritten nor re-verified."""
 
 from __future__ import annotations
 
@@ -12,9 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,41 +22,31 @@ from ..modeling_videoclip import VideoCLIPModel
 from ..processing_videoclip import VideoCLIPProcessor
 from . import reload_check
 
-MARKER_FILE = ".videoclip_upload.json"
-"""Written into every output folder; identifies it as ours and records what was verified. Never uploaded."""
+MARKER_FILE = ".videoclip_upload.json"  # identifies the folder as ours and records what was verified; never uploaded
 VERIFY_TEXTS = ("Mugen jumps onto a ledge.", "A snail kills Mugen.")
 VERIFY_FRAMES = 16  # frames of the verification clip: the least S3D takes comfortably, to keep the check fast
 
 
 def read_marker(output_dir: Path) -> dict[str, Any] | None:
     """The marker of a previous ``upload.py`` output in `output_dir`, or None."""
-    path = output_dir / MARKER_FILE
-    if not path.is_file():
-        return None
     try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
+        marker = json.loads((output_dir / MARKER_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
     return marker if isinstance(marker, dict) and marker.get("tool") == "upload.py" else None
 
 
 def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> None:
-    """Refuses an output folder that holds anything but a previous ``upload.py`` output, unless `overwrite`.
-
-    Raises:
-        UploadError: (`OUTPUT_DIR`) the folder is a file, or non-empty and not ours.
-    """
+    """Refuses (`UploadError`, `OUTPUT_DIR`) a file, and, unless `overwrite`, a folder holding anything but a
+    previous ``upload.py`` output."""
     path = Path(output_dir)
     if path.exists() and not path.is_dir():
         raise UploadError(f"--output-dir {path} exists and is not a folder", ExitCode.OUTPUT_DIR)
-    if overwrite or not path.exists():
-        return
-    present = relative_files(path)
+    present = relative_files(path) if path.exists() and not overwrite else []
     if not present:
         return
     marker = read_marker(path)
-    listed = set(marker.get("files", {})) if marker else set()
-    foreign = sorted(set(present) - listed - {MARKER_FILE})
+    foreign = sorted(set(present) - set(marker.get("files", {}) if marker else ()) - {MARKER_FILE})
     if marker is None or foreign:
         shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
         raise UploadError(
@@ -84,70 +69,50 @@ def write_folder(folder: Path, model: VideoCLIPModel, processor: VideoCLIPProces
     return {name: file_sha256(folder / name) for name in relative_files(folder)}
 
 
-@dataclass
-class VerificationReport:
-    """What the fresh-process reload gave, compared with the in-memory model."""
-
-    max_abs_diff: float
-    model_module: str
-    seconds: float
-
-
 def verify_folder(
     folder: Path, model: VideoCLIPModel, processor: VideoCLIPProcessor, atol: float = 1e-5, timeout: float = 600
-) -> VerificationReport:
-    """Reloads `folder` in a fresh process that cannot import this package (``python -m reload_check``, see
-    `publish.reload_check`) and compares it with the in-memory `model` and `processor`: the state-dict digest, the
-    video-processor settings, the processed inputs and the text and video embeddings (within `atol`).
+) -> dict[str, Any]:
+    """Reloads `folder` in a fresh process that cannot import this package (`publish.reload_check`) and compares
+    it with `model` and `processor`: weights' digest, video-processor settings, processed inputs, and embeddings
+    (within `atol`). Returns what the marker records: ``{"max_abs_diff": ..., "model_module": ...}``.
 
     Raises:
-        UploadError: (`RELOAD_MISMATCH`) the reload fails or differs.
+        UploadError: (`RELOAD_MISMATCH`) the reload fails, differs, or takes over `timeout` seconds.
     """
-    started = time.monotonic()
     video = torch.from_numpy(np.random.default_rng(1234).integers(0, 256, (VERIFY_FRAMES + 4, 96, 128, 3), np.uint8))
     options = {"texts": list(VERIFY_TEXTS), "num_frames": VERIFY_FRAMES}
     with tempfile.TemporaryDirectory(prefix="videoclip-verify-") as scratch:
-        scratch_path = Path(scratch)
-        torch.save({"video": video}, scratch_path / "inputs.pt")
-        env = {
-            **{k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")},
-            "PYTHONPATH": str(Path(reload_check.__file__).parent),  # reload_check alone; it blocks the package
-            "HF_HUB_OFFLINE": "1",
-            "HF_MODULES_CACHE": str(scratch_path / "modules"),
-            "TOKENIZERS_PARALLELISM": "false",
-        }
+        torch.save({"video": video}, Path(scratch, "inputs.pt"))
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+        env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(Path(scratch, "modules")), TOKENIZERS_PARALLELISM="false")
+        env["PYTHONPATH"] = str(Path(reload_check.__file__).parent)  # reload_check alone; it blocks the package
         command = [sys.executable, "-m", "reload_check", str(folder.resolve()), "inputs.pt", "outputs.pt"]
-        stderr_path = scratch_path / "stderr.txt"
-        with open(stderr_path, "w") as stderr:
-            process = subprocess.Popen(
-                [*command, json.dumps(options)], cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=stderr
-            )
-            try:
-                expected = reload_check.model_outputs(model, processor, video, **options)  # meanwhile, here
-                returncode = process.wait(timeout=timeout)
-            except BaseException as error:
+        process = subprocess.Popen(
+            [*command, json.dumps(options)], cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, errors="replace",
+        )
+        try:
+            expected = reload_check.model_outputs(model, processor, video, **options)  # meanwhile, here
+            log_text = process.communicate(timeout=timeout)[1]
+        except subprocess.TimeoutExpired as error:
+            message = f"reloading the written folder timed out after {timeout:.0f}s"
+            raise UploadError(message, ExitCode.RELOAD_MISMATCH) from error
+        finally:
+            if process.poll() is None:
                 process.kill()
                 process.wait()
-                if isinstance(error, subprocess.TimeoutExpired):
-                    raise UploadError(
-                        f"reloading the written folder timed out after {timeout:.0f}s", ExitCode.RELOAD_MISMATCH
-                    ) from error
-                raise
-        if returncode != 0:
-            log_text = stderr_path.read_text(errors="replace")
+        if process.returncode != 0:
             last = (log_text.strip().splitlines() or ["no output"])[-1]
             raise UploadError(
                 f"reloading the written folder with AutoModel/AutoProcessor(trust_remote_code=True) failed: {last}",
-                ExitCode.RELOAD_MISMATCH,
-                details=log_text,
+                ExitCode.RELOAD_MISMATCH, details=log_text,
             )
-        reloaded = torch.load(scratch_path / "outputs.pt", weights_only=True)
-    return _compare_reload(reloaded, expected, atol, time.monotonic() - started)
+        reloaded = torch.load(Path(scratch, "outputs.pt"), weights_only=True)
+    return {"max_abs_diff": _compare_reload(reloaded, expected, atol), "model_module": reloaded["model_module"]}
 
 
-def _compare_reload(
-    reloaded: Mapping[str, Any], expected: Mapping[str, Any], atol: float, seconds: float
-) -> VerificationReport:
+def _compare_reload(reloaded: Mapping[str, Any], expected: Mapping[str, Any], atol: float) -> float:
+    """The largest embedding difference; raises `UploadError` (`RELOAD_MISMATCH`) listing every difference."""
     problems = []
     if not reloaded["model_module"].startswith("transformers_modules."):
         problems.append(f"the model class came from {reloaded['model_module']}, not from the folder's remote code")
@@ -169,7 +134,7 @@ def _compare_reload(
             "the written folder does not reproduce the converted model: " + "; ".join(problems),
             ExitCode.RELOAD_MISMATCH,
         )
-    return VerificationReport(max_abs_diff=diff, model_module=reloaded["model_module"], seconds=seconds)
+    return diff
 
 
 def _comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,21 +150,19 @@ def environment_fingerprint() -> dict[str, str]:
 
 
 def reusable_verification(output_dir: Path, files: Mapping[str, str]) -> dict[str, Any] | None:
-    """The recorded verification of `output_dir` if it holds exactly `files` (same bytes; the model card may
-    differ) and was verified with the current library versions; None otherwise."""
+    """The recorded verification of `output_dir` if it holds exactly `files` (same bytes; the model card, which
+    `from_pretrained` does not read, may differ) and was verified with the current library versions; else None."""
+
+    def loadable(files: Mapping[str, str]) -> dict[str, str]:
+        return {name: sha for name, sha in files.items() if name != "README.md"}
+
     marker = read_marker(output_dir)
     if not marker or marker.get("state") != "complete" or not marker.get("verification"):
         return None
-    wanted = _loadable(files)
-    if _loadable(marker.get("files", {})) != wanted or marker.get("environment") != environment_fingerprint():
+    if loadable(marker.get("files", {})) != loadable(files) or marker.get("environment") != environment_fingerprint():
         return None
     present = {name: file_sha256(output_dir / name) for name in relative_files(output_dir) if name != MARKER_FILE}
-    return marker["verification"] if _loadable(present) == wanted else None
-
-
-def _loadable(files: Mapping[str, str]) -> dict[str, str]:
-    """The files `from_pretrained` reads: all but the model card, which the reload check does not depend on."""
-    return {name: sha for name, sha in files.items() if name != "README.md"}
+    return marker["verification"] if loadable(present) == loadable(files) else None
 
 
 def install_folder(staging: Path, output_dir: Path, files: Mapping[str, str], verification: Mapping[str, Any]) -> None:
@@ -231,13 +194,8 @@ def install_folder(staging: Path, output_dir: Path, files: Mapping[str, str], ve
 
 
 def _write_marker(output_dir: Path, state: str, files: Mapping[str, str], verification: Mapping[str, Any]) -> None:
-    marker = {
-        "tool": "upload.py",
-        "state": state,
-        "files": dict(files),
-        "environment": environment_fingerprint(),
-        "verification": dict(verification),
-    }
+    marker = {"tool": "upload.py", "state": state, "files": dict(files), "verification": dict(verification)}
+    marker["environment"] = environment_fingerprint()
     temporary = output_dir / (MARKER_FILE + ".tmp")
     temporary.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(temporary, output_dir / MARKER_FILE)

@@ -1,34 +1,18 @@
-"""Turning a VideoCLIP checkpoint into a Hugging Face Hub repository: the pipeline behind ``upload.py``.
-
-[`convert_and_publish`] runs, in this order:
-
-1. with a repo id, check the Hub credentials (before any slow work); check the output folder (never clobber a
-   folder that ``upload.py`` did not write);
-2. fetch the checkpoint (a local file, or a URL downloaded once into a cache and verified by size and, where
-   known, sha256; `common.downloads`);
-3. convert it with the strict torchmultimodal converter (or, for ``videoclip-base``, assemble the pretrained
-   encoders with fresh projections; `common.models`);
-4. write a complete Hub folder (config with ``auto_map``, ``model.safetensors``, remote-code files, tokenizer,
-   processor config, model card) into a staging folder;
-5. reload the staged folder with ``AutoModel``/``AutoProcessor`` and ``trust_remote_code=True`` in a fresh Python
-   process that cannot import this package (`publish.reload_check`), and compare weights, processor outputs and
-   embeddings with the in-memory model; only a folder that passes is moved into the output folder;
-6. with a repo id: create the repo (and branch), upload the folder in one commit (retried with backoff on
-   transient failures; unchanged files are skipped, so an unchanged folder makes no commit).
-
-Every expected failure is a `VideoCLIPError` carrying a one-line message and an exit code.
-"""
+"""The pipeline behind ``upload.py`` ([`convert_and_publish`]): check credentials and the output folder, fetch and
+convert the checkpoint (or assemble ``videoclip-base``), write the Hub folder into staging, reload it in a fresh
+process (`publish.reload_check`) and install it only if it reproduces the model, then upload it in one commit."""
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.constants import DISTILBERT_ID, HUB_CONFIGS_DIR, VIDEOCLIP_BASE, VIDEOCLIP_MUGEN
-from ..common.downloads import CheckpointFile, fetch_checkpoint
+from ..common.downloads import CheckpointFile, Log, fetch_checkpoint
 from ..common.errors import ExitCode, UploadError
 from ..common.models import build_model, build_processor, convert_checkpoint, load_tokenizer
 from ..configuration_videoclip import VideoCLIPConfig
@@ -37,8 +21,6 @@ from .card import VERIFIED_NOTE, render_model_card, shows_results
 from .client import PublishResult, check_credentials, publish_folder
 from .folder import check_output_dir, install_folder, reusable_verification, verify_folder, write_folder
 from .variants import Variant, load_config, load_variant
-
-Log = Callable[[str], None]
 
 
 @dataclass
@@ -74,11 +56,8 @@ class UploadOptions:
 
 
 def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResult | None:
-    """Runs the whole pipeline (see the module docstring).
-
-    Returns:
-        Where the folder was published; None without a repo id.
-    """
+    """Runs the whole pipeline (see the module docstring); returns where the folder was published, None without
+    a repo id."""
     if options.repo_id:
         check_credentials(options.repo_id, log)
     variant = load_variant(options.variant, options.configs_dir)
@@ -106,26 +85,21 @@ def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResu
             )
         else:
             log("Reloading the folder with AutoModel/AutoProcessor(trust_remote_code=True) in a fresh process ...")
-            report = verify_folder(staging, model, processor)
+            started = time.monotonic()
+            verification = verify_folder(staging, model, processor)
             log(
                 f"Reload check passed: same weights, processor outputs and embeddings (max abs diff "
-                f"{report.max_abs_diff:.2g}, {report.seconds:.1f}s)"
+                f"{verification['max_abs_diff']:.2g}, {time.monotonic() - started:.1f}s)"
             )
-            verification = {"max_abs_diff": report.max_abs_diff, "model_module": report.model_module}
         install_folder(staging, output_dir, files, verification)
     log(f"Hub folder ready: {output_dir}")
     if not options.repo_id:
         return None
     source = checkpoint.name if checkpoint else "pretrained encoders"
+    message = options.commit_message or f"Upload {variant.name} converted from {source} with upload.py"
     return publish_folder(
-        output_dir,
-        options.repo_id,
-        private=options.private,
-        revision=options.revision,
-        commit_message=options.commit_message or f"Upload {variant.name} converted from {source} with upload.py",
-        retries=options.retries,
-        retry_wait=options.retry_wait,
-        log=log,
+        output_dir, options.repo_id, private=options.private, revision=options.revision, commit_message=message,
+        retries=options.retries, retry_wait=options.retry_wait, log=log,
     )
 
 
@@ -133,10 +107,9 @@ def _build_model(
     variant: Variant, config: VideoCLIPConfig, options: UploadOptions, log: Log
 ) -> tuple[VideoCLIPModel, str, CheckpointFile | None]:
     """The model, the card's provenance paragraph, and the converted checkpoint (None for pretrained encoders)."""
-
-    def fetch(source: str) -> CheckpointFile:
-        return fetch_checkpoint(source, options.cache_dir, options.sha256, options.progress, log)
-
+    fetch = functools.partial(
+        fetch_checkpoint, cache_dir=options.cache_dir, sha256=options.sha256, progress=options.progress, log=log
+    )
     source = options.checkpoint or variant.default_checkpoint
     if source is None and variant.spec.get("source") == "pretrained-encoders":
         text = options.text_encoder or variant.spec["default_text_encoder"]

@@ -1,12 +1,7 @@
-"""The fresh-process reload check: ``python -m reload_check FOLDER INPUTS OUTPUTS OPTIONS``.
-
-`publish.folder.verify_folder` runs this module in a new Python process whose ``PYTHONPATH`` is this folder
-alone. The process first makes ``modeling_videoclip`` (and ``upload``) unimportable (`block_package`), so that
-``AutoModel`` / ``AutoProcessor`` with ``trust_remote_code=True`` can only use the code files written into
-FOLDER; it then saves what the reloaded model computes (`model_outputs`) for the parent to compare with its own.
-
-This module imports nothing from the package, so the parent imports it too (`state_digest`, `model_outputs`).
-"""
+"""The fresh-process reload check, ``python -m reload_check FOLDER INPUTS OUTPUTS OPTIONS`` with this folder as
+the only ``PYTHONPATH`` (`publish.folder.verify_folder`): it makes the package unimportable (`block_package`) so the
+Auto classes can only use FOLDER's remote code, and saves what the reload computes (`model_outputs`). It imports
+nothing from the package, so the parent process imports it too."""
 
 from __future__ import annotations
 
@@ -18,8 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-BLOCKED = ("modeling_videoclip", "upload")
-"""Top-level names the fresh process must not import: the package, and ``upload.py`` next to it."""
+BLOCKED = ("modeling_videoclip", "upload")  # the package, and ``upload.py`` next to it
 
 
 class _Refusing:
@@ -29,23 +23,18 @@ class _Refusing:
         self.finder = finder
 
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
+        if name.split(".")[0] in BLOCKED or not hasattr(self.finder, "find_spec"):
             return None
-        find_spec = getattr(self.finder, "find_spec", None)
-        return find_spec(name, path, target) if find_spec else None
+        return self.finder.find_spec(name, path, target)
 
-    def invalidate_caches(self):
-        if hasattr(self.finder, "invalidate_caches"):
-            self.finder.invalidate_caches()
-
-    def __getattr__(self, name):  # e.g. find_distributions, which importlib.metadata asks every finder
+    def __getattr__(self, name):  # invalidate_caches, find_distributions (asked of every finder), ...
         return getattr(self.finder, name)
 
 
 def block_package() -> None:
-    """Makes the `BLOCKED` names unimportable in this process, however the package is installed (editable
-    finders, path entries): every meta-path finder refuses them, and copies already imported are dropped. This
-    module's folder leaves ``sys.path`` too, as its siblings are package modules."""
+    """Makes the `BLOCKED` names unimportable however the package is installed (editable finders, path entries):
+    every meta-path finder refuses them, imported copies are dropped, and this folder (package modules) leaves
+    ``sys.path``."""
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
     sys.meta_path[:] = [_Refusing(finder) for finder in sys.meta_path]
@@ -69,8 +58,8 @@ def state_digest(model) -> str:
 
 
 def model_outputs(model, processor, video, texts: Sequence[str], num_frames: int) -> dict[str, Any]:
-    """What a reload must reproduce: the processed inputs, the text and video embeddings, the weights' digest and
-    the video-processor settings; and the modules the classes came from."""
+    """What a reload must reproduce: processed inputs, embeddings, weights' digest, video-processor settings; and
+    the module the model class came from."""
     import torch
 
     inputs = processor(text=list(texts), videos=[video], num_frames=num_frames, return_tensors="pt")
@@ -84,17 +73,13 @@ def model_outputs(model, processor, video, texts: Sequence[str], num_frames: int
         "state_digest": state_digest(model),
         "video_processor": processor.video_processor.to_dict(),
         "model_module": type(model).__module__,
-        "processor_module": type(processor).__module__,
     }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Reloads FOLDER through the Auto classes and saves `model_outputs` of the video in INPUTS to OUTPUTS.
-
-    Args:
-        argv: ``FOLDER INPUTS OUTPUTS OPTIONS``: the folder, a ``torch.save`` file holding ``{"video": frames}``,
-            where to save, and JSON ``{"texts": [...], "num_frames": N}``. Defaults to ``sys.argv[1:]``.
-    """
+    """Reloads FOLDER through the Auto classes and saves `model_outputs` of the video in INPUTS to OUTPUTS; `argv`
+    (default ``sys.argv[1:]``): FOLDER, INPUTS (``torch.save``d ``{"video": frames}``), OUTPUTS, and OPTIONS (JSON
+    ``{"texts": [...], "num_frames": N}``)."""
     block_package()
     import torch
     from transformers import AutoModel, AutoProcessor

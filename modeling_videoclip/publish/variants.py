@@ -15,12 +15,9 @@ from ..configuration_videoclip import VideoCLIPConfig
 
 @dataclass
 class Variant:
-    """One published variant, read from ``hub_configs/<name>/``.
-
-    Files there: ``variant.json`` (card metadata, defaults, published results), ``config.json`` (the
-    `VideoCLIPConfig`), ``video_preprocessor_config.json`` (the `VideoCLIPVideoProcessor` settings) and
-    ``README.md.jinja`` (the model-card template).
-    """
+    """One published variant, read from ``hub_configs/<name>/``: ``variant.json`` (`spec`: card metadata, defaults,
+    published results), ``config.json`` (the `VideoCLIPConfig`), ``video_preprocessor_config.json`` (the
+    `VideoCLIPVideoProcessor` settings) and ``README.md.jinja`` (the model-card template)."""
 
     name: str
     directory: Path
@@ -29,29 +26,13 @@ class Variant:
     video_processor: dict[str, Any]
 
     @property
-    def template_path(self) -> Path:
-        return self.directory / "README.md.jinja"
-
-    @property
     def default_checkpoint(self) -> str | None:
         return self.spec.get("default_checkpoint")
 
-    @property
-    def official_checkpoints(self) -> list[str]:
-        """Checkpoints whose published results may go on the card (the variant's own files)."""
-        return list(self.spec.get("official_checkpoints") or [c for c in [self.default_checkpoint] if c])
-
 
 def load_variant(name_or_dir: str | os.PathLike, configs_dir: str | os.PathLike = HUB_CONFIGS_DIR) -> Variant:
-    """Reads a variant folder.
-
-    Args:
-        name_or_dir: a variant name (a folder of `configs_dir`) or a path to a variant folder.
-        configs_dir: where named variants live. Defaults to this checkout's ``hub_configs/``.
-
-    Raises:
-        InputError: an unknown variant (`USAGE`) or an unreadable file (`BAD_INPUT`).
-    """
+    """Reads a variant folder: `name_or_dir` is a path, or the name of a folder of `configs_dir` (defaults to this
+    checkout's ``hub_configs/``). Raises `InputError`: an unknown variant (`USAGE`), an unreadable file."""
     directory = Path(name_or_dir)
     if not directory.is_dir():
         directory = Path(configs_dir) / str(name_or_dir)
@@ -70,19 +51,14 @@ def load_variant(name_or_dir: str | os.PathLike, configs_dir: str | os.PathLike 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise InputError(f"cannot read {path}: {error}") from error
 
 
 def load_config(variant: Variant, override: str | os.PathLike | None = None) -> VideoCLIPConfig:
-    """The model configuration: the variant's ``config.json``, or `override` (a ``config.json`` or a folder holding
-    one, e.g. for a checkpoint with another text tower), which must describe a VideoCLIP model.
-
-    Raises:
-        InputError: (`BAD_INPUT`) `override` is missing or not a VideoCLIP config.
-    """
+    """The variant's ``config.json``, or `override` (a ``config.json`` or a folder holding one, e.g. for another
+    text tower); raises `InputError` when `override` is missing or not a VideoCLIP config."""
     if override is None:
         values = dict(variant.config)
     else:
@@ -100,12 +76,8 @@ def load_config(variant: Variant, override: str | os.PathLike | None = None) -> 
 
 
 def published_results(variant: str | os.PathLike = VIDEOCLIP_MUGEN) -> dict[str, float]:
-    """The variant's published Recall@K (%), from its ``variant.json``.
-
-    Returns:
-        ``{"text_to_video/R@1": 8.26, ..., "video_to_text/R@10": 34.6}`` for videoclip-mugen (the metric keys of
-        `modeling_videoclip.retrieval`); empty for a variant without results.
-    """
+    """The variant's published Recall@K (%) under `modeling_videoclip.retrieval`'s metric keys, e.g.
+    ``{"text_to_video/R@1": 8.26, ...}`` for videoclip-mugen (the default); empty for a variant without results."""
     results = {}
     for result in load_variant(variant).spec.get("results") or []:
         direction = result["task_type"].removesuffix("-retrieval").replace("-", "_")

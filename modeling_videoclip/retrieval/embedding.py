@@ -1,10 +1,11 @@
-"""L2-normalised embeddings of texts, videos or paired datasets: one batched loop under `torch.inference_mode`,
-the model in eval mode, the data prepared by `VideoCLIPDataCollator` (in DataLoader workers), optional bf16."""
+"""L2-normalised embeddings of texts, videos or paired datasets: one batched loop (inference mode, eval mode, data
+prepared by `VideoCLIPDataCollator` in DataLoader workers, optional bf16)."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,25 +14,20 @@ import torch.nn.functional as F
 
 from ..data.collator import VideoCLIPDataCollator
 
-_TEXT_BATCH_SIZE = 64
-"""Texts per forward pass: no reference value (it embeds texts with the videos, 8 at a time); DistilBERT on
-short captions is cheap, so a larger batch only saves overhead."""
-_VIDEO_BATCH_SIZE = 8
-"""Videos (or pairs) per forward pass: the tutorial's ``MUGENDataModule(batch_size=8)``."""
+_TEXT_BATCH_SIZE = 64  # no reference value (it embeds texts with the videos); DistilBERT on short captions is cheap
+_VIDEO_BATCH_SIZE = 8  # videos (or pairs) per forward pass: the tutorial's ``MUGENDataModule(batch_size=8)``
 
 
+@dataclass(eq=False)
 class _IterableSource(torch.utils.data.IterableDataset):
-    def __init__(self, iterable: Iterable[Any]) -> None:
-        self.iterable = iterable
+    iterable: Iterable[Any]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.iterable)
 
 
 def _loader(source: Any, collate, batch_size: int, num_workers: int, device: torch.device):
-    """A DataLoader over a map-style source (anything with `__len__` and `__getitem__`: `datasets.Dataset`, a
-    list, ...), a torch `IterableDataset` (e.g. `datasets.IterableDataset`) or any other iterable; plus the
-    number of items when known."""
+    """A DataLoader over a map-style source, a torch `IterableDataset` or an iterable; and the length if known."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(source, (np.ndarray, torch.Tensor)) and source.ndim == 4:
@@ -43,20 +39,15 @@ def _loader(source: Any, collate, batch_size: int, num_workers: int, device: tor
         data, total = source, len(source)
     elif isinstance(source, Iterable):
         if num_workers:
-            warnings.warn(
-                "num_workers is ignored for a plain iterable (each worker would replay it); wrap it in a "
-                "torch IterableDataset that shards by worker, or pass a datasets.Dataset",
-                stacklevel=3,
-            )
+            warnings.warn("num_workers is ignored for a plain iterable (each worker would replay it); wrap it in a "
+                          "torch IterableDataset that shards by worker, or pass a datasets.Dataset", stacklevel=3)
         data, num_workers = _IterableSource(source), 0
     else:
         raise TypeError(f"expected a dataset, a sequence or an iterable of videos, got {type(source).__name__}")
     if total == 0:
         raise ValueError("the dataset is empty: nothing to embed")
-    loader = torch.utils.data.DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate,
-        pin_memory=device.type == "cuda",
-    )
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                         collate_fn=collate, pin_memory=device.type == "cuda")
     return loader, total
 
 
@@ -90,10 +81,8 @@ def _embed(
             for batch in loader:
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
                     if "text" in chunks:
-                        output = model.get_text_features(
-                            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-                        )
-                        chunks["text"].append(_normalized(output))
+                        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+                        chunks["text"].append(_normalized(model.get_text_features(input_ids=ids, attention_mask=mask)))
                     if "video" in chunks:
                         pixels = batch["pixel_values_videos"].to(device, non_blocking=True)
                         chunks["video"].append(_normalized(model.get_video_features(pixel_values_videos=pixels)))
@@ -109,7 +98,7 @@ def embed_texts(
     model: torch.nn.Module, processor: Any, texts: str | Iterable[str], batch_size: int = _TEXT_BATCH_SIZE,
     device: str | torch.device | None = None, progress: bool = True, autocast_bf16: bool = False,
 ) -> torch.Tensor:
-    """L2-normalised text embeddings, `model.get_text_features(...).pooler_output` batch by batch.
+    """L2-normalised text embeddings (`model.get_text_features(...).pooler_output`), batch by batch.
 
     Args:
         model: a VideoCLIP model (anything with `get_text_features(input_ids=, attention_mask=)`).
@@ -137,15 +126,12 @@ def embed_videos(
     num_workers: int = 0, device: str | torch.device | None = None, autocast_bf16: bool = False, progress: bool = True,
     video_column: str = "video",
 ) -> torch.Tensor:
-    """L2-normalised video embeddings, `model.get_video_features(...).pooler_output` batch by batch.
-
-    Decoding/rendering and the processor run in the DataLoader's workers; the model runs in this process.
+    """L2-normalised video embeddings (`get_video_features(...).pooler_output`), prepared in DataLoader workers.
 
     Args:
         model: a VideoCLIP model (anything with `get_video_features(pixel_values_videos=)`).
         processor: its processor (`processor(videos=list_of_uint8_arrays, return_tensors="pt")`).
-        videos_or_dataset: a `datasets.Dataset` / `IterableDataset`, any sequence or iterable whose items are
-            dicts with a `video_column` entry or raw uint8 `(T, H, W, 3)` arrays, or one such array.
+        videos_or_dataset: a dataset, sequence or iterable of dicts or of uint8 `(T, H, W, 3)` arrays; or one array.
         batch_size: videos per forward pass. Defaults to 8, the tutorial's batch size.
         num_workers: DataLoader workers preparing batches. Defaults to 0 (in this process).
         device / autocast_bf16 / progress: as `embed_texts`.
@@ -154,10 +140,8 @@ def embed_videos(
     Returns:
         `(num_videos, projection_dim)` float32 CPU tensor, unit-norm rows.
     """
-    return _embed(
-        model, processor, videos_or_dataset, None, video_column, "video", batch_size, num_workers, device,
-        autocast_bf16, progress,
-    )[0]
+    return _embed(model, processor, videos_or_dataset, None, video_column, "video", batch_size, num_workers,
+                  device, autocast_bf16, progress)[0]
 
 
 def embed_dataset(
@@ -170,8 +154,7 @@ def embed_dataset(
     Args:
         model: a VideoCLIP model (`get_text_features`, `get_video_features`).
         processor: its processor.
-        dataset: `datasets.Dataset` / `IterableDataset` or any sequence/iterable of dicts with a text and a
-            video entry (e.g. `load_mugen(...)`). A list of captions takes the first (as the reference's eval).
+        dataset: a dataset, sequence or iterable of dicts with a text and a video entry (e.g. `load_mugen(...)`).
         batch_size / num_workers / device / autocast_bf16 / progress: as `embed_videos`.
         text_column / video_column: Default `"text"` / `"video"`, `load_mugen`'s columns.
 
@@ -179,8 +162,5 @@ def embed_dataset(
         `(text_embeds, video_embeds)`, each `(N, projection_dim)` float32 on CPU with unit-norm rows; row i
         of both comes from item i, ready for `retrieval_metrics`.
     """
-    text_embeds, video_embeds = _embed(
-        model, processor, dataset, text_column, video_column, "pair", batch_size, num_workers, device, autocast_bf16,
-        progress,
-    )
-    return text_embeds, video_embeds
+    return tuple(_embed(model, processor, dataset, text_column, video_column, "pair", batch_size, num_workers,
+                        device, autocast_bf16, progress))

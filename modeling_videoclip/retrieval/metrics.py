@@ -1,15 +1,16 @@
-"""Recall@K, median rank (MdR) and mean rank (MnR) of paired embeddings, in bounded memory.
+"""Recall@K, median rank (MdR) and mean rank (MnR) of paired embeddings (text ``i`` matches video ``i``).
 
-The reference (``examples/mugen/retrieval/model.py`` in facebookresearch/multimodal) computes them from the full
-similarity matrix with an identity target (text ``i`` matches video ``i``). Here the matrix is computed one square
-block at a time, so the extra memory is ``O(chunk_size**2 + N)`` instead of ``O(N**2)``.
+The reference (``examples/mugen/retrieval/model.py`` in facebookresearch/multimodal) uses the full similarity matrix;
+here it is computed one square block at a time: ``O(chunk_size**2 + N)`` extra memory instead of ``O(N**2)``.
+Ties: the rank is ``1 + #{j != i : s_ij > s_ii}`` (optimistic; ``ties="pessimistic"`` counts ``>=``). The reference
+(torchmetrics ``Recall`` on ``torch.topk``) breaks ties in an unspecified order, so it lies between the two.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,8 @@ DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
 """The ks the reference reports (``recall_ks`` in ``examples/mugen/retrieval/model.py``)."""
 
 _DEFAULT_CHUNK_SIZE = 4096
-"""Side of one square block of the similarity matrix when ``chunk_size`` is not given: the block and its
-comparison mask take 2 * 4096**2 * 4 bytes = 128 MiB in float32, and GEMMs of that shape run near the
-CPU's peak (smaller row counts make BLAS re-pack the whole video matrix for few rows)."""
+"""Block side: block and mask take 2 * 4096**2 * 4 bytes = 128 MiB in float32, and GEMMs of that shape run near
+the CPU's peak (fewer rows make BLAS re-pack the whole video matrix for few rows)."""
 
 _TIES = ("optimistic", "pessimistic")
 _DIRECTIONS = ("text_to_video", "video_to_text")
@@ -45,7 +45,6 @@ def _as_embedding_matrix(x: Any, name: str) -> torch.Tensor:
 
 
 def _check_pair(text_embeds: Any, video_embeds: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate paired embeddings and bring them to a common dtype on a common device."""
     text = _as_embedding_matrix(text_embeds, "text_embeds")
     video = _as_embedding_matrix(video_embeds, "video_embeds")
     if text.shape != video.shape:
@@ -90,6 +89,10 @@ def _check_chunk_size(chunk_size: int | None) -> int:
     return int(chunk_size)
 
 
+def _blocks(n: int, chunk_size: int) -> list[slice]:
+    return [slice(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
+
+
 def _inverse_norms(x: torch.Tensor, chunk_size: int) -> torch.Tensor:
     out = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
     for span in _blocks(x.shape[0], chunk_size):
@@ -117,20 +120,13 @@ class _ScoreBlocks:
         return scores
 
 
-def _blocks(n: int, chunk_size: int) -> list[slice]:
-    return [slice(start, min(n, start + chunk_size)) for start in range(0, n, chunk_size)]
-
-
 def _iter_rank_blocks(
     text: torch.Tensor, video: torch.Tensor, chunk_size: int, normalize: bool, ties: str
 ) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
-    """Yield ``(rows, t2v_counts, v2t_counts)`` after each block of text rows: for the texts ``rows``, how many
-    other videos beat the true one (final), and for every video, how many texts seen so far beat its true text
-    (final after the last block). A generator so that the benchmark can time the first blocks of a huge pool.
-
-    The true-pair scores come from the diagonal blocks, computed in a first pass by the very same call (same
-    shapes, same data) as in the main pass, so they are bit-identical to the entries they are compared with:
-    a duplicate of the true item ties with it exactly.
+    """Yield ``(rows, t2v_counts, v2t_counts)`` per block of text rows: how many other videos beat each text's true
+    video (final), and how many texts so far beat each video's true text (final after the last block); a generator
+    so that the benchmark can time the first blocks. The true-pair scores come from the same call on the same
+    diagonal blocks as the main pass, so they are bit-identical: a duplicate of the true item ties exactly.
     """
     n = text.shape[0]
     compare = torch.gt if ties == "optimistic" else torch.ge
@@ -169,18 +165,13 @@ def retrieval_ranks(
     text_embeds: torch.Tensor, video_embeds: torch.Tensor, chunk_size: int | None = None, normalize: bool = True,
     ties: str = "optimistic",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """1-based rank of the true item for every query, in both directions, without the N x N matrix.
-
-    For a text query ``i`` the rank is ``1 + #{j != i : s_ij > s_ii}`` over videos ``j`` (``>=`` with
-    ``ties="pessimistic"``); for a video query ``j`` it is the same over the texts of column ``j``.
+    """1-based rank of the true item for every query, both directions, without the N x N matrix (ties: see module).
 
     Args:
         text_embeds: `(N, dim)` text embeddings (tensor or numpy array); text ``i`` describes video ``i``.
         video_embeds: `(N, dim)` video embeddings, on the same device.
-        chunk_size: side of the square blocks of the similarity matrix. Defaults to `None`, i.e. 4096: the
-            extra memory is about 128 MiB + 32 bytes * N whatever N is. Results do not depend on it.
-        normalize: L2-normalise both sides first (cosine similarity). Defaults to `True`, as the reference CLIP
-            normalises before the similarity; `False` ranks raw dot products (bit-identical to ``text @ video.T``).
+        chunk_size: block side (results do not depend on it). Defaults to `None`: 4096, 128 MiB + 32 bytes * N.
+        normalize: cosine similarity, as the reference CLIP. Defaults to `True`; `False` ranks raw dot products.
         ties: `"optimistic"` (default; equal scores do not outrank the true item) or `"pessimistic"`.
 
     Returns:
@@ -193,12 +184,8 @@ def retrieval_ranks(
     with torch.inference_mode():
         _check_finite(text, "text_embeds", chunk_size)
         _check_finite(video, "video_embeds", chunk_size)
-        t2v = torch.empty(text.shape[0], dtype=torch.long, device=text.device)
-        v2t = None
-        for rows, t2v_counts, v2t_counts in _iter_rank_blocks(text, video, chunk_size, normalize, ties):
-            t2v[rows] = t2v_counts
-            v2t = v2t_counts
-        return t2v + 1, v2t + 1
+        blocks = list(_iter_rank_blocks(text, video, chunk_size, normalize, ties))
+        return torch.cat([t2v_counts for _, t2v_counts, _ in blocks]) + 1, blocks[-1][2] + 1
 
 
 @dataclass
@@ -232,29 +219,24 @@ class RetrievalMetrics:
     video_to_text: DirectionMetrics
     num_pairs: int
     ties: str = "optimistic"
-    ks: tuple[int, ...] = field(default=DEFAULT_KS)
+    ks: tuple[int, ...] = DEFAULT_KS
 
     def to_dict(self) -> dict[str, float | int | str]:
         """Flat JSON-friendly dict: ``"text_to_video/R@1"``, ..., ``"video_to_text/MnR"``, ``"num_pairs"``."""
         out: dict[str, float | int | str] = {}
         for name in _DIRECTIONS:
             direction: DirectionMetrics = getattr(self, name)
-            for k, value in direction.recall.items():
-                out[f"{name}/R@{k}"] = value
-            out[f"{name}/MdR"] = direction.median_rank
-            out[f"{name}/MnR"] = direction.mean_rank
-        out["num_pairs"] = self.num_pairs
-        out["ties"] = self.ties
-        return out
+            out |= {f"{name}/R@{k}": value for k, value in direction.recall.items()}
+            out |= {f"{name}/MdR": direction.median_rank, f"{name}/MnR": direction.mean_rank}
+        return out | {"num_pairs": self.num_pairs, "ties": self.ties}
 
     def to_table(self, digits: int = 2) -> str:
         """The figures as a Markdown table, one row per direction (the reference reports Recall in %)."""
         header = ["Direction"] + [f"R@{k}" for k in self.ks] + ["MdR", "MnR"]
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        labels = {"text_to_video": "text -> video", "video_to_text": "video -> text"}
         for name in _DIRECTIONS:
             d: DirectionMetrics = getattr(self, name)
-            cells = [labels[name]] + [f"{d.recall[k]:.{digits}f}" for k in self.ks]
+            cells = [name.replace("_to_", " -> ")] + [f"{d.recall[k]:.{digits}f}" for k in self.ks]
             cells += [f"{d.median_rank:g}", f"{d.mean_rank:.{digits}f}"]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -277,8 +259,7 @@ def metrics_from_ranks(ranks: torch.Tensor, ks: Iterable[int] = DEFAULT_KS) -> D
         raise ValueError("ranks must be a non-empty 1-D tensor of 1-based ranks")
     n = ranks.numel()
     ks = _check_ks(ks, n, _RECALL_IS_FULL)
-    ordered = ranks.sort().values
-    median = float(ordered[(n - 1) // 2 : n // 2 + 1].double().mean())
+    median = float(ranks.sort().values[(n - 1) // 2 : n // 2 + 1].double().mean())
     recall = {k: 100.0 * int((ranks <= k).sum()) / n for k in ks}
     return DirectionMetrics(recall=recall, median_rank=median, mean_rank=float(ranks.double().mean()))
 
@@ -292,8 +273,7 @@ def retrieval_metrics(
     Args:
         text_embeds: `(N, dim)` text embeddings; text ``i`` describes video ``i``.
         video_embeds: `(N, dim)` video embeddings.
-        ks: the cut-offs. Defaults to `(1, 5, 10)`, the ks the reference reports. Duplicates are dropped and
-            the ks sorted; k > N warns and gives 100%.
+        ks: the cut-offs (deduplicated, sorted; k > N warns, 100%). Defaults to `(1, 5, 10)`, the reference's.
         chunk_size / normalize / ties: as `retrieval_ranks` (defaults 4096-row blocks, cosine, optimistic).
 
     Returns:
@@ -312,7 +292,6 @@ def recall_at_k(
     text_embeds: torch.Tensor, video_embeds: torch.Tensor, ks: Iterable[int] = DEFAULT_KS,
     chunk_size: int | None = None, normalize: bool = True, ties: str = "optimistic",
 ) -> dict[str, dict[int, float]]:
-    """Recall@k in percent, `{"text_to_video": {k: recall}, "video_to_text": {k: recall}}`; the arguments and
-    their defaults are `retrieval_metrics`'."""
+    """`{"text_to_video": {k: recall}, "video_to_text": {k: recall}}` in percent; arguments as `retrieval_metrics`."""
     metrics = retrieval_metrics(text_embeds, video_embeds, ks, chunk_size, normalize, ties)
     return {name: dict(getattr(metrics, name).recall) for name in _DIRECTIONS}

@@ -1,5 +1,4 @@
-"""Top-k search: one entry point, `search(pool, queries, k)`, over an embeddings tensor (exact, blocked), a
-`datasets` embeddings column (FAISS when it carries an index, exact otherwise) or an `EmbeddingIndex`."""
+"""Top-k search, `search(pool, queries, k)`, over an embeddings tensor, a `datasets` column or an `EmbeddingIndex`."""
 
 from __future__ import annotations
 
@@ -14,16 +13,14 @@ from .metrics import _as_embedding_matrix, _blocks, _check_chunk_size, _check_ks
 
 
 class RetrievalResult(NamedTuple):
-    """Top-k of a search: `scores` (float32) and `indices` (int64) into the searched pool, best first,
-    shaped `(num_queries, k)`, or `(k,)` for a single query given unbatched."""
+    """Top-k `scores` (float32) and `indices` (int64) into the pool, best first: `(num_queries, k)`, or `(k,)`."""
 
     scores: torch.Tensor
     indices: torch.Tensor
 
 
 def similarity(text_embeds: torch.Tensor, video_embeds: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """The full `(num_texts, num_videos)` similarity matrix, for small sets (the tutorial's batch of 8); large
-    pools go through `retrieval_metrics` or `search`, which never build the whole matrix.
+    """The full `(num_texts, num_videos)` similarity matrix of a small set (for large pools: `search`).
 
     Args:
         text_embeds: `(num_texts, dim)`.
@@ -45,8 +42,7 @@ class EmbeddingIndex:
     """A searchable embeddings column of a `datasets.Dataset`, as `build_index` returns it; pass it to `search`.
 
     Args:
-        dataset: the dataset holding the column; with the FAISS backend it also holds the FAISS index (named
-            `index_name`), so `dataset.get_nearest_examples(index_name, ...)` works too.
+        dataset: the dataset holding the column (and, with the FAISS backend, the FAISS index `index_name`).
         column: the embeddings column.
         backend: `"faiss"` or `"exact"`.
         index_name: the FAISS index's name in `dataset`.
@@ -70,8 +66,7 @@ def faiss_available() -> bool:
 
 
 def add_embeddings_column(dataset: Any, embeds: torch.Tensor, column: str = "embeddings") -> Any:
-    """Return `dataset` with the embeddings as a new float32 fixed-length-list column, built through Arrow from
-    the array's buffer (no Python lists), so a million 256-d rows take seconds.
+    """`dataset` with `embeds` as a new float32 fixed-length-list column, built through Arrow from the buffer.
 
     Args:
         dataset: a `datasets.Dataset` with one row per embedding.
@@ -107,11 +102,8 @@ def _check_dataset(dataset: Any, column: str | None = None) -> None:
 def build_index(
     dataset: Any, column: str = "embeddings", use_faiss: bool | None = None, index_name: str | None = None
 ) -> EmbeddingIndex:
-    """Make an embeddings column searchable: FAISS when available, exact blocked search otherwise.
-
-    The FAISS backend is `datasets.Dataset.add_faiss_index` with an exact (flat) inner-product index: on
-    normalised vectors that is the cosine similarity the model is trained with, and it returns the same top-k
-    as the exact backend.
+    """Make an embeddings column searchable: FAISS when available (`add_faiss_index` with a flat inner-product index,
+    i.e. the cosine similarity on normalised vectors: the same top-k), exact blocked search otherwise.
 
     Args:
         dataset: a `datasets.Dataset` with an embeddings column (see `add_embeddings_column`).
@@ -149,42 +141,36 @@ def search(
     videos for texts), best first. Among exactly equal scores the order is unspecified (as `torch.topk`, FAISS).
 
     Args:
-        pool: what to search: an `(N, dim)` tensor or array (exact search, blocked: memory stays
-            ``O(chunk_size**2 + num_queries * k)``); a `datasets.Dataset` with an embeddings `column`, searched with
-            its FAISS index on `column` when it has one (`build_index`, or `add_faiss_index(index_name=column)`),
-            exactly otherwise; or an `EmbeddingIndex`.
+        pool: an `(N, dim)` tensor or array (exact blocked search, ``O(chunk_size**2 + num_queries * k)`` memory); a
+            `datasets.Dataset` with an embeddings `column` (with its FAISS index named `column` if any, else exact);
+            or an `EmbeddingIndex`.
         queries: `(Q, dim)` embeddings, or `(dim,)` for one query (results then shaped `(k,)`).
         k: how many to return. Defaults to 10, the largest k the reference reports; clamped to N, with a warning.
         column: the embeddings column of a dataset pool. Defaults to `"embeddings"`.
         chunk_size: block side of the exact search. Defaults to `None`, i.e. 4096 (as `retrieval_ranks`).
-        normalize: cosine similarity: L2-normalise the queries and a tensor pool. Defaults to `True`. A dataset's
-            column is scored as stored, as its FAISS index does (`embed_texts` / `embed_videos` are unit-norm).
+        normalize: L2-normalise the queries and a tensor pool (cosine). Defaults to `True`. A dataset column is scored
+            as stored, as FAISS does.
 
     Returns:
         A `RetrievalResult` of scores and indices into the pool.
     """
     single = isinstance(queries, (torch.Tensor, np.ndarray)) and queries.ndim == 1
     queries = _as_embedding_matrix(queries[None] if single else queries, "query_embeds")
-    normalize_pool = normalize
     if not isinstance(pool, (EmbeddingIndex, torch.Tensor, np.ndarray)):
         _check_dataset(pool, column)
-        if column in pool.list_indexes():
-            pool = EmbeddingIndex(pool, column, "faiss", index_name=column)
-        else:
-            pool = build_index(pool, column, use_faiss=False)
+        has_index = column in pool.list_indexes()
+        pool = EmbeddingIndex(pool, column, "faiss", column) if has_index else build_index(pool, column, False)
+    normalize_pool = normalize and not isinstance(pool, EmbeddingIndex)  # a column is scored as stored, as by FAISS
+    if isinstance(pool, EmbeddingIndex) and pool.backend == "faiss":
+        size = len(pool.dataset)
+        (k,) = _check_ks((k,), size, f"the search returns all {size}")
+        unit = F.normalize(queries.detach().float().cpu(), dim=-1) if normalize else queries.float().cpu()
+        scores, indices = pool.dataset.search_batch(pool.index_name, np.ascontiguousarray(unit.numpy()), min(k, size))
+        scores, indices = torch.as_tensor(np.stack(scores)), torch.as_tensor(np.stack(indices)).long()
+        return RetrievalResult(scores[0], indices[0]) if single else RetrievalResult(scores, indices)
     if isinstance(pool, EmbeddingIndex):
-        normalize_pool = False  # the stored vectors as they are, as FAISS scores them
-        if pool.backend == "faiss":
-            size = len(pool.dataset)
-            (k,) = _check_ks((k,), size, f"the search returns all {size}")
-            unit = F.normalize(queries.detach().float().cpu(), dim=-1) if normalize else queries.float().cpu()
-            batch = np.ascontiguousarray(unit.numpy())
-            scores, indices = pool.dataset.search_batch(pool.index_name, batch, k=min(k, size))
-            result = RetrievalResult(torch.as_tensor(np.stack(scores)), torch.as_tensor(np.stack(indices)).long())
-            return RetrievalResult(result.scores[0], result.indices[0]) if single else result
         pool = pool.embeds
-        if normalize:
-            queries = F.normalize(queries.float(), dim=-1)
+        queries = F.normalize(queries.float(), dim=-1) if normalize else queries
     pool = _as_embedding_matrix(pool, "pool_embeds")
     if queries.shape[1] != pool.shape[1]:
         raise ValueError(f"embedding dims differ: queries {queries.shape[1]}, pool {pool.shape[1]}")
@@ -194,7 +180,7 @@ def search(
     dtype = torch.promote_types(queries.dtype, pool.dtype)
     queries, pool = queries.to(device=pool.device, dtype=dtype), pool.to(dtype)
     with torch.inference_mode():
-        scores_of = _ScoreBlocks(queries, pool, normalize and normalize_pool, chunk_size)
+        scores_of = _ScoreBlocks(queries, pool, normalize_pool, chunk_size)
         all_scores, all_indices = [], []
         for rows in _blocks(queries.shape[0], chunk_size):
             query_block = scores_of.queries(rows)

@@ -1,9 +1,6 @@
-"""Pictures of VideoCLIP retrieval results with PIL and numpy: `similarity_heatmap` (the text x video matrix)
-and `contact_sheet` (queries and what they retrieved; clips go to mp4 with `mugen.render_clip_to_mp4`).
-
-Every image takes `random_weights`: when true its title says RANDOM WEIGHTS in red, so that a picture made
-with an untrained model cannot be mistaken for a result.
-"""
+"""Pictures of retrieval results with PIL and numpy: `similarity_heatmap` (the text x video matrix) and
+`contact_sheet` (queries and what they retrieved). With `random_weights` the title says RANDOM WEIGHTS in red, so
+that a picture made with an untrained model cannot be mistaken for a result."""
 
 from __future__ import annotations
 
@@ -17,8 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["RANDOM_WEIGHTS_LABEL", "SheetEntry", "SheetSection", "contact_sheet", "save_png", "similarity_heatmap"]
 
-RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (untrained model: scores are meaningless)"
-"""The warning every output made with randomly initialised weights carries."""
+RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (untrained model: scores are meaningless)"  # on every random-weights output
 
 _BACKGROUND = (255, 255, 255)
 _INK = (20, 20, 20)
@@ -28,9 +24,7 @@ _MATCH = (30, 150, 60)
 _QUERY_TINT = (232, 240, 252)
 _MATCH_LABEL = "= true pair"  # ASCII: Pillow's bundled font has no check mark
 # Viridis at 0, 0.25, 0.5, 0.75, 1: a perceptually even, colour-blind-safe ramp.
-_VIRIDIS = np.array(
-    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64
-)
+_VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64)
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -41,10 +35,6 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _text_width(font: ImageFont.ImageFont, text: str) -> float:
-    return font.getlength(text) if hasattr(font, "getlength") else len(text) * 6
-
-
 def _wrap(text: str, font: ImageFont.ImageFont, width: float) -> list[str]:
     """Greedy word wrap of `text` to `width` pixels."""
     lines: list[str] = []
@@ -52,7 +42,7 @@ def _wrap(text: str, font: ImageFont.ImageFont, width: float) -> list[str]:
         line = ""
         for word in paragraph.split():
             candidate = f"{line} {word}".strip()
-            if line and _text_width(font, candidate) > width:
+            if line and font.getlength(candidate) > width:
                 lines.append(line)
                 line = word
             else:
@@ -72,8 +62,7 @@ def _colormap(values: np.ndarray) -> np.ndarray:
 def _title_block(title: str, subtitle: str | None, random_weights: bool, width: int) -> Image.Image:
     """The heading of a picture: title, optional subtitle, and the RANDOM WEIGHTS warning when random."""
     title_font, small_font = _font(18), _font(13)
-    lines: list[tuple[str, ImageFont.ImageFont, tuple[int, int, int]]] = []
-    lines += [(line, title_font, _INK) for line in _wrap(title, title_font, width - 20)]
+    lines = [(line, title_font, _INK) for line in _wrap(title, title_font, width - 20)]
     if subtitle:
         lines += [(line, small_font, _MUTED) for line in _wrap(subtitle, small_font, width - 20)]
     if random_weights:
@@ -97,20 +86,12 @@ def _stack(parts: Sequence[Image.Image], width: int) -> Image.Image:
     return out
 
 
-# ----------------------------------------------------------------------------------------------------
-# Similarity heatmap
-# ----------------------------------------------------------------------------------------------------
-
-
 def similarity_heatmap(
     similarity: np.ndarray, title: str = "VideoCLIP text-video similarity", subtitle: str | None = None,
     random_weights: bool = False, row_label: str = "text", column_label: str = "video", cell_size: int | None = None,
 ) -> Image.Image:
-    """Draws a similarity matrix (rows: texts, columns: videos, as ``text_embeds @ video_embeds.T``).
-
-    The colour scale spans the matrix's own minimum to maximum (shown on the colour bar); cells of the
-    diagonal (the true pairs, text ``i`` with video ``i``) are outlined in red and each row's best column
-    carries a dot, so the retrievals can be read off the picture.
+    """Draws a similarity matrix (rows: texts, columns: videos): colours span its minimum to maximum (the colour
+    bar), the diagonal (true pairs) is outlined in red and each row's best column carries a dot.
 
     Args:
         similarity: `(texts, videos)` scores, e.g. cosine similarities.
@@ -118,9 +99,8 @@ def similarity_heatmap(
         subtitle: a grey line under the title (model, data), none by default.
         random_weights: add the red RANDOM WEIGHTS warning to the heading. Defaults to `False`.
         row_label / column_label: axis names; defaults "text" and "video".
-        cell_size: side of a cell in pixels. Defaults to `None`: 80 for up to 7 rows, shrinking so that
-            the matrix stays about 560 pixels wide; values are written in the cells while they are >= 40
-            pixels (3 decimals from 56).
+        cell_size: cell side in pixels. Defaults to `None`: 80, less to keep the matrix about 560 pixels wide
+            (values are written in cells of >= 40 pixels, with 3 decimals from 56).
 
     Returns:
         An RGB `PIL.Image.Image`.
@@ -130,18 +110,15 @@ def similarity_heatmap(
         raise ValueError(f"similarity must be a non-empty 2-D matrix, got shape {scores.shape}")
     rows, columns = scores.shape
     cell = cell_size or max(6, min(80, 560 // max(rows, columns)))
-    font = _font(max(9, min(14, cell // 3)))
-    label_font = _font(13)
-    left = int(max(_text_width(label_font, f"{row_label} {rows - 1}"), 40)) + 14
-    top = 26
-    bar_width, bar_gap = 16, 18
+    font, label_font = _font(max(9, min(14, cell // 3))), _font(13)
+    left = int(max(label_font.getlength(f"{row_label} {rows - 1}"), 40)) + 14
+    top, bar_width, bar_gap = 26, 16, 18
     grid_w, grid_h = columns * cell, rows * cell
     low, high = float(scores.min()), float(scores.max())
     span = high - low if high > low else 1.0
     width = max(left + grid_w + bar_gap + bar_width + 60, 420)
     body = Image.new("RGB", (width, top + grid_h + 46), _BACKGROUND)
     draw = ImageDraw.Draw(body)
-
     colours = _colormap((scores - low) / span)
     grid = Image.fromarray(np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1), "RGB")
     body.paste(grid, (left, top))
@@ -155,7 +132,7 @@ def similarity_heatmap(
             ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
             if cell >= 40:
                 value = f"{scores[i, j]:.{3 if cell >= 56 else 2}f}"
-                draw.text((x0 + (cell - _text_width(font, value)) / 2, y0 + cell / 2 - 8), value, fill=ink, font=font)
+                draw.text((x0 + (cell - font.getlength(value)) / 2, y0 + cell / 2 - 8), value, fill=ink, font=font)
             if j == best[i]:
                 r = max(2, cell // 12)
                 cx, cy = x0 + cell / 2, y0 + (cell - r * 3 if cell >= 40 else cell / 2)
@@ -163,35 +140,22 @@ def similarity_heatmap(
     step = max(1, int(np.ceil(16 / cell)))  # keep labels from overlapping on large matrices
     for i in range(0, rows, step):
         label = f"{row_label} {i}"
-        position = (left - 6 - _text_width(label_font, label), top + i * cell + cell / 2 - 8)
+        position = (left - 6 - label_font.getlength(label), top + i * cell + cell / 2 - 8)
         draw.text(position, label, fill=_INK, font=label_font)
     for j in range(0, columns, step):
         label = str(j)
-        position = (left + j * cell + (cell - _text_width(label_font, label)) / 2, top - 18)
+        position = (left + j * cell + (cell - label_font.getlength(label)) / 2, top - 18)
         draw.text(position, label, fill=_INK, font=label_font)
     draw.text((left, top + grid_h + 6), f"columns: {column_label} 0..{columns - 1}", fill=_INK, font=label_font)
-    draw.text(
-        (left, top + grid_h + 24),
-        f"red outline: true pair ({row_label} i, {column_label} i)   dot: best {column_label} for the {row_label}",
-        fill=_MUTED,
-        font=_font(11),
-    )
-    _colour_bar(draw, body, left + grid_w + bar_gap, top, bar_width, grid_h, low, high, label_font)
-    heading = _title_block(title, subtitle, random_weights, width)
-    return _stack([heading, body], width)
-
-
-def _colour_bar(draw, image, x, y, width, height, low, high, font) -> None:
-    ramp = _colormap(np.linspace(1.0, 0.0, max(height, 2)))[:, None, :].repeat(width, axis=1)
-    image.paste(Image.fromarray(ramp, "RGB"), (x, y))
-    draw.rectangle([x, y, x + width - 1, y + height - 1], outline=_MUTED)
-    draw.text((x + width + 4, y - 2), f"{high:.2f}", fill=_INK, font=font)
-    draw.text((x + width + 4, y + height - 14), f"{low:.2f}", fill=_INK, font=font)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Contact sheet
-# ----------------------------------------------------------------------------------------------------
+    legend = f"red outline: true pair ({row_label} i, {column_label} i)   dot: best {column_label} for the {row_label}"
+    draw.text((left, top + grid_h + 24), legend, fill=_MUTED, font=_font(11))
+    bar_x = left + grid_w + bar_gap
+    ramp = _colormap(np.linspace(1.0, 0.0, max(grid_h, 2)))[:, None, :].repeat(bar_width, axis=1)
+    body.paste(Image.fromarray(ramp, "RGB"), (bar_x, top))
+    draw.rectangle([bar_x, top, bar_x + bar_width - 1, top + grid_h - 1], outline=_MUTED)
+    draw.text((bar_x + bar_width + 4, top - 2), f"{high:.2f}", fill=_INK, font=label_font)
+    draw.text((bar_x + bar_width + 4, top + grid_h - 14), f"{low:.2f}", fill=_INK, font=label_font)
+    return _stack([_title_block(title, subtitle, random_weights, width), body], width)
 
 
 @dataclass
@@ -238,6 +202,7 @@ def _strip(frames: np.ndarray, count: int, thumb: int) -> Image.Image:
 
 def _entry_row(entry: SheetEntry, label_width: int, content_width: int, frames: int, thumb: int) -> Image.Image:
     label_font, text_font = _font(13), _font(15)
+    background = _QUERY_TINT if entry.is_query else _BACKGROUND
     label_lines = _wrap(entry.label, label_font, label_width - 16)
     if entry.is_match:
         label_lines.append(_MATCH_LABEL)
@@ -245,19 +210,17 @@ def _entry_row(entry: SheetEntry, label_width: int, content_width: int, frames: 
         content = _strip(entry.frames, frames, thumb)
     else:
         lines = _wrap(entry.text or "", text_font, content_width - 8)
-        background = _QUERY_TINT if entry.is_query else _BACKGROUND
         content = Image.new("RGB", (content_width, 20 * len(lines) + 4), background)
         content_draw = ImageDraw.Draw(content)
         for k, line in enumerate(lines):
             content_draw.text((4, 2 + 20 * k), line, fill=_INK, font=text_font)
     height = max(content.height, 17 * len(label_lines)) + 12
-    row = Image.new("RGB", (label_width + content_width + 10, height), _QUERY_TINT if entry.is_query else _BACKGROUND)
+    row = Image.new("RGB", (label_width + content_width + 10, height), background)
     draw = ImageDraw.Draw(row)
     if entry.is_match:
         draw.rectangle([0, 0, 4, height - 1], fill=_MATCH)
     for k, line in enumerate(label_lines):
-        colour = _MATCH if line == _MATCH_LABEL else _INK
-        draw.text((10, 6 + 17 * k), line, fill=colour, font=label_font)
+        draw.text((10, 6 + 17 * k), line, fill=_MATCH if line == _MATCH_LABEL else _INK, font=label_font)
     row.paste(content, (label_width, 6))
     return row
 
@@ -273,8 +236,7 @@ def contact_sheet(
         title: first line of the heading. Defaults to "VideoCLIP retrieval".
         subtitle: a grey line under the title (model, data), none by default.
         random_weights: add the red RANDOM WEIGHTS warning to the heading. Defaults to `False`.
-        frames_per_clip: frames shown per video, evenly spaced over the clip. Defaults to 6 (one every
-            ~0.5 s of a 32-frame MUGEN clip).
+        frames_per_clip: frames per video, evenly spaced. Defaults to 6 (every ~0.5 s of a 32-frame MUGEN clip).
         thumb_size: frame height in pixels. Defaults to 88, which keeps the sheet about 800 pixels wide.
 
     Returns:
@@ -302,8 +264,8 @@ def save_png(image: Image.Image, path: str | os.PathLike, max_colors: int | None
     """Saves `image` as an optimised PNG, creating the folder, and returns the path written.
 
     Args:
-        max_colors: quantise to at most this many colours (a palette PNG, several times smaller; for
-            pictures shipped in the docs). Defaults to `None`: full RGB.
+        max_colors: quantise to at most this many colours (a palette PNG, several times smaller, for the docs).
+            Defaults to `None`: full RGB.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

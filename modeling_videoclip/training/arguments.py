@@ -10,6 +10,7 @@ import json
 import os
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from transformers import HfArgumentParser, TrainingArguments
@@ -25,26 +26,17 @@ def _option(default: Any, help: str) -> Any:
 
 @dataclass
 class VideoCLIPTrainArguments:
-    """What to train on and from; the optimisation settings are `transformers.TrainingArguments`.
-
-    Each field's `help` (the command line's) says what it holds and where its default comes from. `data` is not
-    needed when datasets are passed to `train` directly.
-    """
+    """What to train on and from (each field's `help` says where its default comes from); the optimisation
+    settings are `transformers.TrainingArguments`. `data` is not needed when `train` is given datasets."""
 
     data: str | None = _option(None, "MUGEN data folder, save_to_disk folder or Hub dataset with text/video columns")
     assets: str | None = _option(None, "MUGEN sprite folder (default: load_mugen's)")
-    init: str = _option(
-        VIDEOCLIP_BASE,
-        f"{VIDEOCLIP_BASE} (pretrained DistilBERT + Kinetics-400 S3D, fresh projections; default), random, or a "
-        "saved VideoCLIP folder/Hub id to finetune",
-    )
+    init: str = _option(VIDEOCLIP_BASE, f"{VIDEOCLIP_BASE} (pretrained DistilBERT + Kinetics-400 S3D, fresh "
+                        "projections; default), random, or a saved VideoCLIP folder/Hub id to finetune")
     freeze_text: bool = _option(False, "freeze DistilBERT (the MUGEN recipe does)")
     freeze_video: bool = _option(False, "freeze S3D, BatchNorm statistics included")
-    tokenizer: str | None = _option(
-        None,
-        f"vocab.txt, tokenizer folder/Hub id, or {TOKENIZER_FROM_DATA} (default: the model's, else "
-        "distilbert-base-uncased)",
-    )
+    tokenizer: str | None = _option(None, f"vocab.txt, tokenizer folder/Hub id, or {TOKENIZER_FROM_DATA} (default: "
+                                    "the model's, else distilbert-base-uncased)")
     model_config: str | None = _option(None, "JSON (or JSON file) of VideoCLIPConfig arguments for --init random")
     num_frames: int | None = _option(None, "frames per clip (default 32, the reference's)")
     text_column: str = _option("text", "caption column (default text)")
@@ -59,19 +51,14 @@ def mugen_training_defaults() -> dict[str, Any]:
     """`TrainingArguments` values of the reference's recipe (torchmultimodal ``examples/mugen/retrieval``:
     ``configs/train.yaml``, ``model.py``, ``train.py``), the command line's defaults."""
     return dict(
-        learning_rate=1e-3,  # model.py: AdamW(self.parameters(), lr=1e-3, weight_decay=1e-3)
-        weight_decay=1e-3,
-        optim="adamw_torch",
-        lr_scheduler_type="constant",  # no scheduler
-        warmup_steps=0,
+        learning_rate=1e-3, weight_decay=1e-3, optim="adamw_torch",  # model.py: AdamW(self.parameters(), lr=1e-3, ...)
+        lr_scheduler_type="constant", warmup_steps=0,  # no scheduler
         max_grad_norm=0.0,  # Lightning's default: no clipping
-        per_device_train_batch_size=16,  # train.yaml: batch_size 16
-        per_device_eval_batch_size=16,
+        per_device_train_batch_size=16, per_device_eval_batch_size=16,  # train.yaml: batch_size 16
         num_train_epochs=20,  # train.yaml: max_epochs 20
         eval_strategy="epoch",  # validation Recall@K every epoch
         save_strategy="epoch",  # ModelCheckpoint(save_top_k=-1)
-        logging_strategy="steps",
-        logging_steps=100,  # train.yaml: log_every_n_steps 100
+        logging_strategy="steps", logging_steps=100,  # train.yaml: log_every_n_steps 100
         dataloader_num_workers=4,  # train.yaml: num_workers 4
         remove_unused_columns=False,  # the collator reads the text/video columns
         ddp_find_unused_parameters=False,  # ddp_find_unused_parameters_false; frozen towers need no gradients
@@ -83,23 +70,14 @@ _DATACLASSES = (VideoCLIPTrainArguments, TrainingArguments)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Adds `videoclip train`'s options to `parser`: `VideoCLIPTrainArguments`' fields, then every
-    `TrainingArguments` option (`--output-dir`, `--learning-rate`, `--resume-from-checkpoint`, `--push-to-hub`,
-    ...), defaulting to `mugen_training_defaults`.
-
-    Args:
-        parser: an `argparse` parser or sub-parser.
-
-    Returns:
-        `parser`.
-    """
+    """Adds `videoclip train`'s options to `parser` (an argparse parser or sub-parser, returned):
+    `VideoCLIPTrainArguments`' fields, then every `TrainingArguments` option, defaulting to
+    `mugen_training_defaults`."""
     titles = ("data and model", "Trainer options (transformers.TrainingArguments; MUGEN defaults)")
     for title, arguments in zip(titles, _DATACLASSES):
         group = parser.add_argument_group(title)
         type_hints = typing.get_type_hints(arguments)
-        for argument in dataclasses.fields(arguments):
-            if not argument.init:
-                continue
+        for argument in [f for f in dataclasses.fields(arguments) if f.init]:
             # HfArgumentParser's own per-field parser (it rewrites the field's type, hence the copy).
             argument = copy.copy(argument)
             argument.type = type_hints[argument.name]
@@ -124,10 +102,7 @@ def read_model_config(model_config: str | None) -> dict[str, Any] | None:
     """`--model-config` (JSON text or a JSON file) as `VideoCLIPConfig` keyword arguments; None when not given."""
     if model_config is None:
         return None
-    text = model_config
-    if os.path.isfile(model_config):
-        with open(model_config, encoding="utf-8") as handle:
-            text = handle.read()
+    text = Path(model_config).read_text(encoding="utf-8") if os.path.isfile(model_config) else model_config
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

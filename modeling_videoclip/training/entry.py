@@ -1,16 +1,18 @@
-"""`train` and its command line: ``videoclip train`` and ``python -m modeling_videoclip.training`` (what ``torchrun``
-and ``accelerate launch`` start)."""
+"""`train` and its command lines: ``videoclip train`` and ``python -m modeling_videoclip.training`` (which
+``torchrun`` and ``accelerate launch`` start)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
-from typing import Any
 
 from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
 
+from ..cli.shared import writing
 from ..common.errors import CommandError, VideoCLIPError
 from ..common.models import TOKENIZER_FROM_DATA, PretrainedWeightsUnavailableError
 from ..data import VideoCLIPDataCollator, captions, epoch_setter, load_split, numpy_video_format
@@ -22,26 +24,20 @@ from .trainer import DatasetEpochCallback, VideoCLIPTrainer
 
 
 def train(
-    args: VideoCLIPTrainArguments,
-    training_args: TrainingArguments,
-    train_dataset=None,
-    eval_dataset=None,
-    model: VideoCLIPModel | None = None,
-    processor: VideoCLIPProcessor | None = None,
+    args: VideoCLIPTrainArguments, training_args: TrainingArguments, train_dataset=None, eval_dataset=None,
+    model: VideoCLIPModel | None = None, processor: VideoCLIPProcessor | None = None,
     resume_from_checkpoint: str | bool | None = None,
 ) -> VideoCLIPTrainer:
-    """Builds everything from `args` (unless given) and trains.
+    """Builds what is not given from `args` and trains; the final model and processor are saved in `output_dir`.
 
     Args:
         training_args: see `mugen_training_defaults` for the reference's values.
-        train_dataset / eval_dataset: datasets with text and video columns. Default: loaded from `args.data`
-            (`eval_dataset` from `args.eval_split`, none when that is empty).
+        train_dataset / eval_dataset: text and video columns. Default: `args.data`'s splits (no eval for "").
         model / processor: Default: `initialize_model` / `initial_processor` from `args`.
-        resume_from_checkpoint: a checkpoint folder, or True for the last one in `output_dir`. Defaults to
-            `training_args.resume_from_checkpoint`.
+        resume_from_checkpoint: a checkpoint, or True for `output_dir`'s last. Defaults to `training_args`'.
 
     Returns:
-        The `VideoCLIPTrainer` after training; the final model and processor are saved in `output_dir`.
+        The `VideoCLIPTrainer` after training.
     """
     if train_dataset is None:
         if not args.data:
@@ -58,21 +54,23 @@ def train(
         texts = captions(train_dataset, args.text_column) if from_data else None
         processor = initial_processor(args.init, args.tokenizer, args.num_frames, texts)
         if from_data:
-            model_config = _with_vocab_size(model_config, len(processor.tokenizer))
+            model_config = dict(model_config or {})
+            text_config = {**(model_config.get("text_config") or {}), "vocab_size": len(processor.tokenizer)}
+            model_config["text_config"] = text_config
     if model is None:
         freeze = dict(freeze_text=args.freeze_text, freeze_video=args.freeze_video)
         model = initialize_model(args.init, model_config, **freeze, seed=training_args.seed)
-    if eval_dataset is None and training_args.eval_strategy != IntervalStrategy.NO:
+    if eval_dataset is None:
         training_args.eval_strategy = IntervalStrategy.NO  # nothing to evaluate on
+    if training_args.should_save:  # as Trainer does first, but with a one-line error
+        with writing(training_args.output_dir):
+            os.makedirs(training_args.output_dir, exist_ok=True)
+            tempfile.TemporaryFile(dir=training_args.output_dir).close()
     set_epoch = epoch_setter(train_dataset)
     trainer = VideoCLIPTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
         data_collator=VideoCLIPDataCollator(processor, args.text_column, args.video_column),
-        processing_class=processor,
-        callbacks=[DatasetEpochCallback(set_epoch)] if set_epoch is not None else None,
+        processing_class=processor, callbacks=[DatasetEpochCallback(set_epoch)] if set_epoch is not None else None,
     )
     if resume_from_checkpoint is None:
         resume_from_checkpoint = training_args.resume_from_checkpoint
@@ -88,19 +86,10 @@ def _first(dataset, count: int | None):
     return dataset if count is None else dataset.select(range(min(count, len(dataset))))
 
 
-def _with_vocab_size(model_config: dict[str, Any] | None, vocab_size: int) -> dict[str, Any]:
-    config = dict(model_config or {})
-    config["text_config"] = {**(config.get("text_config") or {}), "vocab_size": vocab_size}
-    return config
-
-
 def run_train(namespace: argparse.Namespace) -> int:
-    """Runs `videoclip train` from parsed options (see `add_train_arguments`).
-
-    Returns:
-        The exit status: 0 on success, 1 when pretrained weights or a tokenizer cannot be obtained (the one-line
-        reason is printed). Other user errors raise `VideoCLIPError`.
-    """
+    """Runs `videoclip train` from parsed options (`add_train_arguments`) and returns the exit status: 0, or 1
+    when pretrained weights or a tokenizer cannot be obtained (the reason printed in one line). Other user errors
+    raise `VideoCLIPError`."""
     own, training_args = split_namespace(namespace)
     try:
         trainer = train(own, training_args)
@@ -114,11 +103,10 @@ def run_train(namespace: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m modeling_videoclip.training ...`: `run_train`, with user errors printed as one line."""
-    parser = argparse.ArgumentParser(
+    parser = add_train_arguments(argparse.ArgumentParser(
         prog="python -m modeling_videoclip.training",
         description="Train or finetune VideoCLIP with the Hugging Face Trainer (MUGEN's recipe by default).",
-    )
-    add_train_arguments(parser)
+    ))
     try:
         return run_train(parser.parse_args(argv))
     except VideoCLIPError as error:

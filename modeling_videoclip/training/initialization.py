@@ -1,4 +1,4 @@
-"""The train-time start: the model from `common.models.build_model` with the towers to freeze, and its processor."""
+"""The model to train (`common.models.build_model`, towers frozen) and its processor."""
 
 from __future__ import annotations
 
@@ -26,18 +26,14 @@ from ..processing_videoclip import VideoCLIPProcessor
 
 
 def freeze_towers(model: VideoCLIPModel, text: bool = False, video: bool = False) -> list[str]:
-    """Freezes the text backbone (DistilBERT) and/or the video backbone (S3D), as the reference's
-    `text_trainable=False` / `video_trainable=False`: their parameters stop requiring gradients (so they are
-    not in the optimizer and receive no weight decay); the projection heads and the logit scale stay trainable.
-
-    A frozen S3D also keeps its BatchNorm running statistics: its BatchNorm layers are put in eval mode before
-    every forward (the reference would keep updating them), so a frozen tower is bit-identical after training.
-    A frozen DistilBERT keeps its dropout active in training, as in the reference.
+    """Freezes DistilBERT and/or S3D, as the reference's `text_trainable=False` / `video_trainable=False`: their
+    parameters stop requiring gradients (no optimizer state, no weight decay); projections and logit scale train.
+    A frozen S3D also keeps its BatchNorm statistics (eval mode before every forward, unlike the reference), so it
+    is bit-identical after training; a frozen DistilBERT keeps its dropout, as in the reference.
 
     Args:
         model: the model, modified in place.
-        text: freeze `model.text_model`. Defaults to False.
-        video: freeze `model.video_model`. Defaults to False.
+        text, video: freeze `model.text_model` / `model.video_model`. Both default to False.
 
     Returns:
         The names of the frozen parameters.
@@ -62,31 +58,22 @@ def _batch_norm_to_eval(module: nn.Module, args: Any) -> None:
 
 
 def initialize_model(
-    init: str = VIDEOCLIP_BASE,
-    config: VideoCLIPConfig | Mapping[str, Any] | None = None,
+    init: str = VIDEOCLIP_BASE, config: VideoCLIPConfig | Mapping[str, Any] | None = None,
     *, freeze_text: bool = False, freeze_video: bool = False, seed: int = 0,
 ) -> VideoCLIPModel:
-    """The model to train: `build_model(init, config, seed=seed)` in train mode, with frozen towers.
+    """The model to train: `build_model(init, config, seed=seed)` in train mode, towers frozen (`freeze_towers`).
 
     Args:
         init, config, seed: as `common.models.build_model` (`"videoclip-base"`, `"random"` or a saved VideoCLIP).
-        freeze_text: freeze DistilBERT (the MUGEN recipe does: `text_trainable: False`). Defaults to False; the
-            command line's `--freeze-text` turns it on. Ignored, with a warning, for `"random"`, as the reference
-            ignores `text_trainable=False` without pretrained weights.
+        freeze_text: freeze DistilBERT (the MUGEN recipe does; `--freeze-text`). Defaults to False. Ignored, with
+            a warning, for `"random"`, as the reference ignores `text_trainable=False` without pretrained weights.
         freeze_video: freeze S3D (the MUGEN recipe trains it). Defaults to False; ignored for `"random"` too.
-
-    Returns:
-        The `VideoCLIPModel`, in train mode, frozen towers applied (see `freeze_towers`).
     """
     if init == RANDOM_INIT and (freeze_text or freeze_video):
         # The reference: "`text_trainable` acts as True when `text_pretrained` is False" (likewise for video).
-        # A frozen random DistilBERT also maps every caption to nearly the same [CLS] embedding, which pins the
-        # contrastive loss at log(batch size).
-        warnings.warn(
-            "--freeze-text/--freeze-video are ignored with --init random (nothing pretrained to keep), "
-            "as in the reference.",
-            stacklevel=2,
-        )
+        # A frozen random DistilBERT maps every caption to nearly one [CLS] embedding: loss pinned at log(batch).
+        warnings.warn("--freeze-text/--freeze-video are ignored with --init random (nothing pretrained to keep), as "
+                      "in the reference.", stacklevel=2)
         freeze_text = freeze_video = False
     model = build_model(init, config, seed=seed)
     freeze_towers(model, text=freeze_text, video=freeze_video)
@@ -94,15 +81,14 @@ def initialize_model(
 
 
 def initial_processor(
-    init: str = VIDEOCLIP_BASE, tokenizer: str | None = None,
-    num_frames: int | None = None, texts: Sequence[str] | None = None,
+    init: str = VIDEOCLIP_BASE, tokenizer: str | None = None, num_frames: int | None = None,
+    texts: Sequence[str] | None = None,
 ) -> VideoCLIPProcessor:
     """The processor matching `initialize_model(init)`.
 
     Args:
-        init: as `initialize_model`. A saved model brings its own processor (unless `tokenizer` is given).
-        tokenizer: `load_tokenizer`'s `source` (a `vocab.txt`, a tokenizer folder or Hub id, or `"from-data"`).
-            Defaults to the saved model's processor, else DistilBERT's tokenizer (the reference's vocabulary).
+        init: as `initialize_model`; a saved model brings its own processor unless `tokenizer` is given.
+        tokenizer: `load_tokenizer`'s source. Defaults to the saved processor's, else DistilBERT's (the reference's).
         num_frames: frames per clip. Defaults to the saved processor's, else the reference's 32.
         texts: the training captions, for `tokenizer="from-data"`.
 
@@ -131,7 +117,6 @@ def initial_processor(
             raise
         raise PretrainedWeightsUnavailableError(
             f"{error.message}; to train, pass --tokenizer with a vocab.txt, or --tokenizer {TOKENIZER_FROM_DATA} with "
-            f"--init random.",
-            error.exit_code,
+            f"--init random.", error.exit_code,
         ) from error
     return build_processor(loaded, **({} if num_frames is None else {"num_frames": num_frames}))

@@ -19,9 +19,8 @@ from ..retrieval.metrics import retrieval_metrics
 
 
 def retrieval_compute_metrics(eval_prediction, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """`Trainer` `compute_metrics`: `retrieval_metrics` (Recall@`ks` in percent, MdR, MnR, both directions) over
-    the whole evaluation set, from the `(text_embeds, video_embeds)` that `VideoCLIPTrainer.prediction_step`
-    returns; `ks` defaults to the reference's `recall_ks`. `Trainer` prefixes the keys with `eval_`."""
+    """`Trainer`'s `compute_metrics`: `retrieval_metrics` over the whole evaluation set, from the `(text_embeds,
+    video_embeds)` of `VideoCLIPTrainer.prediction_step`; `ks` defaults to the reference's `recall_ks`."""
     text_embeds, video_embeds = (torch.as_tensor(np.asarray(e)) for e in eval_prediction.predictions[:2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # k > N (a small validation set): Recall@k is 100%, no need to warn each epoch
@@ -31,7 +30,7 @@ def retrieval_compute_metrics(eval_prediction, ks: Sequence[int] = (1, 5, 10)) -
 
 @contextlib.contextmanager
 def _preserved_rng_state() -> Iterator[None]:
-    """Restores Python's, numpy's and torch's (CPU and initialised CUDA devices') RNG states on exit."""
+    """Restores Python's, numpy's and torch's (CPU, initialised CUDA) random states on exit."""
     python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     try:
@@ -45,26 +44,19 @@ def _preserved_rng_state() -> Iterator[None]:
 
 
 class VideoCLIPTrainer(Trainer):
-    """`Trainer` for `VideoCLIPModel`'s contrastive training.
+    """`Trainer` for `VideoCLIPModel`'s contrastive training. Unlike `Trainer`:
 
-    Differences from `Trainer`:
-
-    * the loss is the model's contrastive loss (`return_loss=True`), gathered across processes when distributed;
-      no `num_items_in_batch` is passed to the model (it has no token-level loss to normalise);
-    * evaluation returns `(text_embeds, video_embeds)` as predictions and, unless another `compute_metrics` is
-      given, reports Recall@1/5/10, MdR and MnR over the whole evaluation set (`retrieval_compute_metrics`);
-      it leaves the random number generators as it found them, so evaluating (or not) never changes the
-      training trajectory, and a run resumed from a checkpoint saved before the epoch-end evaluation draws the
-      same dropout masks as the uninterrupted run;
-    * with a `VideoCLIPDataCollator`, dataset columns are never removed (`remove_unused_columns` would drop the
-      `text` and `video` columns the collator reads, or the raw columns a lazy transform renders them from);
-    * `decay_all_parameters=True` (default) applies weight decay to every trainable parameter, biases, LayerNorm
-      and the logit scale included, as the reference's `AdamW(self.parameters(), ...)`; `False` keeps
-      `Trainer`'s exclusions.
+    * the loss is the model's contrastive loss (gathered across processes), without `num_items_in_batch`;
+    * evaluation predicts `(text_embeds, video_embeds)` and by default reports Recall@1/5/10, MdR and MnR
+      (`retrieval_compute_metrics`); it restores the random generators, so evaluating never changes the training
+      trajectory and a run resumed from a checkpoint saved before the epoch-end evaluation replays it exactly;
+    * with a `VideoCLIPDataCollator`, dataset columns are never removed (the collator reads them, or a lazy
+      transform renders from them).
 
     Args:
         *args, **kwargs: as `Trainer`.
-        decay_all_parameters: see above. Defaults to True (the reference's optimizer).
+        decay_all_parameters: weight decay on every trainable parameter (biases, LayerNorm, logit scale), as the
+            reference's `AdamW(self.parameters(), ...)`, or False for `Trainer`'s exclusions. Defaults to True.
     """
 
     def __init__(self, *args, decay_all_parameters: bool = True, **kwargs):
@@ -76,10 +68,8 @@ class VideoCLIPTrainer(Trainer):
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs=False, num_items_in_batch=None):
         outputs = model(
-            input_ids=inputs["input_ids"],
-            attention_mask=inputs.get("attention_mask"),
-            pixel_values_videos=inputs["pixel_values_videos"],
-            return_loss=True,
+            input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+            pixel_values_videos=inputs["pixel_values_videos"], return_loss=True,
         )
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
@@ -87,13 +77,11 @@ class VideoCLIPTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
             loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
-        loss = loss.detach()
         if prediction_loss_only:
-            return loss, None, None
+            return loss.detach(), None, None
         embeds = (outputs.text_embeds.detach(), outputs.video_embeds.detach())
         # Trainer calls compute_metrics only when there are labels; pairs are (text i, video i), so they carry nothing.
-        labels = torch.zeros(embeds[0].shape[0], dtype=torch.long, device=embeds[0].device)
-        return loss, embeds, labels
+        return loss.detach(), embeds, torch.zeros(embeds[0].shape[0], dtype=torch.long, device=embeds[0].device)
 
     def evaluate(self, *args, **kwargs) -> dict[str, float]:
         # Evaluation draws from the global generators (each DataLoader iterator takes a base seed from torch's).
@@ -117,12 +105,8 @@ class VideoCLIPTrainer(Trainer):
 
 
 class DatasetEpochCallback(TrainerCallback):
-    """Tells the training data which epoch begins, so per-epoch random draws (MUGEN's random start frames and
-    captions) change every epoch and replay identically when training resumes from a checkpoint.
-
-    Args:
-        set_epoch: the dataset's (or its transform's) `set_epoch`.
-    """
+    """Calls `set_epoch` (the dataset's or its transform's) as each epoch begins, so per-epoch random draws (MUGEN's
+    start frames and captions) change every epoch and replay identically when training resumes."""
 
     def __init__(self, set_epoch: Callable[[int], None]):
         self.set_epoch = set_epoch
