@@ -118,8 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
             "config, model card), check that the folder reloads with AutoModel/AutoProcessor(trust_remote_code=True) "
             "in a fresh process and gives the same embeddings, and with --repo-id upload it in one commit."
         ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for title, options in OPTIONS.items():
         group = parser.add_argument_group(title)

@@ -43,11 +43,6 @@ def make_embeddings(n: int, dim: int, seed: int, device: torch.device, noise: fl
     return text, video
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def full_matrix_hits(text: torch.Tensor, video: torch.Tensor, ks) -> dict:
     """The reference's way: whole similarity matrix, torch.topk per query row (on the transpose for video
     queries, as ``Recall(preds=similarity_matrix.T)``), identity target."""
@@ -70,7 +65,8 @@ def run_compare(n: int, dim: int, seed: int, device: str, chunk_size: int | None
         ranks = retrieval_ranks(text, video, chunk_size=chunk_size, normalize=False)
         ranks = dict(zip(("text_to_video", "video_to_text"), ranks))
         metrics = {name: metrics_from_ranks(direction_ranks, DEFAULT_KS) for name, direction_ranks in ranks.items()}
-        _synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         return ranks, metrics
 
     with PeakMemory(device) as ours_memory:
@@ -111,7 +107,8 @@ def run_ours(n: int, dim: int, seed: int, device: str, chunk_size: int | None, m
         blocks = _iter_rank_blocks(text, video, chunk, normalize=False, ties="optimistic")
         for done, (rows, t2v_counts, v2t_counts) in enumerate(blocks, 1):
             t2v[rows] = t2v_counts
-            _synchronize(device)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             block_times.append(time.perf_counter() - last)
             last = time.perf_counter()
             if done == blocks_to_run:

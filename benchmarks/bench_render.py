@@ -116,9 +116,8 @@ def run(options: BenchOptions) -> list[Result]:
 
         for path in warm_paths:
             our_clip(path)
-        # Interleaved clip by clip, so load changes on a shared machine hit both renderers alike.
-        # Each clip's frames are compared and dropped before the next clip, as a data loader consumes them:
-        # keeping every clip alive would add page faults on fresh memory (~6 MB a clip) to both renderers.
+        # Interleaved clip by clip, so load changes on a shared machine hit both; each clip is compared and dropped
+        # before the next, as a data loader does (keeping all alive adds page faults, ~6 MB a clip, to both).
         kept, diffs, mismatch = [], [], []
         ref_sums, our_sums = np.zeros(3), np.zeros(3)
         # The garbage collector is paused while timing, as timeit does: a collection walks every object of the

@@ -55,14 +55,11 @@ class Result:
     """One row of the benchmark table.
 
     Attributes:
-        name: what was measured (e.g. "video processor, 8 clips 32x256x256").
-        unit: unit of `ours` and `reference` ("s", "clips/s", "MiB"...).
+        name, unit: what was measured (e.g. "video processor, 8 clips 32x256x256"); the unit of `ours`, `reference`.
         ours, reference: the medians (time or throughput, see `unit`); `reference` None when only ours runs.
-        ratio: speed-up (reference time / our time) unless `ratio_kind` says otherwise.
-        goal: the goal as text (">= 2x", "<= 1x", "<= 1024 MiB").
-        goal_met: whether the goal is met (None when there is no goal or nothing to check it on).
+        ratio, ratio_kind: "speedup" (reference time / our time, higher is better) or "time ratio" (the inverse).
+        goal, goal_met: the goal as text (">= 2x", "<= 1x", "<= 1024 MiB"); met? (None: no goal or nothing to check).
         max_abs_diff: largest absolute difference between the two sides' outputs (checked before timing).
-        ratio_kind: "speedup" (higher is better) or "time ratio" (ours / reference, lower is better).
         repeats: timed repetitions per side.
         notes: anything a reader needs to interpret the row (options, why a side could not run...).
         extra: additional figures (all timings, peak memory...), kept in the JSON only.
@@ -124,11 +121,8 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def require_close(a: torch.Tensor, b: torch.Tensor, tolerance: float, what: str) -> float:
-    """The max abs diff of both sides' results, checked (before any timing) to be at most `tolerance`.
-
-    Raises:
-        AssertionError: the difference exceeds `tolerance`; timing different computations would be meaningless.
-    """
+    """The max abs diff of both sides' results; raises `AssertionError` (before any timing: timing different
+    computations would be meaningless) when it exceeds `tolerance`."""
     difference = max_abs_diff(a, b)
     if not difference <= tolerance:
         raise AssertionError(f"{what}: outputs differ by {difference:.3g} > {tolerance:g}; not timing.")
@@ -152,8 +146,7 @@ def speed_result(
     return Result(
         name=name, unit=unit, ours=values[0], reference=values[1], ratio=ratio, goal=goal,
         goal_met=check_goal(ratio, goal), max_abs_diff=difference, ratio_kind=ratio_kind, repeats=len(timings[0]),
-        notes=notes,
-        extra={"ours_times_s": timings[0], "reference_times_s": timings[1]},
+        notes=notes, extra={"ours_times_s": timings[0], "reference_times_s": timings[1]},
     )
 
 
@@ -169,7 +162,7 @@ def checked_speed_result(
 
 
 def _proc_field(path: str, key: str) -> str | None:
-    """What follows the colon on the first line of `path` that starts with `key` (None where unreadable)."""
+    """What follows the colon on `path`'s first line starting with `key` (None where unreadable)."""
     try:
         with open(path) as lines:
             return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), None)
@@ -178,7 +171,7 @@ def _proc_field(path: str, key: str) -> str | None:
 
 
 def _proc_bytes(path: str, key: str) -> int | None:
-    """A /proc figure in kB (``VmRSS:  1234 kB``), in bytes (None off Linux)."""
+    """A /proc figure in kB (``VmRSS:  1234 kB``) in bytes (None off Linux)."""
     value = _proc_field(path, key + ":")
     return None if value is None else int(value.split()[0]) * 1024
 
@@ -186,11 +179,11 @@ def _proc_bytes(path: str, key: str) -> int | None:
 def resident_set_size() -> int:
     """This process's resident memory, in bytes."""
     value = _proc_bytes("/proc/self/status", "VmRSS")
-    if value is not None:
-        return value
-    import psutil  # only off Linux
+    if value is None:
+        import psutil  # only off Linux
 
-    return psutil.Process().memory_info().rss
+        value = psutil.Process().memory_info().rss
+    return value
 
 
 def mem_available() -> int | None:
@@ -332,7 +325,6 @@ def main(module_names: Sequence[str], argv: list[str] | None = None, description
         if hasattr(module, "add_arguments"):
             module.add_arguments(parser.add_argument_group(module.__name__.rsplit(".", 1)[-1]))
     options = parser.parse_args(argv, namespace=BenchOptions())
-    # No progress bars or info logs from transformers / datasets in the benchmark output.
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     datasets.disable_progress_bars()

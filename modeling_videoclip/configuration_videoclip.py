@@ -21,12 +21,8 @@ class VideoCLIPVideoConfig(PreTrainedConfig):
     base_config_key = "video_config"
 
     def __init__(
-        self,
-        hidden_size: int = 1024,
-        num_channels: int = 3,
-        batch_norm_eps: float = 1e-3,
-        batch_norm_momentum: float = 1e-3,
-        **kwargs,
+        self, hidden_size: int = 1024, num_channels: int = 3, batch_norm_eps: float = 1e-3,
+        batch_norm_momentum: float = 1e-3, **kwargs,
     ):
         self.hidden_size = hidden_size
         self.num_channels = num_channels
@@ -57,15 +53,10 @@ class VideoCLIPConfig(PreTrainedConfig):
     sub_configs = {"text_config": DistilBertConfig, "video_config": VideoCLIPVideoConfig}
 
     def __init__(
-        self,
-        text_config: dict | DistilBertConfig | None = None,
-        video_config: dict | VideoCLIPVideoConfig | None = None,
-        projection_dim: int = 256,
-        projection_dropout: float = 0.1,
-        logit_scale_init_value: float = 0.07,
-        logit_scale_max: float = 100.0,
-        pad_token_id: int = 0,
-        **kwargs,
+        self, text_config: dict | DistilBertConfig | None = None,
+        video_config: dict | VideoCLIPVideoConfig | None = None, projection_dim: int = 256,
+        projection_dropout: float = 0.1, logit_scale_init_value: float = 0.07, logit_scale_max: float = 100.0,
+        pad_token_id: int = 0, **kwargs,
     ):
         self.text_config = _as_config(text_config, DistilBertConfig)
         self.video_config = _as_config(video_config, VideoCLIPVideoConfig)

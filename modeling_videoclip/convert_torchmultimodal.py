@@ -1,10 +1,8 @@
 """Converts torchmultimodal MUGEN VideoCLIP checkpoints (``examples/mugen/retrieval``) into [`VideoCLIPModel`].
 
-``videoclip_mugen.pt`` is a plain state dict of the ``CLIP`` module (``encoder_a.*`` text, ``encoder_b.*`` video)
-without a logit scale (the model keeps `config.logit_scale_init_value`, which only matters for the loss);
-``videoclip_lightning_mugen.pt`` is a Lightning checkpoint with the same keys under ``model.`` plus
-``contrastive_loss.logit_scale``. Conversion is strict: missing, unexpected or mis-shaped keys are an error listing
-them; only DistilBERT's ``embeddings.position_ids`` buffer, which older transformers saved, is dropped silently.
+``videoclip_mugen.pt`` is the ``CLIP`` module's state dict (``encoder_a.*`` text, ``encoder_b.*`` video, no logit
+scale); ``videoclip_lightning_mugen.pt`` has the same keys under ``model.`` plus ``contrastive_loss.logit_scale``.
+Conversion is strict; only DistilBERT's obsolete ``embeddings.position_ids`` buffer is dropped silently.
 """
 
 from __future__ import annotations
@@ -124,8 +122,7 @@ def _key_report(title: str, keys: list[str], limit: int = 20) -> str:
 
 
 def convert_torchmultimodal_checkpoint(
-    checkpoint: str | os.PathLike | Mapping[str, torch.Tensor],
-    config: VideoCLIPConfig | None = None,
+    checkpoint: str | os.PathLike | Mapping[str, torch.Tensor], config: VideoCLIPConfig | None = None,
     allow_pickle: bool = False,
 ) -> VideoCLIPModel:
     """Builds a [`VideoCLIPModel`] holding exactly the weights of a torchmultimodal VideoCLIP checkpoint.
@@ -159,8 +156,7 @@ def _check_keys_and_shapes(model: VideoCLIPModel, state: Mapping[str, torch.Tens
     unexpected = sorted(set(state) - set(expected))
     mis_shaped = sorted(
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(state) & set(expected)
-        if state[k].shape != expected[k].shape
+        for k in set(state) & set(expected) if state[k].shape != expected[k].shape
     )
     reports = (("Missing keys", missing), ("Unexpected keys", unexpected), ("Mis-shaped keys", mis_shaped))
     problems = [_key_report(title, keys) for title, keys in reports if keys]

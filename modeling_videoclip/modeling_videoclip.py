@@ -54,12 +54,10 @@ def contrastive_loss(text_embeds: torch.Tensor, video_embeds: torch.Tensor, logi
     """Symmetric InfoNCE over (text i, video i) pairs, as torchmultimodal's ``contrastive_loss_with_temperature``
     (``BackpropType.GLOBAL``).
 
-    Under ``torch.distributed`` this rank's rows are scored against the all-gathered global batch, labels offset
-    by the lower ranks' batch sizes (``tests/dist_loss_check.py`` checks it under torchrun). No world-size
-    rescaling: `_AllGather`'s backward SUMS every rank's gradient onto the rows' owner, so rank r receives
-    ``d(sum_s L_s)/d theta`` and DDP's AVERAGE of that is ``dL/d theta`` for ``L = (1/W) sum_r L_r`` (``logit_scale``,
-    used locally, averages to ``dL/ds`` too). Uneven batches weight the local loss by
-    ``world_size * local_batch / global_batch``, keeping the rank average the global per-sample mean.
+    Under ``torch.distributed`` this rank's rows are scored against the all-gathered global batch, labels offset by
+    the lower ranks' batch sizes (``tests/dist_loss_check.py`` checks it under torchrun). No world-size rescaling:
+    `_AllGather`'s backward SUMS every rank's gradient onto the rows' owner, so DDP's AVERAGE is the gradient of the
+    rank-mean loss. Uneven batches weight the local loss by ``world_size * local_batch / global_batch``.
 
     Args:
         text_embeds / video_embeds: `(batch, dim)` L2-normalised embeddings of this process.
@@ -82,8 +80,7 @@ def contrastive_loss(text_embeds: torch.Tensor, video_embeds: torch.Tensor, logi
 
 
 class _AllGather(torch.autograd.Function):
-    """All-gather along dim 0 whose backward gives each rank the SUM of every rank's gradient for its rows (torch 2.14
-    deprecates ``torch.distributed.nn.functional.all_gather``; gloo has no reduce-scatter; the gradients are small)."""
+    """All-gather whose backward sums every rank's gradient for its rows (torch.distributed.nn's is deprecated)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
@@ -103,8 +100,7 @@ class _AllGather(torch.autograd.Function):
 def _gather_embeddings_and_labels(
     text_embeds: torch.Tensor, video_embeds: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The global text and video embeddings (rank order) and this rank's labels into them; uneven batches are padded
-    to the largest for `_AllGather` and the padding sliced away after it."""
+    """The global text and video embeddings (rank order) and this rank's labels into them; uneven batches padded."""
     local_batch = text_embeds.shape[0]
     labels = torch.arange(local_batch, device=text_embeds.device)
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -191,8 +187,7 @@ class VideoCLIPPreTrainedModel(PreTrainedModel):
     _keys_to_ignore_on_load_unexpected = [r"position_ids"]
 
     def _init_weights(self, module: nn.Module) -> None:
-        """torch's default initialisation, which is what torchvision's S3D and the reference's projection heads
-        use (S3D defines no init of its own). DistilBERT initialises itself through its own `_init_weights`."""
+        """torch's default init, as torchvision's S3D and the reference's heads use; DistilBERT initialises itself."""
         if isinstance(module, (nn.Conv3d, nn.Linear)):
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
@@ -234,10 +229,8 @@ class _TextTowerMixin:
         if outputs is None:
             outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return BaseModelOutputWithPooling(
-            last_hidden_state=outputs.last_hidden_state,
-            pooler_output=self.text_projection(outputs.last_hidden_state[:, 0, :]),
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
+            last_hidden_state=outputs.last_hidden_state, hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions, pooler_output=self.text_projection(outputs.last_hidden_state[:, 0, :]),
         )
 
 
@@ -254,14 +247,12 @@ class _VideoTowerMixin:
         # The processor's layout is (B, T, C, H, W); S3D's is (B, C, T, H, W).
         outputs = self.video_model(pixel_values_videos.transpose(1, 2))
         return BaseModelOutputWithPooling(
-            last_hidden_state=outputs.last_hidden_state,
-            pooler_output=self.video_projection(outputs.pooler_output),
+            last_hidden_state=outputs.last_hidden_state, pooler_output=self.video_projection(outputs.pooler_output)
         )
 
 
 def _can_skip_padding(text_model: nn.Module, attention_mask: torch.Tensor, kwargs: dict) -> bool:
-    """Whether `_distilbert_without_padding` is exact and gains something: eval mode, SDPA attention (an explicit
-    "eager" is honoured), no per-layer outputs, some padding, a token in every row, DistilBERT's expected layout."""
+    """Whether `_distilbert_without_padding` is exact and gains something (eval, SDPA, no extra outputs, padding)."""
     if text_model.training or kwargs or text_model.config._attn_implementation != "sdpa":
         return False
     keep = attention_mask.bool()
@@ -271,9 +262,7 @@ def _can_skip_padding(text_model: nn.Module, attention_mask: torch.Tensor, kwarg
 
 
 def _has_distilbert_layout(text_model: nn.Module) -> bool:
-    """Whether `text_model` is built of the transformers DistilBERT classes `_distilbert_without_padding` restates,
-    down to plain `nn.Linear` / `nn.LayerNorm` (an adapter or quantised layer replaces them), with no per-instance
-    `forward` and no hooks (the fast path bypasses them) but transformers' idle output-capturing ones."""
+    """Whether `text_model` is plain transformers DistilBERT, down to its Linear/LayerNorm, with no hooks to bypass."""
     from transformers.models.distilbert import modeling_distilbert as distilbert
 
     linears = [f"attention.{name}_lin" for name in ("q", "k", "v", "out")] + ["ffn.lin1", "ffn.lin2"]
@@ -293,11 +282,9 @@ def _has_distilbert_layout(text_model: nn.Module) -> bool:
 def _distilbert_without_padding(
     text_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
-    """DistilBERT's inference `last_hidden_state` `(batch, length, dim)` with its per-token work on real tokens only.
+    """DistilBERT's inference `last_hidden_state`, its per-token layers run on real tokens only (padding: zeros).
 
-    Performance: a third of a typical MUGEN caption batch is padding and DistilBERT's cost is almost all in its
-    per-token linear layers, so those run on the packed real tokens; only the attention sees the padded layout,
-    with padding keys masked as in DistilBERT. Real tokens get DistilBERT's values; padding positions are zeros.
+    Performance: a third of a MUGEN caption batch is padding; only the attention sees the padded layout.
     """
     batch, length = input_ids.shape
     hidden = text_model.embeddings(input_ids)  # (batch, length, dim), position embeddings of the padded layout
@@ -425,12 +412,8 @@ class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel
         return self.logit_scale
 
     def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        pixel_values_videos: torch.Tensor | None = None,
-        return_loss: bool | None = None,
-        **kwargs,
+        self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None, return_loss: bool | None = None, **kwargs,
     ) -> VideoCLIPOutput:
         """Similarity logits of texts and videos and, with `return_loss`, the contrastive loss over (text i, video i).
 
@@ -462,13 +445,8 @@ class VideoCLIPModel(_TextTowerMixin, _VideoTowerMixin, VideoCLIPPreTrainedModel
         logits_per_text = text_embeds @ video_embeds.T * logit_scale.exp()
         loss = contrastive_loss(text_embeds, video_embeds, logit_scale) if return_loss else None
         return VideoCLIPOutput(
-            loss=loss,
-            logits_per_video=logits_per_text.T,
-            logits_per_text=logits_per_text,
-            text_embeds=text_embeds,
-            video_embeds=video_embeds,
-            text_model_output=text_outputs,
-            video_model_output=video_outputs,
+            loss=loss, logits_per_video=logits_per_text.T, logits_per_text=logits_per_text, text_embeds=text_embeds,
+            video_embeds=video_embeds, text_model_output=text_outputs, video_model_output=video_outputs,
         )
 
 
@@ -506,10 +484,8 @@ class VideoCLIPTextModelWithProjection(_TextTowerMixin, VideoCLIPPreTrainedModel
     ) -> VideoCLIPTextModelOutput:
         outputs = self._encode_text(input_ids, attention_mask, **kwargs)
         return VideoCLIPTextModelOutput(
-            text_embeds=outputs.pooler_output,
-            last_hidden_state=outputs.last_hidden_state,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
+            text_embeds=outputs.pooler_output, last_hidden_state=outputs.last_hidden_state,
+            hidden_states=outputs.hidden_states, attentions=outputs.attentions,
         )
 
 

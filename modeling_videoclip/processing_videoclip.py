@@ -23,13 +23,8 @@ class VideoCLIPProcessor(ProcessorMixin):
         super().__init__(video_processor, tokenizer, **kwargs)
 
     def __call__(
-        self,
-        text: str | list[str] | None = None,
-        videos=None,
-        return_tensors: str | None = "pt",
-        padding: bool | str = "longest",
-        truncation: bool = True,
-        max_length: int | None = MAX_TEXT_TOKENS,
+        self, text: str | list[str] | None = None, videos=None, return_tensors: str | None = "pt",
+        padding: bool | str = "longest", truncation: bool = True, max_length: int | None = MAX_TEXT_TOKENS,
         **video_kwargs,
     ) -> BatchFeature:
         """Prepares texts and/or videos.
@@ -50,12 +45,8 @@ class VideoCLIPProcessor(ProcessorMixin):
         data = {}
         if text is not None:
             encoded = self.tokenizer(
-                _check_texts(text),
-                padding=padding,
-                truncation=truncation,
-                max_length=max_length,
-                return_tensors=return_tensors,
-                return_token_type_ids=False,
+                _check_texts(text), padding=padding, truncation=truncation, max_length=max_length,
+                return_tensors=return_tensors, return_token_type_ids=False,
             )
             data.update(encoded)
         if videos is not None:

@@ -27,8 +27,7 @@ KINETICS_STD = (0.22803, 0.22145, 0.216989)
 def decode_video_file(path: str | os.PathLike) -> np.ndarray:
     """Decodes every frame of a video file with PyAV into uint8 RGB (T, H, W, 3).
 
-    Raises FileNotFoundError for a missing file, ValueError for one that cannot be decoded or holds no frame.
-    """
+    Raises FileNotFoundError for a missing file, ValueError for one that cannot be decoded or holds no frame."""
     import av  # imported here: only file inputs need it
 
     path = os.fspath(path)
@@ -78,18 +77,10 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
     do_convert_rgb = False
 
     def preprocess(
-        self,
-        videos,
-        num_frames: int | None = None,
-        do_sample_frames: bool | None = None,
-        do_resize: bool | None = None,
-        size: dict | None = None,
-        do_normalize: bool | None = None,
-        image_mean: Sequence[float] | None = None,
-        image_std: Sequence[float] | None = None,
-        return_tensors: str | None = "pt",
-        device: str | torch.device | None = None,
-        **unused,
+        self, videos, num_frames: int | None = None, do_sample_frames: bool | None = None,
+        do_resize: bool | None = None, size: dict | None = None, do_normalize: bool | None = None,
+        image_mean: Sequence[float] | None = None, image_std: Sequence[float] | None = None,
+        return_tensors: str | None = "pt", device: str | torch.device | None = None, **unused,
     ) -> BatchFeature:
         """Processes videos; every option left None takes the processor's attribute of the same name.
 
@@ -187,8 +178,7 @@ def _normalization_tensors(
 
 
 def _allocate_outputs(plans: list[_VideoPlan], normalize: bool, stack: bool) -> torch.Tensor | list[torch.Tensor]:
-    """The output tensors, allocated once and filled in place by the tasks: one (B, T, C, H, W) tensor when
-    stacking (no copy by ``torch.stack`` afterwards), otherwise one (T, C, H, W) tensor per video."""
+    """Outputs filled in place by the tasks: one (B, T, C, H, W) tensor when stacking (no ``torch.stack`` copy)."""
     dtypes = [torch.float32 if normalize or plan.frames.is_floating_point() else plan.frames.dtype for plan in plans]
     device = plans[0].frames.device
     if stack:
@@ -198,11 +188,7 @@ def _allocate_outputs(plans: list[_VideoPlan], normalize: bool, stack: bool) -> 
 
 
 def _process_frames(
-    plan: _VideoPlan,
-    start: int,
-    stop: int,
-    output: torch.Tensor,
-    interpolation,
+    plan: _VideoPlan, start: int, stop: int, output: torch.Tensor, interpolation,
     normalization: tuple[torch.Tensor, torch.Tensor] | None,
 ) -> None:
     """Samples, resizes and normalises output frames ``start:stop`` of one video into ``output[start:stop]``; frames
@@ -219,12 +205,9 @@ def _process_frames(
 
 
 def _run_tasks(tasks: list[Callable[[], None]], parallel: bool) -> None:
-    """Runs the tasks, on ``torch.get_num_threads()`` threads when `parallel` and there is more than one.
+    """Runs the tasks, on ``torch.get_num_threads()`` single-threaded torch threads when `parallel` (else inline).
 
-    torchvision's uint8 antialiased resize, which dominates, runs on one core whatever torch's thread setting, so
-    frame chunks run on a thread pool (torch releases the GIL) of single-threaded torch threads (no OpenMP team
-    each to oversubscribe the cores). Inside DataLoader workers (one torch thread) everything runs inline.
-    """
+    torchvision's uint8 antialiased resize, which dominates, runs on one core whatever torch's thread setting."""
     workers = min(torch.get_num_threads(), len(tasks)) if parallel else 1
     if workers <= 1:
         for task in tasks:
@@ -244,12 +227,9 @@ def _run_in_mode(task: Callable[[], None], in_inference_mode: bool) -> None:
 
 @contextmanager
 def _single_threaded_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
-    """A thread pool whose threads run torch ops single-threaded, shut down on exit.
+    """A thread pool running torch single-threaded; per call, so safe after ``fork`` (DataLoader workers).
 
-    ``torch.set_num_threads(1)`` in a pool thread also changes torch's process-wide default for later threads, so
-    the caller's setting is restored afterwards. A pool per call keeps the processor safe after ``fork``
-    (DataLoader workers), where a module-level pool's threads would not exist.
-    """
+    ``torch.set_num_threads(1)`` in a pool thread changes torch's process-wide default too, hence the restore."""
     previous = torch.get_num_threads()
     pool = ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(1,))
     try:

@@ -166,7 +166,7 @@ def test_demo_uses_the_converted_mugen_weights_when_cached(tmp_path, monkeypatch
         return downloads.CheckpointFile(path=checkpoint, sha256="0" * 64, source=url, url=url)
 
     monkeypatch.setattr(downloads, "fetch_checkpoint", cached)
-    monkeypatch.setattr(demo, "_mugen_tokenizer_source", bert_vocab_path)
+    monkeypatch.setattr("modeling_videoclip.common.models.DISTILBERT_ID", bert_vocab_path())  # the default tokenizer
     loaded = demo.load_demo_weights(None, ["unused"], "cpu", "auto", log=lambda message: None)
     assert fetched == [MUGEN_CHECKPOINT_URL] and not loaded.random_weights
     assert loaded.description.startswith("MUGEN weights (converted from https://")

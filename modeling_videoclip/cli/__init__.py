@@ -28,8 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     add_debug_option(parser, top_level=True)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    subparsers.required = True
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
     for command in COMMANDS:
         command.register(subparsers)
     return parser

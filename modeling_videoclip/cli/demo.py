@@ -5,7 +5,6 @@ in facebookresearch/multimodal), end to end and offline: the data default to the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..common import downloads
-from ..common.constants import DISTILBERT_ID, MUGEN_CHECKPOINT_URL
+from ..common.constants import MUGEN_CHECKPOINT_URL
 from ..common.errors import CommandError, ExitCode, VideoCLIPError
 from ..common.models import check_model_path, load_pretrained
 from ..retrieval.visualize import RANDOM_WEIGHTS_LABEL
@@ -70,39 +69,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.model is not None:
         check_model_path(args.model)  # before the data: fail fast
     shared.check_data_args(args)
-    run_demo(
-        model=args.model, data=args.data, assets=args.assets, batch_size=args.batch_size, out=args.out,
-        device=args.device, weights=args.weights,
-    )
+    run_demo(model=args.model, data=args.data, assets=args.assets, batch_size=args.batch_size, out=args.out,
+             device=args.device, weights=args.weights)
     return 0
 
 
 def mugen_weights(device: torch.device | str = "cpu", log: Log = print) -> shared.LoadedModel:
-    """torchmultimodal's MUGEN checkpoint (downloaded or cached) converted, with the bert-base-uncased tokenizer
-    (fetched first: without it the text tower is useless, and it is cheaper). Raises `VideoCLIPError`."""
+    """torchmultimodal's MUGEN checkpoint (downloaded or cached) converted, with `load_tokenizer`'s default, uncased
+    BERT WordPiece (fetched first: without it the text tower is useless, and it is cheaper). Raises VideoCLIPError."""
     from ..common.models import build_processor, convert_checkpoint, load_tokenizer
     from ..configuration_videoclip import VideoCLIPConfig
 
     config = VideoCLIPConfig()  # the reference's architecture, which the checkpoint has
-    tokenizer = load_tokenizer(_mugen_tokenizer_source(), config=config)
+    tokenizer = load_tokenizer(config=config)
     checkpoint = downloads.fetch_checkpoint(MUGEN_CHECKPOINT_URL, progress=True, log=log)
     model = convert_checkpoint(checkpoint, config)
     description = f"MUGEN weights (converted from {MUGEN_CHECKPOINT_URL})"
     return shared.LoadedModel(model.eval().to(device), build_processor(tokenizer), description)
-
-
-def _mugen_tokenizer_source() -> str:
-    """The Hugging Face cache's copy of `DISTILBERT_ID`, else the Hub id when the Hub answers within seconds, else
-    a `VideoCLIPError` (`NETWORK`): so that the demo does not hang offline."""
-    from huggingface_hub import constants, snapshot_download
-
-    with contextlib.suppress(OSError, ValueError):  # not cached (LocalEntryNotFoundError), or a broken cache
-        return snapshot_download(DISTILBERT_ID, local_files_only=True)
-    if not downloads.hub_reachable(timeout=3.0):
-        raise VideoCLIPError(
-            f"the tokenizer {DISTILBERT_ID} is not cached and {constants.ENDPOINT} cannot be reached", ExitCode.NETWORK
-        )
-    return DISTILBERT_ID
 
 
 def random_weights(texts: Iterable[str], device: torch.device | str = "cpu") -> shared.LoadedModel:

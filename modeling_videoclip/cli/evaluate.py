@@ -101,13 +101,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_results_table(metrics: dict[str, Any], split: str = "test", reference: dict[str, float] | None = None):
+def format_results_table(metrics: dict[str, Any], split: str = "test") -> str:
     """`metrics` (`RetrievalMetrics.to_dict()`) as the reference's evaluation prints them (a PyTorch Lightning test
-    table, one row per ``<split>/Recall@k (text query, video retrieval)``), plus MdR, MnR and the published figures,
-    `reference` (default: the videoclip-mugen variant's, `published_results`)."""
+    table, one row per ``<split>/Recall@k (text query, video retrieval)``; `split` defaults to "test"), plus MdR, MnR
+    and the videoclip-mugen variant's published figures (`published_results`)."""
     from ..publish.variants import published_results
 
-    reference = published_results() if reference is None else reference
+    reference = published_results()
     ks = sorted(int(key.split("@")[1]) for key in metrics if key.startswith("text_to_video/R@"))
     rows = []
     for direction, words in _DIRECTION_NAMES.items():
@@ -126,7 +126,7 @@ def format_results_table(metrics: dict[str, Any], split: str = "test", reference
 
 def write_model_card(
     path: str | os.PathLike, metrics: dict[str, Any], model_name: str, dataset_name: str, split: str = "test",
-    dataset_config: str | None = None, source_name: str | None = None, source_url: str | None = None,
+    dataset_config: str | None = None,
 ) -> tuple[Path, int]:
     """Writes `metrics` (`RetrievalMetrics.to_dict()`) into the ``model-index`` of the card at `path` (created with
     a minimal body if missing), offline, and returns `(path, number of earlier results replaced)`.
@@ -134,8 +134,8 @@ def write_model_card(
     The Hub groups a model-index by task, dataset type, config, split and revision (not by dataset name), so an
     earlier result of the same group and metric type is the same claim and is replaced; the rest is kept.
     `dataset_config` tells apart evaluations of one split that are not comparable (the synthetic sample, a
-    --limit); `None` is the full split of the real dataset, the published figures' group. `model_name` names a
-    card without one; huggingface_hub needs both `source_name` and `source_url` or neither.
+    --limit); `None` (the default) is the full split of the real dataset, the published figures' group.
+    `model_name` names a card without one; `split` defaults to "test".
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -152,7 +152,6 @@ def write_model_card(
                 dataset_config=dataset_config, dataset_split=split, metric_value=round(float(value), 2),
                 metric_type=f"recall@{metric[2:]}" if recall else _CARD_RANKS[metric],
                 metric_name=f"Recall@{metric[2:]}" if recall else metric,
-                source_name=source_name, source_url=source_url,
             ))
     if path.is_file():
         card = ModelCard.load(path)

@@ -16,11 +16,9 @@ import torch
 from ..common.errors import EXIT_CODE_MEANINGS, CommandError, ExitCode, first_line
 
 PROG = "videoclip"
-EPILOG = (
-    "exit status: "
-    + "; ".join(f"{int(code)} {EXIT_CODE_MEANINGS[code]}" for code in (ExitCode.OK, ExitCode.FAILURE, ExitCode.USAGE))
-    + f"; {int(ExitCode.INTERRUPTED)} interrupted. Errors are one line; add --debug (before or after the command) "
-    "for the traceback."
+_EPILOG_CODES = (ExitCode.OK, ExitCode.FAILURE, ExitCode.USAGE, ExitCode.INTERRUPTED)
+EPILOG = "exit status: " + "; ".join(f"{int(code)} {EXIT_CODE_MEANINGS[code]}" for code in _EPILOG_CODES) + (
+    ". Errors are one line; add --debug (before or after the command) for the traceback."
 )
 SPLITS = ("train", "val", "test")
 EVAL_BATCH_SIZE = 16  # the reference's evaluation batch size (datamodule_args.batch_size in configs/eval.yaml)

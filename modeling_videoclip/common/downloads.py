@@ -33,8 +33,8 @@ class KnownFile:
 #: Expected sizes / digests of the public files. The S3 checkpoints could not be reached when this was written: their
 #: size and sha256 are unknown (None), so downloads are checked against the announced size and the sha256 printed.
 KNOWN_FILES: dict[str, KnownFile] = {
-    MUGEN_CHECKPOINT_URL: KnownFile(size=None, sha256=None),
-    MUGEN_LIGHTNING_CHECKPOINT_URL: KnownFile(size=None, sha256=None),
+    MUGEN_CHECKPOINT_URL: KnownFile(),
+    MUGEN_LIGHTNING_CHECKPOINT_URL: KnownFile(),
     # torchvision names its weight files after the first hex digits of their sha256 (and checks them on download).
     S3D_KINETICS400_URL: KnownFile(sha256_prefix="d76dad2f"),
 }
@@ -84,10 +84,8 @@ def fetch_checkpoint(
     if urllib.parse.urlparse(source).scheme not in ("http", "https"):
         path = Path(source).expanduser()
         if not path.is_file():
-            raise DownloadError(
-                f"checkpoint {source!r} does not exist (pass a file path or an http(s) URL)",
-                ExitCode.CHECKPOINT_UNREADABLE,
-            )
+            raise DownloadError(f"checkpoint {source!r} does not exist (pass a file path or an http(s) URL)",
+                                ExitCode.CHECKPOINT_UNREADABLE)
         digest = file_sha256(path)
         _check_digest(source, digest, sha256, expected)
         return CheckpointFile(path=path, sha256=digest, source=source)
@@ -112,9 +110,7 @@ def fetch_checkpoint(
     return CheckpointFile(path=target, sha256=digest, source=source, url=source)
 
 
-def _check_digest(
-    source: str, digest: str, sha256: str | None, expected: KnownFile, downloaded: Path | None = None
-) -> None:
+def _check_digest(source: str, digest: str, sha256: str | None, expected: KnownFile, downloaded: Path | None = None):
     if sha256 is not None and digest != sha256:
         problem = f"sha256 {digest} differs from the expected {sha256}"
     elif expected.sha256_prefix is not None and not digest.startswith(expected.sha256_prefix):
@@ -188,11 +184,8 @@ def from_hub_or_cache(load: Callable[..., T], source: str, what: str) -> T:
     try:
         return load(source, local_files_only=True)
     except (OSError, ValueError) as error:
-        raise DownloadError(
-            f"cannot load the {what} {source!r}: no network connection to the Hub and it is not in the local cache "
-            f"(pass a local folder or file instead)",
-            ExitCode.NETWORK,
-        ) from error
+        raise DownloadError(f"cannot load the {what} {source!r}: no network connection to the Hub and it is not in "
+                            f"the local cache (pass a local folder or file instead)", ExitCode.NETWORK) from error
 
 
 def looks_offline(error: BaseException) -> bool:

@@ -67,19 +67,15 @@ def convert_checkpoint(
         report = str(error)
         details = report if isinstance(error, convert.KeyMismatchError) else None
         if isinstance(error, convert.PickleRequiredError):
-            message = (
-                f"checkpoint {checkpoint.source} holds objects other than tensors and needs pickle to load; if you "
-                f"trust the file, re-run with --allow-pickle"
-            )
+            message = (f"checkpoint {checkpoint.source} holds objects other than tensors and needs pickle to load; if "
+                       f"you trust the file, re-run with --allow-pickle")
         elif details is not None:  # one line from the multi-line key report: the counts and two example keys
             counts = re.findall(r"^(Missing|Unexpected|Mis-shaped) keys \((\d+)\):", report, flags=re.MULTILINE)
             examples = [line.strip() for line in report.splitlines() if line.startswith("  ") and "..." not in line]
             summary = ", ".join(f"{n} {kind.lower()}" for kind, n in counts) or "keys differ"
-            message = (
-                f"checkpoint {checkpoint.source} does not match the VideoCLIP architecture ({summary} keys; e.g. "
-                f"{'; '.join(examples[:2])}); if it has another text tower, pass its config with --config (run with "
-                f"--verbose for the full list)"
-            )
+            message = (f"checkpoint {checkpoint.source} does not match the VideoCLIP architecture ({summary} keys; "
+                       f"e.g. {'; '.join(examples[:2])}); if it has another text tower, pass its config with --config "
+                       f"(run with --verbose for the full list)")
         else:
             message = f"{checkpoint.source}: {first_line(error)}"
         raise type(error)(message, details=details) from error
@@ -109,9 +105,8 @@ def build_model(
         config = VideoCLIPConfig(**config)
     if init not in (VIDEOCLIP_BASE, RANDOM_INIT):
         if config is not None:
-            raise InputError(
-                f"a model config applies to --init {VIDEOCLIP_BASE} or {RANDOM_INIT}, not to a saved model ({init})"
-            )
+            raise InputError(f"a model config applies to --init {VIDEOCLIP_BASE} or {RANDOM_INIT}, "
+                             f"not to a saved model ({init})")
         return _load_saved(VideoCLIPModel, init).eval()
     towers = _pretrained_towers(text_encoder, video_encoder, cache_dir, log) if init == VIDEOCLIP_BASE else None
     torch.manual_seed(seed)
@@ -155,8 +150,7 @@ def _pretrained_towers(
         except DownloadError as error:
             raise PretrainedWeightsUnavailableError(
                 f"Cannot get the pretrained S3D for {VIDEOCLIP_BASE}: {error.message}; connect to the network or "
-                f"pass a local file, or use --init random",
-                error.exit_code,
+                f"pass a local file, or use --init random", error.exit_code,
             ) from error
     try:
         s3d_state = torch.load(video_encoder.path, map_location="cpu", weights_only=True)
@@ -229,14 +223,11 @@ def load_tokenizer(
         code = ExitCode.NETWORK if not path.exists() and looks_offline(error) else ExitCode.BAD_INPUT
         raise InputError(f"cannot load the tokenizer {source!r}: {first_line(error)}", code) from error
     if config is not None and len(tokenizer) > config.text_config.vocab_size:
-        raise InputError(
-            f"tokenizer {source!r} has {len(tokenizer)} tokens but the text tower's vocabulary has "
-            f"{config.text_config.vocab_size}"
-        )
+        raise InputError(f"tokenizer {source!r} has {len(tokenizer)} tokens but the text tower's vocabulary has "
+                         f"{config.text_config.vocab_size}")
     if config is not None and tokenizer.pad_token_id != config.pad_token_id:
-        raise InputError(
-            f"tokenizer {source!r} pads with id {tokenizer.pad_token_id}, the model with {config.pad_token_id}"
-        )
+        raise InputError(f"tokenizer {source!r} pads with id {tokenizer.pad_token_id}, "
+                         f"the model with {config.pad_token_id}")
     return tokenizer
 
 

@@ -15,10 +15,8 @@ class VideoCLIPDataCollator:
     """Turns dataset rows (mappings with a caption and a video column) into a `VideoCLIPModel` batch.
 
     A list of captions uses its first (as the reference's evaluation); videos are uint8 `(T, H, W, 3)` arrays, tensors
-    or nested lists (format `datasets.Array4D` columns with `numpy_video_format`: lists take seconds per clip). Other
-    columns are ignored (`VideoCLIPTrainer` keeps `Trainer` from pruning `text` and `video`, not `forward` arguments,
-    or the raw columns a rendering transform reads). With one column `None` only the other is read, and a row that
-    is not a mapping is the value itself (how the embedding helpers batch).
+    or nested lists (slow: see `numpy_video_format`). Other columns are ignored. With one column `None` only the other
+    is read, and a row that is not a mapping is the value itself (how the embedding helpers batch).
 
     Args:
         processor: the `VideoCLIPProcessor` (tokenizer and video processor).
@@ -58,11 +56,10 @@ def _cell(row: Any, column: str, other: str | None) -> Any:
         raise ValueError(f"Dataset rows must be mappings with a {column!r} key and a {other!r} key, "
                          f"got {type(row).__name__}.")
     if column not in row:
-        raise KeyError(
-            f"Dataset row has no {column!r} column (it has {sorted(row)}). Name the caption and video columns with "
-            f"text_column/video_column; if {column!r} and {other!r} disappeared, Trainer's remove_unused_columns "
-            f"dropped them: use VideoCLIPTrainer or TrainingArguments(remove_unused_columns=False)."
-        )
+        raise KeyError(f"Dataset row has no {column!r} column (it has {sorted(row)}). Name the caption and video "
+                       f"columns with text_column/video_column; if {column!r} and {other!r} disappeared, Trainer's "
+                       f"remove_unused_columns dropped them: use VideoCLIPTrainer or "
+                       f"TrainingArguments(remove_unused_columns=False).")
     return row[column]
 
 

@@ -15,11 +15,11 @@ from .collator import row_text
 
 Log = Callable[[str], None]
 
+# Clips in the cached synthetic sample: at seed 0, 9 land in the test split with manual captions (one tutorial batch).
 SAMPLE_NUM_CLIPS = 48
-"""Clips in the cached synthetic sample: at seed 0, 9 land in the test split with manual captions, enough for one
-tutorial batch of 8."""
 SAMPLE_SEED = 0
 _SAMPLE_COMPLETE = ".complete"
+_SYNONYMS = {"val": ("val", "validation", "valid", "dev"), "validation": ("validation", "val", "valid", "dev")}
 
 
 def ensure_mugen_sample(cache_dir: str | os.PathLike | None = None, log: Log = print) -> Path:
@@ -61,8 +61,7 @@ def load_split(
     Args:
         data: a MUGEN folder (or its release folder; rendered lazily by `mugen.load_mugen`), a `save_to_disk`
             folder, or a Hub dataset id / `load_dataset` path. `None`: the synthetic sample (`ensure_mugen_sample`).
-        split: `"train"`, `"val"` (or `"validation"`, `"valid"`, `"dev"`) or `"test"`. Defaults to `"test"`, the
-            split of the tutorial and the reference's evaluation.
+        split: `"train"`, `"val"` (or validation, valid, dev) or `"test"`. Defaults to `"test"`, the tutorial's.
         assets: MUGEN's sprite folder. Defaults to `load_mugen`'s, ``<data>/assets``.
         num_frames: frames per MUGEN clip. Defaults to `load_mugen`'s 32, the reference's.
         training: render MUGEN as the reference's training data (224x224, a random start frame in the train split,
@@ -100,7 +99,7 @@ def describe_split(data: str | os.PathLike | None, split: str = "test") -> str:
     """Where `load_split(data, split)`'s data comes from, for titles and printouts.
 
     Returns:
-        ``"synthetic MUGEN sample (<folder>), test split"`` for `make_mugen_sample`'s data (the default data),
+        ``"synthetic MUGEN sample (<folder>), test split"`` for `make_mugen_sample`'s data (the default),
         ``"MUGEN (<folder>), ..."`` for other MUGEN data, ``"<data>, <split> split"`` otherwise.
     """
     return f"{_source(data, split)}, {split} split"
@@ -136,10 +135,9 @@ def captions(dataset, column: str = "text") -> list[str]:
 def numpy_video_format(dataset, video_column: str = "video"):
     """`dataset` with its `Array3D`-`Array5D` video column formatted as numpy (as lists, a clip takes seconds).
 
-    Datasets with a format already (e.g. a rendering transform) and other video features are returned unchanged.
-
     Args:
-        dataset: a `datasets.Dataset` (anything else is returned unchanged).
+        dataset: a `datasets.Dataset`; anything else, one with a format already (e.g. a rendering transform) or with
+            another video feature is returned unchanged.
         video_column: Defaults to `"video"`.
     """
     import datasets
@@ -179,9 +177,6 @@ def _is_mugen(folder: Path, split: str) -> bool:
 
 def _mugen_split(split: str) -> str:
     return "val" if split in _SYNONYMS["val"] else split
-
-
-_SYNONYMS = {"val": ("val", "validation", "valid", "dev"), "validation": ("validation", "val", "valid", "dev")}
 
 
 def _pick_split(split: str, available: Sequence[str]) -> str:

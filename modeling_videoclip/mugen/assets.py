@@ -1,9 +1,5 @@
-"""MUGEN sprite assets: the file names the renderer needs, and procedurally drawn stand-ins.
-
-The real CoinRun sprites (``mugen-org/MUGEN_baseline``'s ``lib/data/coinrun/assets``) are not redistributed;
-:func:`make_stand_in_assets` draws shapes under the same 58 paths and colour modes, with soft alpha edges so that
-alpha binarisation is exercised.
-"""
+"""MUGEN sprite assets: the file names the renderer needs, and procedurally drawn stand-ins (the real CoinRun sprites
+are not redistributed): shapes under the same 58 paths and colour modes, with soft alpha edges."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""MUGEN on the ``datasets`` library: :func:`load_mugen` and :class:`MugenBuilder`.
-
-Only metadata is stored (clip id, captions, events, paths); :class:`MugenTransform` renders videos, segmentation
-maps and audio on access (``Dataset.set_transform``, or ``IterableDataset.map`` when streaming), so DataLoader
-workers render in parallel.
-"""
+"""MUGEN on the ``datasets`` library (:func:`load_mugen`, :class:`MugenBuilder`): only metadata is stored;
+:class:`MugenTransform` renders videos, segmentation maps and audio on access, so DataLoader workers render in
+parallel."""
 
 from __future__ import annotations
 
@@ -319,18 +316,15 @@ def load_mugen(
         info = datasets.DatasetInfo(description=str(report), features=MUGEN_FEATURES)
         ds = datasets.Dataset.from_list(rows, features=MUGEN_FEATURES, info=info, split=datasets.NamedSplit(split))
         ds.set_transform(transform)
-    ds.mugen_report = report
-    ds.mugen_transform = transform
-    ds.mugen_data_folder = str(folder)
+    ds.mugen_report, ds.mugen_transform, ds.mugen_data_folder = report, transform, str(folder)
     return ds
 
 
 class MugenConfig(datasets.BuilderConfig):
     """Builder settings: the same clip filtering/caption arguments as :func:`load_mugen`."""
 
-    def __init__(self, *, data_folder: str | None = None, sequence_length: int = 32,
-                 sample_every_n_frames: int = 3, annotation: str = "manual", start: str = "fixed",
-                 seed: int = 0, **kwargs):
+    def __init__(self, *, data_folder: str | None = None, sequence_length: int = 32, sample_every_n_frames: int = 3,
+                 annotation: str = "manual", start: str = "fixed", seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.data_folder, self.sequence_length = data_folder, sequence_length
         self.sample_every_n_frames = sample_every_n_frames

@@ -1,6 +1,5 @@
 """Typed parsing of CoinRun game-state JSONs (one per MUGEN clip): the level (``maze``, row 0 at the bottom), theme
-lists and per-frame agent and monster states; poses, facing and walk phases are derived as CoinRun's renderer does.
-"""
+lists and per-frame agent and monster states; poses, facing and walk phases are derived as CoinRun's renderer does."""
 
 from __future__ import annotations
 
@@ -64,12 +63,8 @@ class _Spec:
 
 
 def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
-    """The fields of ``spec``, validated; ``where`` names the object in errors.
-
-    A JSON file repeats the same value types in every frame: a type signature once validated without conversion
-    only needs the finiteness check (a sum of finite numbers is finite; an overflow takes the slow path). Anything
-    else goes through :func:`_num` / :func:`_flag`, which raise the descriptive errors or convert rarer valid forms.
-    """
+    """The fields of ``spec``, validated. A type signature once validated without conversion only needs the
+    finiteness check (a sum of finite numbers is finite; an overflow takes the slow path through _num/_flag)."""
     try:
         values = spec.getter(d)
     except (KeyError, TypeError):
@@ -241,10 +236,8 @@ class FrameList(Sequence):
                     raise MugenFormatError(f"{where} eats a coin outside the maze at {(x, y)}")
             for m in frame.monsters:
                 if not 0 <= m.theme < self._n_monsters:
-                    raise MugenFormatError(
-                        f"{where} has a monster with theme {m.theme}, "
-                        f"but only {self._n_monsters} monster names are listed"
-                    )
+                    raise MugenFormatError(f"{where} has a monster with theme {m.theme}, "
+                                           f"but only {self._n_monsters} monster names are listed")
             self._parsed[k] = frame
         return frame
 
@@ -290,8 +283,7 @@ class Game:
         return self.agent_themes[self.agent_theme_n]
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<game>", restore_eaten_coins: bool = True,
-                  lazy: bool = True) -> Game:
+    def from_dict(cls, data: Any, source: str = "<game>", restore_eaten_coins: bool = True, lazy: bool = True) -> Game:
         """Validate and parse a game JSON object.
 
         Args:

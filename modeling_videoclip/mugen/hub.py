@@ -66,9 +66,8 @@ def write_mugen_hub_folder(
 
     Args:
         folder: where to write.
-        data_dir, asset_dir, data_folder, resolution, sequence_length, sample_every_n_frames, annotation:
-            as in :func:`~modeling_videoclip.mugen.load_mugen` (``annotation="all"`` keeps every clip that has
-            a caption).
+        data_dir, asset_dir, data_folder, resolution, sequence_length, sample_every_n_frames, annotation: as in
+            :func:`~modeling_videoclip.mugen.load_mugen` (``annotation="all"`` keeps every clip that has a caption).
         splits: splits to export; missing release JSONs are skipped (train, val, test).
         render_mp4: also render each clip (fixed start) to ``videos/<split>/<id>.mp4`` (False).
         title: the dataset card's heading.
@@ -111,8 +110,7 @@ def push_mugen_to_hub(
     repo_id: str, data_dir: str | os.PathLike, *, token: str | None = None, private: bool = False,
     revision: str | None = None, commit_message: str | None = None, render_mp4: bool = False, **kwargs,
 ) -> str:
-    """Upload MUGEN metadata as Parquet plus a dataset card (and optionally mp4 clips) in one commit; returns the
-    commit URL.
+    """Upload MUGEN metadata as Parquet plus a dataset card (and optionally mp4 clips) in one commit; return its URL.
 
     Args:
         repo_id: dataset repo id, e.g. ``"user/mugen"`` (created if missing).

@@ -1,15 +1,7 @@
-"""Compiled (numba) kernels of the MUGEN renderer, two passes per clip.
-
-1. :func:`tile_ops` replays the reference's per-frame loops (background tiles, maze tiles within the agent's
-   radius in row order, lava as two animated halves) with its float expressions, and lists one paste operation
-   ``(frame, source, x, y, w, h, value)`` per sprite. Lava halves are PIL-resized crops, so their source is
-   written as ``-(LAVA_BASE + key)`` (see :func:`lava_key`) and the renderer swaps in the sprite's id.
-2. :func:`paste_rgb` / :func:`paste_labels` run the operations in order with PIL's paste semantics.
-
-Images are ``(H, W * 3)`` uint8 rows and sprites two such planes (RGB, then alpha per channel) in one flat atlas,
-so inner loops are byte loops LLVM vectorises; row views are sliced before indexing so indices are provably
-non-negative (numba otherwise adds negative-index checks that block vectorisation).
-"""
+"""Compiled (numba) kernels of the MUGEN renderer: :func:`tile_ops` lists the reference's paste operations with its
+float expressions; :func:`paste_rgb` / :func:`paste_labels` run them with PIL's paste semantics. Images are
+``(H, W * 3)`` uint8 rows so inner loops are byte loops LLVM vectorises; row views are sliced before indexing so
+indices are provably non-negative (numba otherwise adds negative-index checks that block vectorisation)."""
 
 from __future__ import annotations
 
@@ -42,11 +34,7 @@ def lava_key(kind: int, crop_x0: int, crop_x1: int, w: int, h: int) -> int:
 
 def decode_lava_key(key: int):
     """``(kind, crop_x0, crop_x1, w, h)`` of :func:`lava_key`."""
-    fields = []
-    for _ in range(5):
-        key, field = divmod(key, LAVA_KEY_LIMIT)
-        fields.insert(0, field)
-    return tuple(fields)
+    return tuple(key // LAVA_KEY_LIMIT**p % LAVA_KEY_LIMIT for p in range(4, -1, -1))
 
 
 @_jit
@@ -255,9 +243,8 @@ def _paste_label_one(frame, atlas, table, op):
 
 @_jit
 def paste_labels(out, atlas, table, tile_ops, sprite_ops):
-    """Run label operations on segmentation maps ``out`` ``(T, R, R)``, zero-initialised: ``value`` where the
-    sprite's alpha is non-zero (everywhere for OPAQUE sprites), or over the whole ``w x h`` rect for FILL.
-    Each frame's ``tile_ops`` run first, then its ``sprite_ops``."""
+    """Run label operations on zero-initialised maps ``out`` ``(T, R, R)`` in :func:`paste_rgb`'s order: ``value``
+    where the sprite's alpha is non-zero (everywhere for OPAQUE sprites), or over the whole ``w x h`` rect for FILL."""
     a = b = 0
     for f in range(out.shape[0]):
         frame = out[f]

@@ -1,13 +1,8 @@
-"""MUGEN release JSONs: reading, validation, clip filtering and caption choice (as the reference loader).
-
-A release JSON (``<root>/coinrun_dataset_jsons/release/<split>.json``) has ``metadata`` (``data_folder``: what
-clip paths are relative to) and ``data``: per clip, ``video`` (``id``, ``json_file``, ``num_frames``,
-``world_theme_n``, ``gt_characters``, ``game_events``, audio in ``video_file``/``audio_file``) and ``annotations``.
-"""
+"""MUGEN release JSONs (``<root>/coinrun_dataset_jsons/release/<split>.json``: ``metadata`` and per-clip ``video``
+and ``annotations``): reading, validation, clip filtering and caption choice, as the reference loader."""
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -18,8 +13,6 @@ from typing import Any
 import numpy as np
 
 from .game import MugenFormatError, read_json
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "SPLITS", "ANNOTATION_CHOICES", "ReleaseEntry", "LoadReport", "release_path", "available_splits", "read_release",
@@ -71,10 +64,8 @@ class LoadReport:
 
 
 def release_path(data_dir: str | os.PathLike, split: str, downsampled: bool = False) -> Path:
-    """Where a split's release JSON lives: ``data_dir/coinrun_dataset_jsons/release/<split>.json``.
-
-    ``data_dir`` may also be the ``release`` folder itself. ``downsampled`` picks ``train_downsampled.json``.
-    """
+    """Where a split's release JSON lives: ``data_dir/coinrun_dataset_jsons/release/<split>.json`` (or
+    ``data_dir/<split>.json``); ``downsampled`` picks ``train_downsampled.json``."""
     name = f"{split}_downsampled.json" if downsampled and split == "train" else f"{split}.json"
     root = Path(data_dir)
     for candidate in (root / RELEASE_SUBDIR / name, root / name):

@@ -1,11 +1,6 @@
 """A compiled renderer for MUGEN / CoinRun game JSONs, byte-identical to the reference (PIL-based)
-``examples/mugen/data/coinrun/construct_from_json.py`` of facebookresearch/multimodal and about ten times faster.
-
-Sprites are resized with PIL (so resampling is bit-identical), flipped and alpha-binarised once per asset folder
-and cell size, and kept in one flat atlas; :mod:`.kernels` replays the reference's pastes in its order (tiles
-compiled, monsters/agent/shield listed here per frame). Segmentation maps use the reference's 22 labels and, like
-the reference dataset, draw the agent, shield and monsters as (top-trimmed) bounding boxes by default.
-"""
+``examples/mugen/data/coinrun/construct_from_json.py`` of facebookresearch/multimodal and about ten times faster:
+sprites are PIL-resized once into one flat atlas and :mod:`.kernels` replays the reference's pastes in its order."""
 
 from __future__ import annotations
 
@@ -62,13 +57,11 @@ class _Sprite:
         self._fits: dict[tuple[int, int, bool], _Sprite] = {}
 
     def fit(self, w: int, h: int, nearest: bool = False) -> _Sprite:
-        """This sprite resized to ``(w, h)`` as the reference does when a rect and a sprite differ in size
-        (bicubic for RGB frames, nearest for segmentation maps)."""
+        """Resized to ``(w, h)`` as the reference (PIL's default bicubic for RGB frames, nearest for labels)."""
         if (w, h) == self.image.size:
             return self
         key = (w, h, nearest)
         if key not in self._fits:
-            # None: PIL's default (bicubic), as the reference
             img = self.image.resize((w, h), resample=Image.NEAREST if nearest else None)
             self._fits[key] = _Sprite(img, self.aspect_ratio)
         return self._fits[key]
@@ -194,8 +187,7 @@ class _Camera:
     def make(cls, res: int, zoom: float, maze_w: int) -> _Camera:
         if zoom not in ZOOM_DY_RATIO:
             raise ValueError(f"zoom level {zoom} is not supported (CoinRun's are {sorted(ZOOM_DY_RATIO)})")
-        kx = zoom * res / maze_w
-        ky = kx
+        kx = ky = zoom * res / maze_w
         center = (res - 1) // 2
         return cls(res, zoom, kx, ky, center, -center + ZOOM_DY_RATIO[zoom] * ky,
                    math.ceil(kx + 0.5 + 0.2), math.ceil(ky + 0.5 + 0.2))
@@ -386,9 +378,8 @@ class MugenRenderer:
         eaten_xy = np.array([c for f in frames for c in f.coins_eaten], np.int64).reshape(-1, 2)
         ops = kernels.tile_ops(np.ascontiguousarray(agent_x), np.ascontiguousarray(agent_y),
                                np.ascontiguousarray(state_time), eaten_ptr, eaten_xy, level.tile_src[labels],
-                               level.tile_value, level.lava_kind, level.tiles.lava_size,
-                               cam.res, cam.zoom, cam.kx, cam.ky,
-                               ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), bg_w3 // 3, bg_h, not labels)
+                               level.tile_value, level.lava_kind, level.tiles.lava_size, cam.res, cam.zoom, cam.kx,
+                               cam.ky, ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), bg_w3 // 3, bg_h, not labels)
         lava = np.flatnonzero(ops[:, 1] <= -kernels.LAVA_BASE)
         if len(lava):
             ops[lava, 1] = level.tiles.lava_ids(-ops[lava, 1] - kernels.LAVA_BASE, labels)

@@ -1,11 +1,6 @@
-"""A small synthetic dataset in MUGEN's on-disk format (release JSONs, game JSONs, wavs, stand-in sprites): the
-project's embedded default for demos and tests.
-
-Levels are built with the agent's trajectory, beat by beat (walk, jump up/down, jump over lava, climb a ladder,
-stomp a monster, get killed by one), so the agent's actions fit the level; auto captions describe the beats in the
-phrasing of MUGEN's caption generator, manual captions are varied free-form sentences. ``data_folder`` is ``"."``
-so the folder can be moved (real MUGEN release JSONs hold an absolute path).
-"""
+"""A small synthetic dataset in MUGEN's on-disk format, the project's default for demos and tests. Levels are built
+with the agent's trajectory, beat by beat, so its actions fit the level; auto captions use the phrasing of MUGEN's
+caption generator. ``data_folder`` is ``"."`` so the folder can be moved."""
 
 from __future__ import annotations
 

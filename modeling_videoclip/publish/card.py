@@ -85,26 +85,18 @@ def render_model_card(
         dataset_split=dataset.get("split"), source_name=source.get("name"), source_url=source.get("url"),
     )
     eval_results = [
-        EvalResult(
-            task_type=r["task_type"], task_name=r["task_name"], metric_type=r["metric_type"],
-            metric_name=r["metric_name"], metric_value=r["value"], **where,
-        )
+        EvalResult(task_type=r["task_type"], task_name=r["task_name"], metric_type=r["metric_type"],
+                   metric_name=r["metric_name"], metric_value=r["value"], **where)
         for r in results
     ]
     card_data = ModelCardData(**card, model_name=repo_id.split("/")[-1], eval_results=eval_results or None)
     processor = variant.video_processor
     rendered = ModelCard.from_template(
-        card_data,
-        template_path=str(variant.directory / "README.md.jinja"),
-        title=variant.spec.get("title", variant.name),
-        summary=variant.spec.get("summary", ""),
-        usage_code=usage_code(repo_id, revision),
-        projection_dim=config.projection_dim,
-        num_frames=processor.get("num_frames", 32),
-        height=processor.get("size", {}).get("height", 224),
-        width=processor.get("size", {}).get("width", 224),
-        results_table=results_table(results) if results else "",
-        results_source_url=source.get("url", ""),
-        provenance=provenance,
+        card_data, template_path=str(variant.directory / "README.md.jinja"),
+        title=variant.spec.get("title", variant.name), summary=variant.spec.get("summary", ""),
+        usage_code=usage_code(repo_id, revision), provenance=provenance,
+        projection_dim=config.projection_dim, num_frames=processor.get("num_frames", 32),
+        height=processor.get("size", {}).get("height", 224), width=processor.get("size", {}).get("width", 224),
+        results_table=results_table(results) if results else "", results_source_url=source.get("url", ""),
     )
     return str(rendered).rstrip() + "\n"

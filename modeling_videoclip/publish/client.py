@@ -150,7 +150,6 @@ def publish_folder(
     api = HfApi()
     revision = revision or "main"
     retrying = functools.partial(call_with_retries, retries=retries, wait=retry_wait, log=log)
-
     try:
         repo_url = retrying(lambda: api.create_repo(repo_id, private=private, exist_ok=True), "creating the repo")
         repo_id = repo_url.repo_id

@@ -49,11 +49,8 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> None:
     foreign = sorted(set(present) - set(marker.get("files", {}) if marker else ()) - {MARKER_FILE})
     if marker is None or foreign:
         shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
-        raise UploadError(
-            f"--output-dir {path} is not empty and was not written by upload.py (e.g. {shown}); choose an empty "
-            f"folder or pass --overwrite to replace its contents",
-            ExitCode.OUTPUT_DIR,
-        )
+        raise UploadError(f"--output-dir {path} is not empty and was not written by upload.py (e.g. {shown}); choose "
+                          f"an empty folder or pass --overwrite to replace its contents", ExitCode.OUTPUT_DIR)
 
 
 def relative_files(root: Path) -> list[str]:
@@ -103,10 +100,8 @@ def verify_folder(
                 process.wait()
         if process.returncode != 0:
             last = (log_text.strip().splitlines() or ["no output"])[-1]
-            raise UploadError(
-                f"reloading the written folder with AutoModel/AutoProcessor(trust_remote_code=True) failed: {last}",
-                ExitCode.RELOAD_MISMATCH, details=log_text,
-            )
+            raise UploadError(f"reloading the written folder with AutoModel/AutoProcessor(trust_remote_code=True) "
+                              f"failed: {last}", ExitCode.RELOAD_MISMATCH, details=log_text)
         reloaded = torch.load(Path(scratch, "outputs.pt"), weights_only=True)
     return {"max_abs_diff": _compare_reload(reloaded, expected, atol), "model_module": reloaded["model_module"]}
 
@@ -130,10 +125,8 @@ def _compare_reload(reloaded: Mapping[str, Any], expected: Mapping[str, Any], at
     if not diff <= atol:
         problems.append(f"embeddings differ by up to {diff:.3g} (> {atol})")
     if problems:
-        raise UploadError(
-            "the written folder does not reproduce the converted model: " + "; ".join(problems),
-            ExitCode.RELOAD_MISMATCH,
-        )
+        raise UploadError("the written folder does not reproduce the converted model: " + "; ".join(problems),
+                          ExitCode.RELOAD_MISMATCH)
     return diff
 
 

@@ -79,18 +79,14 @@ def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResu
         log(f"Wrote {len(files)} files: {', '.join(files)}")
         verification = None if options.reverify else reusable_verification(output_dir, files)
         if verification is not None:
-            log(
-                "Output folder already holds these exact model/processor files, verified with these library "
-                "versions: not re-verified (--reverify forces it)"
-            )
+            log("Output folder already holds these exact model/processor files, verified with these library "
+                "versions: not re-verified (--reverify forces it)")
         else:
             log("Reloading the folder with AutoModel/AutoProcessor(trust_remote_code=True) in a fresh process ...")
             started = time.monotonic()
             verification = verify_folder(staging, model, processor)
-            log(
-                f"Reload check passed: same weights, processor outputs and embeddings (max abs diff "
-                f"{verification['max_abs_diff']:.2g}, {time.monotonic() - started:.1f}s)"
-            )
+            log(f"Reload check passed: same weights, processor outputs and embeddings (max abs diff "
+                f"{verification['max_abs_diff']:.2g}, {time.monotonic() - started:.1f}s)")
         install_folder(staging, output_dir, files, verification)
     log(f"Hub folder ready: {output_dir}")
     if not options.repo_id:

@@ -1,7 +1,6 @@
 """The fresh-process reload check, ``python -m reload_check FOLDER INPUTS OUTPUTS OPTIONS`` with this folder as
-the only ``PYTHONPATH`` (`publish.folder.verify_folder`): it makes the package unimportable (`block_package`) so the
-Auto classes can only use FOLDER's remote code, and saves what the reload computes (`model_outputs`). It imports
-nothing from the package, so the parent process imports it too."""
+the only ``PYTHONPATH`` (`publish.folder.verify_folder`): it blocks the package (`block_package`), so the Auto classes
+can only use FOLDER's remote code, and saves `model_outputs`; free of package imports, the parent imports it too."""
 
 from __future__ import annotations
 

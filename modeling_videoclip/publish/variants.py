@@ -41,9 +41,7 @@ def load_variant(name_or_dir: str | os.PathLike, configs_dir: str | os.PathLike 
         raise InputError(f"unknown variant {str(name_or_dir)!r}; known variants: {', '.join(known)}", ExitCode.USAGE)
     spec = _read_json(directory / "variant.json")
     return Variant(
-        name=spec.get("name", directory.name),
-        directory=directory,
-        spec=spec,
+        name=spec.get("name", directory.name), directory=directory, spec=spec,
         config=_read_json(directory / "config.json"),
         video_processor=_read_json(directory / "video_preprocessor_config.json"),
     )

@@ -66,9 +66,7 @@ def _embed(
     """The one embedding loop: `[text_embeds]`, `[video_embeds]` or both, each `(N, projection_dim)`."""
     from tqdm.auto import tqdm
 
-    if device is None:
-        device = next(model.parameters(), torch.empty(0)).device
-    device = torch.device(device)
+    device = torch.device(next(model.parameters(), torch.empty(0)).device if device is None else device)
     collate = VideoCLIPDataCollator(processor, text_column, video_column, return_loss=False)
     loader, total = _loader(source, collate, batch_size, num_workers, device)
     sides = [side for side, column in (("text", text_column), ("video", video_column)) if column is not None]
@@ -152,8 +150,7 @@ def embed_dataset(
     """Text and video embeddings of a paired dataset in one pass (each item is read, rendered, once).
 
     Args:
-        model: a VideoCLIP model (`get_text_features`, `get_video_features`).
-        processor: its processor.
+        model / processor: a VideoCLIP model (`get_text_features`, `get_video_features`) and its processor.
         dataset: a dataset, sequence or iterable of dicts with a text and a video entry (e.g. `load_mugen(...)`).
         batch_size / num_workers / device / autocast_bf16 / progress: as `embed_videos`.
         text_column / video_column: Default `"text"` / `"video"`, `load_mugen`'s columns.

@@ -1,10 +1,6 @@
-"""Recall@K, median rank (MdR) and mean rank (MnR) of paired embeddings (text ``i`` matches video ``i``).
-
-The reference (``examples/mugen/retrieval/model.py`` in facebookresearch/multimodal) uses the full similarity matrix;
-here it is computed one square block at a time: ``O(chunk_size**2 + N)`` extra memory instead of ``O(N**2)``.
-Ties: the rank is ``1 + #{j != i : s_ij > s_ii}`` (optimistic; ``ties="pessimistic"`` counts ``>=``). The reference
-(torchmetrics ``Recall`` on ``torch.topk``) breaks ties in an unspecified order, so it lies between the two.
-"""
+"""Recall@K, MdR and MnR of paired embeddings (text ``i`` matches video ``i``), one square block of the similarity
+matrix at a time (``O(chunk_size**2 + N)`` memory, not the reference's ``O(N**2)``). Ties: the rank is
+``1 + #{j != i : s_ij > s_ii}`` (optimistic; "pessimistic" counts ``>=``); the reference's topk lies between."""
 
 from __future__ import annotations
 
@@ -16,15 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
-DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
-"""The ks the reference reports (``recall_ks`` in ``examples/mugen/retrieval/model.py``)."""
-
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10)  # the reference's ``recall_ks`` (examples/mugen/retrieval/model.py)
+# Block and mask take 2 * 4096**2 * 4 bytes = 128 MiB in float32; GEMMs of that shape run near the CPU's peak.
 _DEFAULT_CHUNK_SIZE = 4096
-"""Block side: block and mask take 2 * 4096**2 * 4 bytes = 128 MiB in float32, and GEMMs of that shape run near
-the CPU's peak (fewer rows make BLAS re-pack the whole video matrix for few rows)."""
 
 _TIES = ("optimistic", "pessimistic")
 _DIRECTIONS = ("text_to_video", "video_to_text")
+_RECALL_IS_FULL = "the true item is always within the top N, so Recall@k is 100% for those k"
 
 
 def _as_embedding_matrix(x: Any, name: str) -> torch.Tensor:
@@ -38,10 +32,8 @@ def _as_embedding_matrix(x: Any, name: str) -> torch.Tensor:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): need at least one embedding of dim >= 1")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {x.dtype}")
-    if x.dtype in (torch.float16, torch.bfloat16):
-        # Half-precision scores would create many spurious ties; the reference evaluates in float32.
-        x = x.float()
-    return x
+    # Half-precision scores would create many spurious ties; the reference evaluates in float32.
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _check_pair(text_embeds: Any, video_embeds: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,17 +115,13 @@ class _ScoreBlocks:
 def _iter_rank_blocks(
     text: torch.Tensor, video: torch.Tensor, chunk_size: int, normalize: bool, ties: str
 ) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
-    """Yield ``(rows, t2v_counts, v2t_counts)`` per block of text rows: how many other videos beat each text's true
-    video (final), and how many texts so far beat each video's true text (final after the last block); a generator
-    so that the benchmark can time the first blocks. The true-pair scores come from the same call on the same
-    diagonal blocks as the main pass, so they are bit-identical: a duplicate of the true item ties exactly.
-    """
+    """Per block of text rows: ``(rows, t2v_counts, v2t_counts)`` of competitors that beat the true item so far."""
     n = text.shape[0]
     compare = torch.gt if ties == "optimistic" else torch.ge
     scores_of = _ScoreBlocks(text, video, normalize, chunk_size)
     spans = _blocks(n, chunk_size)
     true_scores = torch.empty(n, dtype=text.dtype, device=text.device)
-    for span in spans:
+    for span in spans:  # the same call on the same blocks as below: bit-identical, so a duplicate ties exactly
         true_scores[span] = scores_of.block(scores_of.queries(span), span).diagonal()
 
     v2t_counts = torch.zeros(n, dtype=torch.long, device=text.device)
@@ -145,9 +133,8 @@ def _iter_rank_blocks(
         for cols in spans:
             scores = scores_of.block(queries, cols)
             mask = mask_storage[: scores.numel()].view(scores.shape)
-            # A float 0/1 mask summed by a matrix-vector product is many times faster than summing a bool
-            # tensor (which torch first casts to int64, a copy 8x the mask's size); the partial sums are
-            # integers <= chunk_size, so exact in float32.
+            # A float 0/1 mask summed by a matrix-vector product is many times faster than a bool sum (an int64
+            # copy 8x the mask's size); the partial sums are integers <= chunk_size, so exact in float32.
             compare(scores, true_scores[rows, None], out=mask)
             t2v_counts += (mask @ mask.new_ones(mask.shape[1])).long()
             compare(scores, true_scores[None, cols], out=mask)
@@ -168,8 +155,7 @@ def retrieval_ranks(
     """1-based rank of the true item for every query, both directions, without the N x N matrix (ties: see module).
 
     Args:
-        text_embeds: `(N, dim)` text embeddings (tensor or numpy array); text ``i`` describes video ``i``.
-        video_embeds: `(N, dim)` video embeddings, on the same device.
+        text_embeds / video_embeds: `(N, dim)` tensors or numpy arrays on one device; text ``i`` describes video ``i``.
         chunk_size: block side (results do not depend on it). Defaults to `None`: 4096, 128 MiB + 32 bytes * N.
         normalize: cosine similarity, as the reference CLIP. Defaults to `True`; `False` ranks raw dot products.
         ties: `"optimistic"` (default; equal scores do not outrank the true item) or `"pessimistic"`.
@@ -194,8 +180,7 @@ class DirectionMetrics:
 
     Args:
         recall: `{k: Recall@k in percent}`.
-        median_rank: MdR, the median 1-based rank of the true item (mean of the two middle ranks for even N).
-        mean_rank: MnR, the mean 1-based rank of the true item.
+        median_rank / mean_rank: MdR / MnR, median (even N: mean of the middle two) / mean 1-based true-item rank.
     """
 
     recall: dict[int, float]
@@ -208,8 +193,8 @@ class RetrievalMetrics:
     """Recall@K, MdR and MnR in both directions (what `retrieval_metrics` returns).
 
     Args:
-        text_to_video: text queries retrieving videos (the reference's "text query, video retrieval").
-        video_to_text: video queries retrieving texts.
+        text_to_video / video_to_text: text queries retrieving videos (the reference's "text query, video
+            retrieval") / video queries retrieving texts.
         num_pairs: N, the number of (text, video) pairs, i.e. the candidates per query.
         ties: the tie convention used for the ranks.
         ks: the cut-offs of `recall`.
@@ -242,9 +227,6 @@ class RetrievalMetrics:
         return "\n".join(lines)
 
 
-_RECALL_IS_FULL = "the true item is always within the top N, so Recall@k is 100% for those k"
-
-
 def metrics_from_ranks(ranks: torch.Tensor, ks: Iterable[int] = DEFAULT_KS) -> DirectionMetrics:
     """Recall@k (percent), MdR and MnR from 1-based ranks of the true items.
 
@@ -271,8 +253,7 @@ def retrieval_metrics(
     """Recall@K (percent), median rank and mean rank, text->video and video->text.
 
     Args:
-        text_embeds: `(N, dim)` text embeddings; text ``i`` describes video ``i``.
-        video_embeds: `(N, dim)` video embeddings.
+        text_embeds / video_embeds: `(N, dim)` embeddings; text ``i`` describes video ``i``.
         ks: the cut-offs (deduplicated, sorted; k > N warns, 100%). Defaults to `(1, 5, 10)`, the reference's.
         chunk_size / normalize / ties: as `retrieval_ranks` (defaults 4096-row blocks, cosine, optimistic).
 

@@ -23,8 +23,7 @@ def similarity(text_embeds: torch.Tensor, video_embeds: torch.Tensor, normalize:
     """The full `(num_texts, num_videos)` similarity matrix of a small set (for large pools: `search`).
 
     Args:
-        text_embeds: `(num_texts, dim)`.
-        video_embeds: `(num_videos, dim)`.
+        text_embeds / video_embeds: `(num_texts, dim)` / `(num_videos, dim)`.
         normalize: cosine similarity. Defaults to `True`, as the reference CLIP normalises before ``text @ video.T``.
     """
     text = _as_embedding_matrix(text_embeds, "text_embeds")
@@ -45,8 +44,7 @@ class EmbeddingIndex:
         dataset: the dataset holding the column (and, with the FAISS backend, the FAISS index `index_name`).
         column: the embeddings column.
         backend: `"faiss"` or `"exact"`.
-        index_name: the FAISS index's name in `dataset`.
-        embeds: the `(N, dim)` matrix, for the exact backend.
+        index_name / embeds: the FAISS index's name in `dataset` / the `(N, dim)` matrix of the exact backend.
     """
 
     dataset: Any
@@ -141,15 +139,13 @@ def search(
     videos for texts), best first. Among exactly equal scores the order is unspecified (as `torch.topk`, FAISS).
 
     Args:
-        pool: an `(N, dim)` tensor or array (exact blocked search, ``O(chunk_size**2 + num_queries * k)`` memory); a
-            `datasets.Dataset` with an embeddings `column` (with its FAISS index named `column` if any, else exact);
-            or an `EmbeddingIndex`.
+        pool: an `(N, dim)` tensor or array (exact blocked search, ``O(chunk_size**2 + num_queries * k)`` memory),
+            a `datasets.Dataset` with an embeddings `column` (FAISS index named `column` if any), an `EmbeddingIndex`.
         queries: `(Q, dim)` embeddings, or `(dim,)` for one query (results then shaped `(k,)`).
         k: how many to return. Defaults to 10, the largest k the reference reports; clamped to N, with a warning.
         column: the embeddings column of a dataset pool. Defaults to `"embeddings"`.
         chunk_size: block side of the exact search. Defaults to `None`, i.e. 4096 (as `retrieval_ranks`).
-        normalize: L2-normalise the queries and a tensor pool (cosine). Defaults to `True`. A dataset column is scored
-            as stored, as FAISS does.
+        normalize: L2-normalise queries and a tensor pool (a column is scored as stored, as FAISS). Defaults to `True`.
 
     Returns:
         A `RetrievalResult` of scores and indices into the pool.
@@ -196,6 +192,4 @@ def search(
             all_scores.append(best_scores)
             all_indices.append(best_indices)
         scores, indices = torch.cat(all_scores), torch.cat(all_indices)
-    if single:
-        scores, indices = scores[0], indices[0]
-    return RetrievalResult(scores.float(), indices)
+    return RetrievalResult(scores[0].float(), indices[0]) if single else RetrievalResult(scores.float(), indices)

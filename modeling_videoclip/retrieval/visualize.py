@@ -36,7 +36,6 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def _wrap(text: str, font: ImageFont.ImageFont, width: float) -> list[str]:
-    """Greedy word wrap of `text` to `width` pixels."""
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
         line = ""
@@ -166,8 +165,7 @@ class SheetEntry:
         label: what the row is, e.g. "query: video 0" or "#1  video 3  score 0.812".
         frames: `(T, H, W, 3)` uint8 frames of a video; a strip of evenly spaced frames is shown.
         text: a caption, shown wrapped (when there are no frames).
-        is_match: the true pair of the query: marked "= true pair" in green.
-        is_query: the query row, drawn on a tinted background.
+        is_match / is_query: the query's true pair (marked "= true pair" in green) / the query (tinted background).
     """
 
     label: str
@@ -234,8 +232,7 @@ def contact_sheet(
     Args:
         sections: what to show; each has a heading, a query row and result rows.
         title: first line of the heading. Defaults to "VideoCLIP retrieval".
-        subtitle: a grey line under the title (model, data), none by default.
-        random_weights: add the red RANDOM WEIGHTS warning to the heading. Defaults to `False`.
+        subtitle / random_weights: as `similarity_heatmap` (defaults: none, `False`).
         frames_per_clip: frames per video, evenly spaced. Defaults to 6 (every ~0.5 s of a 32-frame MUGEN clip).
         thumb_size: frame height in pixels. Defaults to 88, which keeps the sheet about 800 pixels wide.
 
@@ -254,9 +251,8 @@ def contact_sheet(
         heading_draw = ImageDraw.Draw(heading)
         heading_draw.line([0, 2, width, 2], fill=_MUTED)
         heading_draw.text((10, 8), section.heading, fill=_INK, font=heading_font)
-        parts.append(heading)
-        for entry in [section.query, *section.results]:
-            parts.append(_entry_row(entry, label_width, content_width, frames_per_clip, thumb_size))
+        parts += [heading] + [_entry_row(entry, label_width, content_width, frames_per_clip, thumb_size)
+                              for entry in [section.query, *section.results]]
     return _stack(parts, width)
 
 

@@ -1,9 +1,5 @@
 """Training and finetuning VideoCLIP with the Hugging Face `Trainer`, from one process to many GPUs, by
-torchmultimodal's MUGEN recipe (``examples/mugen/retrieval`` in facebookresearch/multimodal; see the README).
-
-Modules: `arguments` (options, the recipe's defaults), `initialization` (the model and processor to train),
-`trainer` (`VideoCLIPTrainer`), `entry` (`train`, ``videoclip train``, ``python -m modeling_videoclip.training``).
-"""
+torchmultimodal's MUGEN recipe (``examples/mugen/retrieval`` in facebookresearch/multimodal; see the README)."""
 
 from ..common.models import PretrainedWeightsUnavailableError, build_model
 from ..data import VideoCLIPDataCollator

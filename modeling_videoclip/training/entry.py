@@ -13,12 +13,12 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
 
 from ..cli.shared import writing
-from ..common.errors import CommandError, VideoCLIPError
+from ..common.errors import CommandError
 from ..common.models import TOKENIZER_FROM_DATA, PretrainedWeightsUnavailableError
 from ..data import VideoCLIPDataCollator, captions, epoch_setter, load_split, numpy_video_format
 from ..modeling_videoclip import VideoCLIPModel
 from ..processing_videoclip import VideoCLIPProcessor
-from .arguments import VideoCLIPTrainArguments, add_train_arguments, read_model_config, split_namespace
+from .arguments import VideoCLIPTrainArguments, read_model_config, split_namespace
 from .initialization import initial_processor, initialize_model
 from .trainer import DatasetEpochCallback, VideoCLIPTrainer
 
@@ -102,13 +102,8 @@ def run_train(namespace: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m modeling_videoclip.training ...`: `run_train`, with user errors printed as one line."""
-    parser = add_train_arguments(argparse.ArgumentParser(
-        prog="python -m modeling_videoclip.training",
-        description="Train or finetune VideoCLIP with the Hugging Face Trainer (MUGEN's recipe by default).",
-    ))
-    try:
-        return run_train(parser.parse_args(argv))
-    except VideoCLIPError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return int(error.exit_code)
+    """`python -m modeling_videoclip.training ...` (as ``torchrun`` starts it): ``videoclip train`` with `argv`
+    (default `sys.argv[1:]`)."""
+    from ..cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])

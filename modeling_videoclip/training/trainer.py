@@ -60,8 +60,7 @@ class VideoCLIPTrainer(Trainer):
     """
 
     def __init__(self, *args, decay_all_parameters: bool = True, **kwargs):
-        if kwargs.get("compute_metrics") is None:
-            kwargs["compute_metrics"] = retrieval_compute_metrics
+        kwargs["compute_metrics"] = kwargs.get("compute_metrics") or retrieval_compute_metrics
         self.decay_all_parameters = decay_all_parameters
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False
