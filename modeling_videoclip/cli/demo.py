@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..common import downloads
 from ..common.constants import MUGEN_CHECKPOINT_URL
-from ..common.errors import CommandError, ExitCode, VideoCLIPError
+from ..common.errors import CommandError, ExitCode, VideoCLIPError, writing
 from ..common.models import check_model_path, load_pretrained
 from ..retrieval.visualize import RANDOM_WEIGHTS_LABEL
 from . import shared
@@ -196,7 +196,7 @@ def run_demo(
         weights=loaded.description, random_weights=loaded.random_weights, data=describe_split(data, "test"),
     )
     _print_result(result, tag, log)
-    with shared.writing(out):
+    with writing(out):
         _write_outputs(result, videos, Path(out), top_k)
     names = ", ".join(sorted(Path(path).name for path in result.files.values()))
     log(f"Wrote {len(result.files)} files to {out}/{tag}: {names}")

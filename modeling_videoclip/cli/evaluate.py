@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..common.errors import CommandError
+from ..common.errors import CommandError, writing
 from . import shared
 
 _DIRECTION_NAMES = {"text_to_video": "text query, video retrieval", "video_to_text": "video query, text retrieval"}
@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         record = {"model": args.model, "data": description, "split": args.split, "limit": args.limit}
         shared.write_json(args.json, {**record, "metrics": metrics, "reference": reference})
     if args.save_embeddings:
-        with shared.writing(args.save_embeddings):
+        with writing(args.save_embeddings):
             Path(args.save_embeddings).parent.mkdir(parents=True, exist_ok=True)
             with open(args.save_embeddings, "wb") as handle:  # np.savez would append .npz to a path without it
                 np.savez(
@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
             name += f" (first {len(dataset)} clips)"
             config = f"{config or 'full'}-first-{len(dataset)}"
         name = args.dataset_name or name
-        with shared.writing(args.model_card):
+        with writing(args.model_card):
             _, replaced = write_model_card(
                 args.model_card, metrics, Path(args.model.rstrip("/")).name, name, args.split, config
             )

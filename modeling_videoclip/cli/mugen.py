@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..common.errors import CommandError, first_line
+from ..common.errors import CommandError, first_line, writing
 from . import shared
 
 
@@ -46,13 +46,13 @@ def register(subparsers) -> None:
 def _run_sample(args: argparse.Namespace) -> int:
     from ..mugen import load_mugen, make_mugen_sample, render_clip_to_gif, render_clip_to_mp4
 
-    with shared.writing(args.out_dir):
+    with writing(args.out_dir):
         root = make_mugen_sample(args.out_dir, num_clips=args.num_clips, seed=args.seed)
     print(f"wrote a MUGEN sample with {args.num_clips} clips to {root}")
     if args.preview:
         write = render_clip_to_mp4 if args.preview == "mp4" else render_clip_to_gif
         for row in load_mugen(root, "test", annotation="auto", resolution=args.resolution):
-            with shared.writing(root / "preview"):
+            with writing(root / "preview"):
                 path = write(row["video"], root / "preview" / f"{row['id']}.{args.preview}")
             print(f"{path}: {row['text']}")
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common.errors import CommandError, ExitCode, first_line
+from ..common.errors import CommandError, ExitCode, first_line, writing
 from . import shared
 
 
@@ -128,7 +128,7 @@ def _write_outputs(
         for r in results:
             with shared.reading_data():
                 frames = dataset[positions[r["id"]]]["video"]
-            with shared.writing(out):
+            with writing(out):
                 files.append(str(render_clip_to_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
             entries.append(SheetEntry(f"#{r['rank']}  {r['id']}  score {r['score']:.3f}", frames=frames))
         query = SheetEntry("query text", text=args.query, is_query=True)
@@ -140,6 +140,6 @@ def _write_outputs(
         ]
         section = SheetSection("Texts for the video", query, entries)
     sheet = contact_sheet([section], title="VideoCLIP retrieval", subtitle=f"model: {args.model}")
-    with shared.writing(out):
+    with writing(out):
         files.append(str(save_png(sheet, out / "contact_sheet.png")))
     return files

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..common.errors import EXIT_CODE_MEANINGS, CommandError, ExitCode, first_line
+from ..common.errors import EXIT_CODE_MEANINGS, CommandError, ExitCode, first_line, writing
 
 PROG = "videoclip"
 _EPILOG_CODES = (ExitCode.OK, ExitCode.FAILURE, ExitCode.USAGE, ExitCode.INTERRUPTED)
@@ -106,18 +106,6 @@ def check_data_args(args: argparse.Namespace) -> None:
         value = getattr(args, option, None)
         if value is not None and not os.path.isdir(value):
             raise CommandError(f"--{option} {value!r} is not a folder", ExitCode.USAGE)
-
-
-@contextlib.contextmanager
-def writing(path: str | os.PathLike) -> Iterator[None]:
-    """Shows a failure to write the output `path` (a read-only folder, a file in the way) as one line."""
-    try:
-        yield
-    except OSError as error:
-        reason = error.strerror or first_line(error)
-        if error.filename and os.fspath(error.filename) != os.fspath(path):
-            reason += f" ({error.filename})"
-        raise CommandError(f"cannot write {path}: {reason}") from error
 
 
 def write_json(path: str | os.PathLike, record: dict[str, Any]) -> None:

@@ -5,7 +5,10 @@ Standard library only: ``upload.py`` runs this file on its own to build its ``--
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import os
+from collections.abc import Iterator
 
 
 class ExitCode(enum.IntEnum):
@@ -89,3 +92,15 @@ def first_line(error: BaseException) -> str:
         text = getattr(error, "message", None) or str(error)
     text = text.strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Shows a failure to write the output `path` (a read-only folder, a file in the way) as one line."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or first_line(error)
+        if error.filename and os.fspath(error.filename) != os.fspath(path):
+            reason += f" ({error.filename})"
+        raise CommandError(f"cannot write {path}: {reason}") from error

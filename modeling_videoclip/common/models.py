@@ -107,7 +107,7 @@ def build_model(
         if config is not None:
             raise InputError(f"a model config applies to --init {VIDEOCLIP_BASE} or {RANDOM_INIT}, "
                              f"not to a saved model ({init})")
-        return _load_saved(VideoCLIPModel, init).eval()
+        return _load_saved(VideoCLIPModel.from_pretrained, init).eval()
     towers = _pretrained_towers(text_encoder, video_encoder, cache_dir, log) if init == VIDEOCLIP_BASE else None
     torch.manual_seed(seed)
     model = VideoCLIPModel(config if config is not None else VideoCLIPConfig())
@@ -169,10 +169,11 @@ def check_model_path(name_or_path: str) -> None:
         raise InputError(f"model folder {name_or_path!r} does not exist", ExitCode.USAGE)
 
 
-def _load_saved(cls, name_or_path: str):
+def _load_saved(load, name_or_path: str):
+    """``load(name_or_path)`` after one path check and one Hub probe (`from_hub_or_cache`), errors as one line."""
     check_model_path(name_or_path)
     try:
-        return from_hub_or_cache(cls.from_pretrained, os.path.expanduser(name_or_path), "VideoCLIP model")
+        return from_hub_or_cache(load, os.path.expanduser(name_or_path), "VideoCLIP model")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         raise VideoCLIPError(f"cannot load a VideoCLIP model from {name_or_path!r}: {first_line(error)}") from error
 
@@ -183,8 +184,11 @@ def load_pretrained(
     """A saved VideoCLIP (a `save_pretrained` / ``upload.py`` folder, or a Hub id): the model (eval mode, on
     `device`, default CPU) and its processor. Raises `VideoCLIPError`: no such folder (`USAGE`), the Hub cannot be
     reached (`NETWORK`), or no readable model or processor (`FAILURE`)."""
-    model = _load_saved(VideoCLIPModel, name_or_path)
-    return model.eval().to(device), _load_saved(VideoCLIPProcessor, name_or_path)
+    def load_both(source: str, **kwargs) -> tuple[VideoCLIPModel, VideoCLIPProcessor]:
+        return VideoCLIPModel.from_pretrained(source, **kwargs), VideoCLIPProcessor.from_pretrained(source, **kwargs)
+
+    model, processor = _load_saved(load_both, name_or_path)
+    return model.eval().to(device), processor
 
 
 def load_tokenizer(

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
 
-from ..cli.shared import writing
-from ..common.errors import CommandError
+from ..common.errors import CommandError, writing
 from ..common.models import TOKENIZER_FROM_DATA, PretrainedWeightsUnavailableError
 from ..data import VideoCLIPDataCollator, captions, epoch_setter, load_split, numpy_video_format
 from ..modeling_videoclip import VideoCLIPModel
