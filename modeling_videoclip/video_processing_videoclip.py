@@ -6,12 +6,17 @@ resize of the uint8 frames to 224x224, division by 255, Kinetics normalisation; 
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Callable, Iterator, Sequence
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial, reduce
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,30 +24,257 @@ from torchvision.transforms import functional as tvF
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import PILImageResampling, pil_torch_interpolation_mapping
 from transformers.video_processing_utils import BaseVideoProcessor
+from transformers.video_utils import VideoMetadata
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
-def decode_video_file(path: str | os.PathLike) -> np.ndarray:
-    """Decodes every frame of a video file with PyAV into uint8 RGB (T, H, W, 3).
+URL_TIMEOUT_SECONDS = 60  # per network operation when downloading a video URL; no reference value
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_DECODER_CHUNK = 32  # frames per torchcodec `get_frames_at` call: bounds memory when iterating a long video
 
-    Raises FileNotFoundError for a missing file, ValueError for one that cannot be decoded or holds no frame."""
-    import av  # imported here: only file inputs need it
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Video file not found: {path!r}.")
-    try:
-        with av.open(path) as container:
+class VideoDecodeError(ValueError):
+    """A video that cannot be read (undecodable, no frame, a folder, an unsupported or failing URL); the message names
+    the file or URL and the fix."""
+
+
+class FrameCountMismatch(Exception):
+    """Raised by `VideoSource.iter_frames_at` when a file declared more frames than it holds; `count` is how many it
+    really holds (`read_frames` then samples again from it)."""
+
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
+
+
+class VideoSource:
+    """One video, read lazily: its `metadata` (transformers' `VideoMetadata`: frame count, fps, size, duration) and
+    the frames at chosen indices in decode order, decoding no more of the file than those need.
+
+    Made by `open_video` from every accepted input form; frames come out as (C, H, W) uint8 tensors."""
+
+    name: str
+    metadata: VideoMetadata
+
+    def iter_frames_at(self, indices: Sequence[int]) -> Iterator[tuple[int, torch.Tensor]]:
+        """`(index, frame)` for the sorted, distinct `indices`, in that order."""
+        raise NotImplementedError
+
+    def frames_at(self, indices: Sequence[int]) -> torch.Tensor:
+        """The (N, C, H, W) uint8 frames at `indices` (any order, repeats allowed)."""
+        indices = [int(i) for i in indices]
+        frames = dict(self.iter_frames_at(sorted(set(indices))))
+        return torch.stack([frames[i] for i in indices])
+
+
+class _ArraySource(VideoSource):
+    def __init__(self, frames: torch.Tensor, name: str, metadata: Mapping | None):
+        fps = (metadata or {}).get("fps")
+        total, _, height, width = frames.shape
+        self.frames, self.name = frames, name
+        self.metadata = VideoMetadata(
+            total_num_frames=total, fps=fps, width=width, height=height, duration=total / fps if fps else None
+        )
+
+    def iter_frames_at(self, indices: Sequence[int]) -> Iterator[tuple[int, torch.Tensor]]:
+        return ((i, self.frames[i]) for i in indices)
+
+
+class _DecoderSource(VideoSource):
+    """A torchcodec `VideoDecoder` (what `datasets.Video()` gives), used as given."""
+
+    def __init__(self, decoder: Any, name: str):
+        info = decoder.metadata
+        total = info.num_frames if info.num_frames is not None else len(decoder)
+        fps = float(info.average_fps) if info.average_fps else None
+        self.decoder, self.name = decoder, name
+        self.metadata = VideoMetadata(
+            total_num_frames=int(total), fps=fps, width=info.width, height=info.height,
+            duration=info.duration_seconds, video_backend="torchcodec",
+        )
+        if total == 0:
+            raise VideoDecodeError(f"{name} holds no frame.")
+
+    def iter_frames_at(self, indices: Sequence[int]) -> Iterator[tuple[int, torch.Tensor]]:
+        for start in range(0, len(indices), _DECODER_CHUNK):
+            chunk = list(indices[start:start + _DECODER_CHUNK])
+            try:
+                frames = self.decoder.get_frames_at(chunk).data
+            except (RuntimeError, IndexError, ValueError) as error:
+                raise VideoDecodeError(
+                    f"Cannot decode frames {chunk[0]}-{chunk[-1]} of {self.name}: {error}"
+                ) from error
+            if frames.shape[-1] == 3 and frames.shape[1] != 3:  # a decoder made with dimension_order="NHWC"
+                frames = frames.permute(0, 3, 1, 2)
+            yield from zip(chunk, frames)
+
+
+class _PyAVSource(VideoSource):
+    """A file, or bytes in memory, decoded with PyAV (its own FFmpeg: no system libraries needed)."""
+
+    def __init__(self, open_input: Callable[[], Any], name: str):
+        self._open_input, self.name = open_input, name
+        with self._container() as container:
+            stream = container.streams.video[0]
+            total = stream.frames or sum(1 for _ in self._decoded(container))  # 0: the header does not say
+            fps = float(stream.average_rate) if stream.average_rate else None
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = container.duration / 1e6 if container.duration else None  # AV_TIME_BASE: microseconds
+            width, height = stream.codec_context.width, stream.codec_context.height
+        if total == 0:
+            raise VideoDecodeError(f"Video {name} holds no decodable frame.")
+        self.metadata = VideoMetadata(
+            total_num_frames=total, fps=fps, width=width, height=height, duration=duration, video_backend="pyav"
+        )
+
+    @contextmanager
+    def _container(self) -> Iterator[Any]:
+        import av  # imported here: only file, URL and bytes inputs need it
+
+        try:
+            container = av.open(self._open_input())
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise VideoDecodeError(f"Cannot decode video {self.name}: {error}. Is it a valid video file?") from error
+        try:
             if not container.streams.video:
-                raise ValueError(f"{path!r} has no video stream.")
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    except av.error.FFmpegError as error:
-        raise ValueError(f"Cannot decode video file {path!r}: {error}. Is it a valid video?") from error
-    if not frames:
-        raise ValueError(f"Video file {path!r} holds no decodable frame.")
-    return np.stack(frames)
+                raise VideoDecodeError(f"{self.name} has no video stream.")
+            yield container
+        finally:
+            container.close()
+
+    def _decoded(self, container: Any) -> Iterator[Any]:
+        import av
+
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame-threaded decoding: same frames, same order
+        try:
+            yield from container.decode(stream)
+        except av.error.FFmpegError as error:
+            raise VideoDecodeError(f"Cannot decode video {self.name}: {error}. Is the file complete?") from error
+
+    def iter_frames_at(self, indices: Sequence[int]) -> Iterator[tuple[int, torch.Tensor]]:
+        wanted = iter(indices)
+        target = next(wanted, None)
+        count = 0
+        with self._container() as container:
+            for index, frame in enumerate(self._decoded(container)):
+                if target is None:
+                    return
+                count = index + 1
+                if index == target:  # only the kept frames are converted to RGB; decoding stops after the last
+                    yield index, torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
+                    target = next(wanted, None)
+        if target is not None:
+            raise FrameCountMismatch(count)
+
+
+def open_video(video: Any, video_metadata: Mapping | None = None, index: int = 0) -> VideoSource:
+    """One video in any form transformers and `datasets` hand over, as a `VideoSource`.
+
+    Args:
+        video: a (T, H, W, 3) or (T, 3, H, W) array or tensor with pixels in [0, 255]; a file path or ``file://``
+            URL; an http(s) URL (downloaded into memory); a torchcodec `VideoDecoder` (`datasets.Video()`); a
+            ``{"path", "bytes"}`` dict (`Video(decode=False)`); an ``{"array", "video_metadata"}`` dict; or a list of
+            PIL images or (H, W, 3) arrays, one per frame.
+        video_metadata: for arrays, the video's `fps` (a mapping or `VideoMetadata`); other forms carry their own.
+        index: the video's position in its batch, for error messages. Defaults to 0.
+
+    Raises:
+        FileNotFoundError: a path that does not exist. VideoDecodeError: a video that cannot be read.
+        TypeError / ValueError: an input of no accepted form or shape.
+    """
+    if isinstance(video, VideoSource):
+        return video
+    if isinstance(video, Mapping):
+        if "array" in video:
+            return open_video(video["array"], video.get("video_metadata", video_metadata), index)
+        if video.get("bytes") is not None:
+            data = video["bytes"]
+            return _PyAVSource(lambda: io.BytesIO(data), repr(video.get("path") or f"(video {index}, bytes)"))
+        if video.get("path") is not None:
+            return open_video(video["path"], video_metadata, index)
+        raise TypeError(f"Video {index} is a dict with keys {sorted(video)}; a video dict needs 'array' (and "
+                        f"optionally 'video_metadata'), 'bytes' or 'path'.")
+    if isinstance(video, (str, os.PathLike)):
+        return _open_location(os.fspath(video))
+    if hasattr(video, "get_frames_at") and hasattr(video, "metadata"):
+        return _DecoderSource(video, f"video {index} ({type(video).__name__})")
+    if is_frame_list(video):
+        video = np.stack([np.asarray(frame.convert("RGB")) if hasattr(frame, "convert") else frame for frame in video])
+    return _ArraySource(_to_tchw_tensor(video, index), f"video {index}", video_metadata)
+
+
+def _open_location(location: str) -> VideoSource:
+    match = _URL_SCHEME.match(location)
+    scheme = match.group(1).lower() if match else None
+    if scheme in ("http", "https"):
+        data = _download(location)
+        return _PyAVSource(lambda: io.BytesIO(data), repr(location))
+    if scheme == "file":
+        location = urllib.request.url2pathname(urllib.parse.urlparse(location).path)
+    elif scheme is not None:
+        raise VideoDecodeError(
+            f"Unsupported URL scheme {scheme!r} in {location!r}; pass an http(s) URL or a local path, or download the "
+            f"file first."
+        )
+    if os.path.isdir(location):
+        raise VideoDecodeError(f"{location!r} is a folder, not a video file; pass the video files inside it.")
+    if not os.path.isfile(location):
+        raise FileNotFoundError(f"Video file not found: {location!r}.")
+    return _PyAVSource(lambda: location, repr(location))
+
+
+def _download(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "videoclip"})
+    try:
+        with urllib.request.urlopen(request, timeout=URL_TIMEOUT_SECONDS) as response:
+            return response.read()
+    except (OSError, ValueError) as error:  # URLError and HTTPError are OSErrors; timeouts too
+        reason = getattr(error, "reason", None) or error
+        raise VideoDecodeError(f"Cannot download video {url!r}: {reason}. Check the URL and the connection, or "
+                               f"download the file and pass its path.") from error
+
+
+def read_frames(source: VideoSource, choose: Callable[[VideoMetadata], Sequence[int]]) -> tuple[torch.Tensor, list]:
+    """The frames `choose(metadata)` picks from `source` and their indices, with the true frame count if the file
+    declared a wrong one (the indices are then chosen again from the count found)."""
+    indices = [int(i) for i in choose(source.metadata)]
+    try:
+        return source.frames_at(indices), indices
+    except FrameCountMismatch as short:
+        if short.count == 0:
+            raise VideoDecodeError(f"Video {source.name} holds no decodable frame.") from None
+        source.metadata.total_num_frames = short.count
+        indices = [int(i) for i in choose(source.metadata)]
+        return source.frames_at(indices), indices
+
+
+def read_video_frames(video: Any, num_frames: int | None = None) -> np.ndarray:
+    """A video in any accepted form as uint8 (T, H, W, 3) frames: all of them, or `num_frames` sampled as the
+    processor samples them (`nearest_frame_indices`), decoding only those. For pictures and contact sheets."""
+    source = open_video(video)
+    if isinstance(source, _ArraySource) and num_frames is None:
+        return source.frames.permute(0, 2, 3, 1).numpy()
+    choose = _all_frames if num_frames is None else (
+        lambda metadata: nearest_frame_indices(metadata.total_num_frames, num_frames).tolist())
+    frames, _ = read_frames(source, choose)
+    return frames.permute(0, 2, 3, 1).numpy()
+
+
+def _all_frames(metadata: VideoMetadata) -> range:
+    return range(metadata.total_num_frames)
+
+
+def is_frame_list(video: Any) -> bool:
+    """A list of frames (PIL images or (H, W, C) arrays) is one video."""
+    return isinstance(video, (list, tuple)) and bool(video) and all(
+        hasattr(frame, "getbands") or (isinstance(frame, (np.ndarray, torch.Tensor)) and frame.ndim == 3)
+        for frame in video
+    )
 
 
 def nearest_frame_indices(total_frames: int, num_frames: int) -> torch.Tensor:
@@ -56,8 +288,9 @@ def nearest_frame_indices(total_frames: int, num_frames: int) -> torch.Tensor:
 class VideoCLIPVideoProcessor(BaseVideoProcessor):
     r"""Turns videos into VideoCLIP's `pixel_values_videos`, equal to torchmultimodal's `VideoTransform`.
 
-    Accepts one video or a list of videos of any lengths and sizes: numpy arrays or torch tensors laid out
-    (T, H, W, 3) or (T, 3, H, W) with pixels in [0, 255], or video file paths (decoded with PyAV).
+    Accepts one video or a list of videos of any lengths and sizes, in every form `open_video` takes: arrays and
+    tensors, file paths, http(s) URLs, torchcodec `VideoDecoder`s (`datasets.Video()`), ``{"path", "bytes"}`` and
+    ``{"array", "video_metadata"}`` dicts, lists of PIL frames. Only the sampled frames are decoded.
 
     Attributes (saved in `video_preprocessor_config.json`): `num_frames` 32 (MUGEN's clip length), `size` 224x224
     (the reference's, S3D's input size), `image_mean` / `image_std` the Kinetics-400 statistics.
@@ -77,7 +310,8 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
     do_convert_rgb = False
 
     def preprocess(
-        self, videos, num_frames: int | None = None, do_sample_frames: bool | None = None,
+        self, videos, num_frames: int | None = None, fps: float | None = None, do_sample_frames: bool | None = None,
+        video_metadata: Mapping | Sequence[Mapping | None] | None = None, return_metadata: bool = False,
         do_resize: bool | None = None, size: dict | None = None, do_normalize: bool | None = None,
         image_mean: Sequence[float] | None = None, image_std: Sequence[float] | None = None,
         return_tensors: str | None = "pt", device: str | torch.device | None = None, **unused,
@@ -85,9 +319,15 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         """Processes videos; every option left None takes the processor's attribute of the same name.
 
         Args:
-            videos: one video or a list of videos (arrays, tensors or file paths).
-            num_frames: frames per clip (32).
-            do_sample_frames: resample every clip to `num_frames` frames (True, as the reference).
+            videos: one video or a list of videos (see the class docstring).
+            num_frames: frames per clip (32), picked as the reference's nearest-neighbour resampling.
+            fps: sample this many frames per second of video instead (needs the video's frame rate: files,
+                decoders and dicts carry it; for arrays pass `video_metadata`). Exclusive with `num_frames`.
+            do_sample_frames: resample every clip (True, as the reference); False keeps (and decodes) every frame.
+            video_metadata: for array inputs, a `VideoMetadata` or mapping with the video's `fps` (one, or a list
+                with one per video).
+            return_metadata: add `video_metadata`, one `VideoMetadata` per video with the `frames_indices` used
+                (decode order) and so their `timestamps`. Defaults to False, as transformers' processors.
             do_resize: resize frames to `size`, skipped for frames already that size (True, as the reference).
             size: `{"height", "width"}` (224x224).
             do_normalize: divide by 255 and normalise with `image_mean` / `image_std` (True).
@@ -95,10 +335,9 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
             device: where to run the resize and normalisation (default: where the videos are).
 
         Returns:
-            `BatchFeature` with `pixel_values_videos`.
+            `BatchFeature` with `pixel_values_videos` (and `video_metadata` with `return_metadata`).
         """
         _reject_unknown_options(unused)
-        num_frames = self.num_frames if num_frames is None else num_frames
         do_sample_frames = self.do_sample_frames if do_sample_frames is None else do_sample_frames
         do_resize = self.do_resize if do_resize is None else do_resize
         size = dict(self.size if size is None else size)
@@ -107,11 +346,12 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         std = self.image_std if image_std is None else image_std
         if num_frames is not None and num_frames < 1:
             raise ValueError(f"`num_frames` must be at least 1, got {num_frames}.")
-        videos = [_to_tchw_tensor(video, index) for index, video in enumerate(_as_video_list(videos))]
-        if device is not None:
-            videos = [video.to(device) for video in videos]
+        choose = partial(self.sample_frames, num_frames=num_frames, fps=fps) if do_sample_frames else _all_frames
+        videos = _as_video_list(videos)
+        metadata = _as_metadata_list(video_metadata, len(videos))
+        sources = [open_video(video, meta, index) for index, (video, meta) in enumerate(zip(videos, metadata))]
         target_size = (size["height"], size["width"]) if do_resize else None
-        plans = [_VideoPlan.make(video, num_frames if do_sample_frames else None, target_size) for video in videos]
+        plans = [_VideoPlan.read(source, choose, target_size, device) for source in sources]
         stack = return_tensors in ("pt", "torch")
         if not stack and return_tensors is not None:
             raise ValueError(f"`return_tensors` must be 'pt' or None, got {return_tensors!r}.")
@@ -121,7 +361,7 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
                 f"Processed videos have different shapes {sorted(shapes)} and cannot be stacked; enable "
                 f"do_resize/do_sample_frames or pass return_tensors=None for a list."
             )
-        normalization = _normalization_tensors(mean, std, videos[0].device) if do_normalize else None
+        normalization = _normalization_tensors(mean, std, plans[0].frames.device) if do_normalize else None
         outputs = _allocate_outputs(plans, normalization is not None, stack)
         interpolation = pil_torch_interpolation_mapping[PILImageResampling(self.resample)]
         tasks = [
@@ -129,8 +369,29 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
             for plan, output in zip(plans, outputs if not stack else outputs.unbind(0))
             for start, stop in plan.chunks(FRAMES_PER_TASK)
         ]
-        _run_tasks(tasks, parallel=videos[0].device.type == "cpu")
-        return BatchFeature(data={"pixel_values_videos": outputs})
+        _run_tasks(tasks, parallel=plans[0].frames.device.type == "cpu")
+        data = {"pixel_values_videos": outputs}
+        if return_metadata:
+            data["video_metadata"] = [source.metadata for source in sources]
+        return BatchFeature(data=data)
+
+    def sample_frames(
+        self, metadata: VideoMetadata, num_frames: int | None = None, fps: float | None = None, **unused
+    ) -> np.ndarray:
+        """The frame indices of one video: `num_frames` (default: the processor's, 32) by the reference's
+        nearest-neighbour resampling (`nearest_frame_indices`; a short video repeats frames), or, with `fps` (or a
+        saved `fps` attribute and no `num_frames`), ``max(1, int(total / video fps * fps))`` frames picked the same
+        way, as transformers counts them."""
+        if num_frames is not None and fps is not None:
+            raise ValueError("`num_frames` and `fps` are mutually exclusive; pass one of them.")
+        fps = fps if fps is not None or num_frames is not None else getattr(self, "fps", None)
+        total = metadata.total_num_frames
+        if num_frames is None and fps is not None:
+            if not metadata.fps:
+                raise ValueError(f"Sampling at fps={fps} needs the video's frame rate, which this input does not "
+                                 f"carry; pass video_metadata={{'fps': ...}} with the array, or num_frames.")
+            num_frames = max(1, int(total / metadata.fps * fps))
+        return nearest_frame_indices(total, self.num_frames if num_frames is None else num_frames).numpy()
 
 
 # Frames per task: few enough to stay in the CPU cache between resize and normalisation (resizing all B*T frames
@@ -147,10 +408,21 @@ class _VideoPlan:
     resize_to: tuple[int, int] | None  # None when no resize is needed
 
     @classmethod
-    def make(cls, frames: torch.Tensor, num_frames: int | None, size: tuple[int, int] | None) -> _VideoPlan:
-        indices = None
-        if num_frames is not None and frames.shape[0] != num_frames:
-            indices = nearest_frame_indices(frames.shape[0], num_frames).to(frames.device)
+    def read(
+        cls, source: VideoSource, choose: Callable[[VideoMetadata], Sequence[int]], size: tuple[int, int] | None,
+        device: str | torch.device | None,
+    ) -> _VideoPlan:
+        """The frames `choose` picks: kept as indices into an array (no copy), decoded for the other forms."""
+        if isinstance(source, _ArraySource):
+            frames, chosen = source.frames, [int(i) for i in choose(source.metadata)]
+            indices = None if chosen == list(range(len(frames))) else torch.tensor(chosen)
+        else:
+            frames, chosen = read_frames(source, choose)
+            indices = None
+        source.metadata.frames_indices = chosen
+        if device is not None:
+            frames = frames.to(device)
+            indices = None if indices is None else indices.to(device)
         # The reference skips the resize for frames already at the target size.
         resize_to = size if size is not None and tuple(frames.shape[-2:]) != size else None
         return cls(frames, indices, resize_to)
@@ -241,27 +513,39 @@ def _single_threaded_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
 
 def _reject_unknown_options(options: dict) -> None:
     # Options that transformers' pipelines pass for every processor and that mean nothing here.
-    ignored = {"input_data_format", "data_format", "do_convert_rgb", "video_metadata", "return_metadata"}
+    ignored = {"input_data_format", "data_format", "do_convert_rgb"}
     unknown = sorted(set(options) - ignored)
     if unknown:
         raise TypeError(
-            f"Unknown video processor option(s) {unknown}; valid options are num_frames, do_sample_frames, "
-            f"do_resize, size, do_normalize, image_mean, image_std, return_tensors, device."
+            f"Unknown video processor option(s) {unknown}; valid options are num_frames, fps, do_sample_frames, "
+            f"video_metadata, return_metadata, do_resize, size, do_normalize, image_mean, image_std, return_tensors, "
+            f"device."
         )
+
+
+def _as_metadata_list(video_metadata: Any, count: int) -> list:
+    if video_metadata is None or isinstance(video_metadata, Mapping):
+        return [video_metadata] * count
+    video_metadata = list(video_metadata)
+    if len(video_metadata) != count:
+        raise ValueError(f"Got {len(video_metadata)} video_metadata entries for {count} videos; pass one per video.")
+    return video_metadata
 
 
 def _as_video_list(videos) -> list:
     """Splits the accepted input forms into a list of single videos."""
     if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
         videos = list(videos)
-    elif isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor)):
+    elif isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor, Mapping, VideoSource)) or is_frame_list(
+        videos
+    ) or hasattr(videos, "get_frames_at"):
         videos = [videos]
     elif isinstance(videos, (list, tuple)):
         videos = list(videos)
     else:
         raise TypeError(
-            "Videos must be a numpy array, a torch tensor, a file path, or a list of them; "
-            f"got {type(videos).__name__}."
+            "Videos must be arrays, tensors, file paths, URLs, torchcodec VideoDecoders, video dicts or lists of "
+            f"PIL frames (one, or a list of them); got {type(videos).__name__}."
         )
     if not videos:
         raise ValueError("No video given (empty list); pass at least one video.")
@@ -270,15 +554,14 @@ def _as_video_list(videos) -> list:
 
 def _to_tchw_tensor(video, index: int) -> torch.Tensor:
     """One video as a (T, C, H, W) tensor (a view of (T, H, W, C) input, no copy), validated."""
-    if isinstance(video, (str, os.PathLike)):
-        video = decode_video_file(video)
     if isinstance(video, np.ndarray):
         if video.dtype == object:
             raise TypeError(f"Video {index} is an object array; pass a numeric array of frames.")
         video = torch.from_numpy(np.ascontiguousarray(video))
     if not isinstance(video, torch.Tensor):
         raise TypeError(
-            f"Video {index} is a {type(video).__name__}; pass a numpy array, a torch tensor or a file path."
+            f"Video {index} is a {type(video).__name__}; pass an array, a tensor, a file path or URL, a torchcodec "
+            f"VideoDecoder, a video dict or a list of PIL frames."
         )
     if video.ndim != 4:
         raise ValueError(
@@ -312,4 +595,7 @@ def _checked_pixels(video: torch.Tensor, index: int) -> torch.Tensor:
     return video.float() if video.is_floating_point() else video.to(torch.uint8)
 
 
-__all__ = ["VideoCLIPVideoProcessor", "decode_video_file", "nearest_frame_indices"]
+__all__ = [
+    "FrameCountMismatch", "VideoCLIPVideoProcessor", "VideoDecodeError", "VideoSource", "is_frame_list",
+    "nearest_frame_indices", "open_video", "read_frames", "read_video_frames",
+]

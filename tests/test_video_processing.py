@@ -4,11 +4,11 @@
 import numpy as np
 import pytest
 import torch
-from tiny_videoclip import random_videos
+from tiny_videoclip import random_videos, write_mp4
 from torchmultimodal.transforms.video_transform import VideoTransform
 
 from modeling_videoclip import VideoCLIPVideoProcessor
-from modeling_videoclip.video_processing_videoclip import decode_video_file, nearest_frame_indices
+from modeling_videoclip.video_processing_videoclip import nearest_frame_indices, read_video_frames
 
 
 @pytest.mark.parametrize("size", [256, 224])
@@ -59,17 +59,8 @@ def test_short_clip_repeats_frames():
 
 
 def test_video_file_is_decoded_with_pyav(tmp_path):
-    import av
-
-    path = str(tmp_path / "clip.mp4")
-    frames = random_videos(1, frames=12, size=64)[0]
-    with av.open(path, "w") as container:
-        stream = container.add_stream("mpeg4", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    decoded = decode_video_file(path)
+    path = write_mp4(tmp_path / "clip.mp4", random_videos(1, frames=12, size=64)[0])
+    decoded = read_video_frames(path)
     assert decoded.shape == (12, 64, 64, 3) and decoded.dtype == np.uint8
     processor = VideoCLIPVideoProcessor()
     assert torch.equal(processor(path)["pixel_values_videos"], processor(decoded)["pixel_values_videos"])
@@ -109,7 +100,7 @@ def test_wrong_channel_count(channels):
         (np.full((4, 32, 32, 3), -1, np.int16), ValueError, r"outside \[0, 255\]"),
         (np.full((4, 32, 32, 3), np.nan, np.float32), ValueError, "NaN"),
         (np.zeros((4, 32, 32, 3), bool), TypeError, "uint8"),
-        (42, TypeError, "numpy array"),
+        (42, TypeError, "arrays, tensors"),
     ],
 )
 def test_bad_videos(video, error, message):

@@ -50,3 +50,17 @@ def tiny_processor() -> VideoCLIPProcessor:
 def random_videos(count: int, frames: int = 20, size: int = 256, seed: int = 0) -> list[np.ndarray]:
     generator = np.random.default_rng(seed)
     return [generator.integers(0, 256, (frames, size, size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def write_mp4(path, frames: np.ndarray, fps: int = 10, codec: str = "mpeg4") -> str:
+    """Encodes uint8 (T, H, W, 3) `frames` with PyAV (mpeg4: built into PyAV's FFmpeg, fast); returns the path."""
+    import av
+
+    path = str(path)
+    with av.open(path, "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(stream.encode())
+    return path

@@ -30,26 +30,48 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--out", metavar="DIR", help="also write a contact sheet (and, for --query, the clips as mp4)")
+    moments = parser.add_argument_group("moments in long videos (--moments)")
+    moments.add_argument("--moments", action="store_true",
+                         help="find the moments of the videos in --video-dir that match --query (sliding windows)")
+    moments.add_argument("--video-dir", metavar="DIR", help="the video files to search, for --moments")
+    moments.add_argument("--window", type=_positive_seconds, metavar="SECONDS",
+                         help="window length. Default: the model's clip at MUGEN's rate (3.2 s for 32 frames)")
+    moments.add_argument("--stride", type=_positive_seconds, metavar="SECONDS", help="Default: half a window")
     parser.set_defaults(handler=_run)
+
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".gif")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
     from ..retrieval import embed_texts, embed_videos, search
-    from ..video_processing_videoclip import decode_video_file
+    from ..video_processing_videoclip import VideoDecodeError, read_video_frames
 
     if args.video is not None and not os.path.isfile(args.video):
         raise CommandError(f"--video {args.video!r} does not exist", ExitCode.USAGE)
     if args.query is not None and not args.query.strip():
         raise CommandError("--query is empty; give a caption to search for", ExitCode.USAGE)
+    if args.moments or args.video_dir is not None:
+        return _run_moments(args)
     loaded = shared.load_pool_model(args, "json")
     query_frames = None
     if args.query is not None:
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "video")
         query = embed_texts(loaded.model, loaded.processor, [args.query], progress=False)[0]
     else:
-        try:
-            query_frames = decode_video_file(args.video)
-        except ValueError as error:  # not a video PyAV can decode
+        try:  # the processor decodes only the frames it samples; the sheet shows those
+            query_frames = read_video_frames(args.video, loaded.processor.video_processor.num_frames)
+        except VideoDecodeError as error:
             raise CommandError(first_line(error)) from error
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "text")
         query = embed_videos(loaded.model, loaded.processor, [query_frames], progress=False)[0]
@@ -114,6 +136,7 @@ def _write_outputs(
     from ..data import captions
     from ..mugen import render_clip_to_mp4
     from ..retrieval.visualize import SheetEntry, SheetSection, contact_sheet, save_png
+    from ..video_processing_videoclip import read_video_frames
 
     out = Path(args.out)
     files: list[str] = []
@@ -127,7 +150,7 @@ def _write_outputs(
         entries = []
         for r in results:
             with shared.reading_data():
-                frames = dataset[positions[r["id"]]]["video"]
+                frames = read_video_frames(dataset[positions[r["id"]]]["video"])
             with writing(out):
                 files.append(str(render_clip_to_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
             entries.append(SheetEntry(f"#{r['rank']}  {r['id']}  score {r['score']:.3f}", frames=frames))
@@ -143,3 +166,55 @@ def _write_outputs(
     with writing(out):
         files.append(str(save_png(sheet, out / "contact_sheet.png")))
     return files
+
+
+def _run_moments(args: argparse.Namespace) -> int:
+    """``--moments``: the `--top-k` windows of the videos in ``--video-dir`` for ``--query``."""
+    from ..retrieval import search_moments
+    from ..video_processing_videoclip import VideoDecodeError
+
+    if args.query is None or args.video_dir is None or not args.moments:
+        raise CommandError("moment search takes --moments, --video-dir DIR and --query TEXT together", ExitCode.USAGE)
+    folder = Path(args.video_dir)
+    if not folder.is_dir():
+        raise CommandError(f"--video-dir {args.video_dir!r} is not a folder", ExitCode.USAGE)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    if not files:
+        raise CommandError(f"--video-dir {args.video_dir!r} holds no video file ({', '.join(VIDEO_SUFFIXES)})",
+                           ExitCode.USAGE)
+    loaded = shared.load_pool_model(args, "json")
+    try:
+        hits = search_moments(
+            loaded.model, loaded.processor, [str(p) for p in files], [args.query], window_seconds=args.window,
+            stride_seconds=args.stride, top_k=args.top_k, batch_size=args.batch_size,
+        )[0]
+    except VideoDecodeError as error:
+        raise CommandError(first_line(error)) from error
+    print(f"Query: {args.query!r}")
+    print(f"Top {len(hits)} moments in {len(files)} videos of {args.video_dir} (cosine similarity):")
+    for hit in hits:
+        hit["file"] = Path(hit["video"]).relative_to(folder).as_posix()
+        print(f"{hit['file']}  {hit['start']:.2f}-{hit['end']:.2f}  {hit['score']:.3f}")
+    if args.json:
+        shared.write_json(args.json, {"model": args.model, "query": args.query, "moments": hits})
+    if args.out:
+        path = _moments_sheet(args, hits)
+        print(f"Wrote {path}")
+    return 0
+
+
+def _moments_sheet(args: argparse.Namespace, hits: list[dict[str, Any]]) -> Path:
+    """A contact sheet: the query, then each moment's frames labelled with its file, time span and score."""
+    from ..retrieval.visualize import SheetEntry, SheetSection, contact_sheet, save_png
+    from ..video_processing_videoclip import open_video
+
+    entries = []
+    for rank, hit in enumerate(hits, 1):
+        shown = hit["frames"][:: max(1, len(hit["frames"]) // 6)][:6]
+        frames = open_video(hit["video"]).frames_at(shown).permute(0, 2, 3, 1).numpy()
+        label = f"#{rank}  {hit['file']}  {hit['start']:.2f}-{hit['end']:.2f} s  score {hit['score']:.3f}"
+        entries.append(SheetEntry(label, frames=frames))
+    section = SheetSection("Moments for the text", SheetEntry("query text", text=args.query, is_query=True), entries)
+    sheet = contact_sheet([section], title="VideoCLIP moment search", subtitle=f"model: {args.model}")
+    with writing(args.out):
+        return save_png(sheet, Path(args.out) / "moments.png")

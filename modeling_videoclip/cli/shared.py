@@ -67,14 +67,19 @@ def add_data_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup
     """``--data`` and ``--assets``, in a "data" group (returned)."""
     group = parser.add_argument_group("data")
     group.add_argument(
-        "--data", metavar="DIR",
-        help="MUGEN folder (holding coinrun_dataset_jsons/). Default: the synthetic MUGEN sample, generated into "
-        "$XDG_CACHE_HOME/videoclip/mugen-sample (or $VIDEOCLIP_CACHE) on first use",
+        "--data", metavar="DIR_OR_HUB_ID",
+        help="MUGEN folder (holding coinrun_dataset_jsons/), a save_to_disk folder, a video folder (videos plus "
+        "metadata.csv/.jsonl with file_name and a caption) or a Hub dataset with a caption and a Video() column. "
+        "Default: the synthetic MUGEN sample, generated into $XDG_CACHE_HOME/videoclip/mugen-sample (or "
+        "$VIDEOCLIP_CACHE) on first use",
     )
     group.add_argument(
         "--assets", metavar="DIR",
         help="MUGEN sprite folder (MUGEN_baseline's lib/data/coinrun/assets). Default: <data>/assets",
     )
+    group.add_argument("--text-column", help="caption column of non-MUGEN data. Default: text, caption, ... or the "
+                       "only string column")
+    group.add_argument("--video-column", help="video column of non-MUGEN data. Default: its Video() column, or video")
     return group
 
 
@@ -101,11 +106,13 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 
 def check_data_args(args: argparse.Namespace) -> None:
-    """Fails on a ``--data`` or ``--assets`` that is not a folder (exit status 2)."""
-    for option in ("data", "assets"):
-        value = getattr(args, option, None)
-        if value is not None and not os.path.isdir(value):
-            raise CommandError(f"--{option} {value!r} is not a folder", ExitCode.USAGE)
+    """Fails on an ``--assets`` that is not a folder, or a ``--data`` path (not a Hub id) that is not one (exit
+    status 2)."""
+    data, assets = getattr(args, "data", None), getattr(args, "assets", None)
+    if data is not None and not os.path.isdir(data) and (os.path.exists(data) or data.startswith((".", "~", "/"))):
+        raise CommandError(f"--data {data!r} is not a folder", ExitCode.USAGE)
+    if assets is not None and not os.path.isdir(assets):
+        raise CommandError(f"--assets {assets!r} is not a folder", ExitCode.USAGE)
 
 
 def write_json(path: str | os.PathLike, record: dict[str, Any]) -> None:
@@ -118,21 +125,23 @@ def write_json(path: str | os.PathLike, record: dict[str, Any]) -> None:
 @contextlib.contextmanager
 def reading_data() -> Iterator[None]:
     """Shows a malformed or incomplete MUGEN folder found while rendering clips (`load_mugen` renders on access,
-    after `data.load_split` has checked what it can) as one line."""
+    after `data.load_split` has checked what it can), or a video file that cannot be decoded, as one line."""
     from ..mugen import MugenFormatError
+    from ..video_processing_videoclip import VideoDecodeError
 
     try:
         yield
-    except (MugenFormatError, FileNotFoundError) as error:
+    except (MugenFormatError, VideoDecodeError, FileNotFoundError) as error:
         raise CommandError(first_line(error)) from error
 
 
-def load_pool(args: argparse.Namespace):
-    """`(dataset, description)`: the ``--split`` of ``--data`` (`data.load_split`) cut to ``--limit``, and a
-    "where from" line (`data.describe_split`)."""
+def load_pool(args: argparse.Namespace, **load_options):
+    """`(dataset, description)`: the ``--split`` of ``--data`` (`data.load_split`, given `load_options` such as
+    ``start_seed``) cut to ``--limit``, and a "where from" line (`data.describe_split`)."""
     from ..data import describe_split, load_split
 
-    dataset = load_split(args.data, args.split, args.assets)
+    dataset = load_split(args.data, args.split, args.assets, text_column=args.text_column,
+                         video_column=args.video_column, **load_options)
     description = describe_split(args.data, args.split)
     if args.limit is not None and args.limit < len(dataset):
         dataset = dataset.select(range(args.limit))

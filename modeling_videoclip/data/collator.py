@@ -7,16 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 
 @dataclass
 class VideoCLIPDataCollator:
     """Turns dataset rows (mappings with a caption and a video column) into a `VideoCLIPModel` batch.
 
-    A list of captions uses its first (as the reference's evaluation); videos are uint8 `(T, H, W, 3)` arrays, tensors
-    or nested lists (slow: see `numpy_video_format`). Other columns are ignored. With one column `None` only the other
-    is read, and a row that is not a mapping is the value itself (how the embedding helpers batch).
+    A list of captions uses its first (as the reference's evaluation); videos are in any form the video processor
+    takes (`row_video`): uint8 arrays or tensors (nested lists are slow: see `numpy_video_format`), a `datasets`
+    `Video()` column's decoders, `Video(decode=False)` dicts, paths or URLs. Other columns are ignored. With one
+    column `None` only the other is read, and a row that is not a mapping is the value itself (how the embedding
+    helpers batch).
 
     Args:
         processor: the `VideoCLIPProcessor` (tokenizer and video processor).
@@ -79,8 +80,10 @@ def row_text(row: Any, column: str = "text", other: str | None = None) -> str:
     return text
 
 
-def row_video(row: Any, column: str = "video", other: str | None = None) -> np.ndarray | torch.Tensor:
-    """The uint8 `(T, H, W, 3)` video of a dataset row, as a numpy array (or the torch tensor it holds).
+def row_video(row: Any, column: str = "video", other: str | None = None) -> Any:
+    """The video of a dataset row, in a form the video processor takes: arrays and tensors (nested lists become
+    uint8 arrays; widened integer pixels are narrowed back to uint8), torchcodec decoders (`datasets.Video()`),
+    ``{"path", "bytes"}`` dicts (`Video(decode=False)`), paths and URLs, lists of PIL frames.
 
     Args:
         row: a mapping, or the video itself when `other` is None.
@@ -88,14 +91,10 @@ def row_video(row: Any, column: str = "video", other: str | None = None) -> np.n
         other: the caption column read alongside (named in errors). Defaults to `None`: only videos are read.
     """
     video = _cell(row, column, other)
-    if isinstance(video, (list, tuple)):
+    if isinstance(video, (list, tuple)) and video and not hasattr(video[0], "getbands"):
         video = np.asarray(video, dtype=np.uint8)
-    if not isinstance(video, (np.ndarray, torch.Tensor)):
-        raise TypeError(f"Column {column!r} must hold uint8 (frames, height, width, 3) arrays, "
-                        f"got {type(video).__name__}.")
-    if video.ndim != 4 or video.shape[-1] != 3:
-        raise ValueError(f"Column {column!r} must hold (T, H, W, 3) arrays (frames, height, width, RGB), "
-                         f"got shape {tuple(video.shape)}.")
+    if video is None:
+        raise TypeError(f"Column {column!r} holds None where a video should be.")
     if isinstance(video, np.ndarray) and video.dtype != np.uint8 and np.issubdtype(video.dtype, np.integer):
         # `datasets`' numpy formatting can widen uint8 Array4D columns; the processor expects uint8 pixels.
         if video.size and (video.min() < 0 or video.max() > 255):

@@ -54,45 +54,101 @@ def ensure_mugen_sample(cache_dir: str | os.PathLike | None = None, log: Log = p
 
 def load_split(
     data: str | os.PathLike | None, split: str = "test", assets: str | os.PathLike | None = None,
-    num_frames: int | None = None, *, training: bool = False, log: Log = print,
+    num_frames: int | None = None, *, training: bool = False, text_column: str | None = None,
+    video_column: str | None = None, start_seed: int | None = None, log: Log = print,
 ):
     """Loads one split of paired caption/video data.
 
     Args:
         data: a MUGEN folder (or its release folder; rendered lazily by `mugen.load_mugen`), a `save_to_disk`
-            folder, or a Hub dataset id / `load_dataset` path. `None`: the synthetic sample (`ensure_mugen_sample`).
+            folder, or a Hub dataset id / `load_dataset` path (a local `videofolder`: video files plus a
+            ``metadata.csv``/``.jsonl`` with ``file_name`` and a caption). `None`: the synthetic sample
+            (`ensure_mugen_sample`).
         split: `"train"`, `"val"` (or validation, valid, dev) or `"test"`. Defaults to `"test"`, the tutorial's.
         assets: MUGEN's sprite folder. Defaults to `load_mugen`'s, ``<data>/assets``.
         num_frames: frames per MUGEN clip. Defaults to `load_mugen`'s 32, the reference's.
         training: render MUGEN as the reference's training data (224x224, a random start frame in the train split,
             a fixed one elsewhere). Defaults to False: `load_mugen`'s defaults (256x256, fixed start).
+        start_seed: render each MUGEN clip from a random start frame drawn with this seed (`load_mugen`'s
+            ``start="random", seed=start_seed``), as the reference's evaluation (eval.yaml's ``fixed_start_idx:
+            False``). Defaults to None: `load_mugen`'s fixed start (or `training`'s choice). Ignored for other data.
+        text_column / video_column: the caption and video columns of non-MUGEN data, renamed to "text" and "video".
+            Defaults to `find_columns`'s choice (a `Video()` column; "text", "caption", ... or the one string column).
         log: for the note when the sample is generated. Defaults to `print`.
 
     Returns:
-        A `datasets.Dataset` whose rows have a text and a video column.
+        A `datasets.Dataset` whose rows have a "text" and a "video" column (MUGEN's arrays, `Video()` decoders, ...).
 
     Raises:
         CommandError: the data does not exist or cannot be read, has no such split, or the split is empty.
     """
-    import datasets
-
     folder = _resolve(data, log)
     try:
         if folder is not None and _is_mugen(folder, split):
-            dataset = _load_mugen_split(folder, split, assets, num_frames, training)
-        elif folder is not None and ((folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()):
-            dataset = datasets.load_from_disk(str(folder))
-            if isinstance(dataset, datasets.DatasetDict):
-                dataset = dataset[_pick_split(split, list(dataset))]
+            dataset = _load_mugen_split(folder, split, assets, num_frames, training, start_seed)
         else:
-            available = datasets.get_dataset_split_names(str(data))
-            dataset = datasets.load_dataset(str(data), split=_pick_split(split, available))
+            dataset = _standard_columns(_load_other(folder, data, split), text_column, video_column, data)
     except FileNotFoundError as error:  # also MUGEN's missing sprites and datasets' DatasetNotFoundError
         raise CommandError(f"cannot read data {str(data)!r}: {first_line(error)}") from error
     if len(dataset) == 0:
         report = getattr(dataset, "mugen_report", "no rows")
         raise CommandError(f"the {split} split of {_source(data, split)} has no clip to use ({report})")
     return dataset
+
+
+def _load_other(folder: Path | None, data: str | os.PathLike, split: str):
+    import datasets
+
+    if folder is not None and ((folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()):
+        dataset = datasets.load_from_disk(str(folder))
+        if isinstance(dataset, datasets.DatasetDict):
+            dataset = dataset[_pick_split(split, list(dataset))]
+        return dataset
+    available = datasets.get_dataset_split_names(str(data))
+    return datasets.load_dataset(str(data), split=_pick_split(split, available))
+
+
+_CAPTION_NAMES = ("text", "caption", "captions", "sentence", "description")
+
+
+def find_columns(dataset, text_column: str | None = None, video_column: str | None = None) -> tuple[str, str]:
+    """The caption and video columns of a paired dataset: the ones named, else its `Video()` column (or one named
+    "video"), and "text", "caption", "captions", "sentence" or "description" (or its only string column).
+
+    Raises:
+        CommandError (`USAGE`): a named column is missing, or no column (or more than one) fits.
+    """
+    import datasets
+
+    features = dataset.features
+    for option, name in (("--text-column", text_column), ("--video-column", video_column)):
+        if name is not None and name not in features:
+            raise CommandError(f"{option} {name!r} is not a column of the data (it has {list(features)})",
+                               ExitCode.USAGE)
+    if video_column is None:
+        videos = [name for name, feature in features.items() if isinstance(feature, datasets.Video)]
+        video_column = videos[0] if len(videos) == 1 else "video" if "video" in features else None
+    if text_column is None:
+        named = [name for name in _CAPTION_NAMES if name in features]
+        strings = [name for name, feature in features.items()
+                   if getattr(feature, "dtype", None) in ("string", "large_string") and name != video_column]
+        text_column = named[0] if named else strings[0] if len(strings) == 1 else None
+    if video_column is None or text_column is None:
+        what, option = ("videos", "--video-column") if video_column is None else ("captions", "--text-column")
+        raise CommandError(f"cannot tell which column holds the {what} (columns: {list(features)}); name it with "
+                           f"{option}", ExitCode.USAGE)
+    return text_column, video_column
+
+
+def _standard_columns(dataset, text_column: str | None, video_column: str | None, data):
+    """`dataset` with its caption and video columns (`find_columns`) named "text" and "video"."""
+    text_column, video_column = find_columns(dataset, text_column, video_column)
+    renames = {old: new for old, new in ((text_column, "text"), (video_column, "video")) if old != new}
+    clashes = [new for new in renames.values() if new in dataset.column_names]
+    if clashes:
+        raise CommandError(f"{data!s} has a column {clashes[0]!r} besides the one chosen for it; choose that one or "
+                           f"drop it", ExitCode.USAGE)
+    return dataset.rename_columns(renames) if renames else dataset
 
 
 def describe_split(data: str | os.PathLike | None, split: str = "test") -> str:
@@ -186,12 +242,16 @@ def _pick_split(split: str, available: Sequence[str]) -> str:
     raise CommandError(f"Split {split!r} not found; the data has {list(available)}.", ExitCode.USAGE)
 
 
-def _load_mugen_split(folder: Path, split: str, assets, num_frames: int | None, training: bool):
+def _load_mugen_split(
+    folder: Path, split: str, assets, num_frames: int | None, training: bool, start_seed: int | None = None
+):
     from ..mugen import MugenFormatError, load_mugen
 
     kwargs: dict[str, Any] = {"asset_dir": assets}
     if training:
         kwargs.update(resolution=224, annotation="manual", start="random" if split == "train" else "fixed")
+    if start_seed is not None:
+        kwargs.update(start="random", seed=start_seed)
     if num_frames is not None:
         kwargs["sequence_length"] = num_frames
     try:

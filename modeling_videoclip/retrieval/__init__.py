@@ -1,6 +1,7 @@
 """Video-text retrieval for VideoCLIP: `metrics` (Recall@K, MdR, MnR in bounded memory), `embedding` (batched
-L2-normalised embeddings), `search` (top-k over a tensor, a `datasets` column or a FAISS index) and `visualize`
-(heatmaps, contact sheets). Similarity is the cosine similarity, as in the reference CLIP."""
+L2-normalised embeddings), `search` (top-k over a tensor, a `datasets` column or a FAISS index), `moments`
+(`search_moments`: moments inside long videos) and `visualize` (heatmaps, contact sheets). Similarity is the cosine
+similarity, as in the reference CLIP."""
 
 from .embedding import embed_dataset, embed_texts, embed_videos
 from .metrics import (
@@ -12,6 +13,7 @@ from .metrics import (
     retrieval_metrics,
     retrieval_ranks,
 )
+from .moments import search_moments
 from .search import (
     EmbeddingIndex,
     RetrievalResult,
@@ -25,5 +27,6 @@ from .search import (
 __all__ = [
     "DEFAULT_KS", "DirectionMetrics", "EmbeddingIndex", "RetrievalMetrics", "RetrievalResult",
     "add_embeddings_column", "build_index", "embed_dataset", "embed_texts", "embed_videos", "faiss_available",
-    "metrics_from_ranks", "recall_at_k", "retrieval_metrics", "retrieval_ranks", "search", "similarity"
+    "metrics_from_ranks", "recall_at_k", "retrieval_metrics", "retrieval_ranks", "search", "search_moments",
+    "similarity",
 ]
