@@ -76,18 +76,32 @@ def test_push_to_local_hub(local_hub, tmp_path):
     env = hub_env(local_hub)
     run_hub_client(PUSH, env, [str(REPO_ROOT), "me/mugen-sample", str(data), "1"])
     files = local_hub.list_files("me/mugen-sample", repo_type="dataset")
-    assert {"README.md", "data/train.parquet", "data/test.parquet"} <= set(files)
-    mp4s = [f for f in files if f.startswith("videos/") and f.endswith(".mp4")]
-    # train: 2 clips + the 60-frame one (long enough for 4 frames every 3rd); test: 1 clip
-    assert sorted(f.split("/")[1] for f in mp4s) == ["test", "train", "train", "train"]
+    # The Hub's video layout: <split>/<id>.mp4 beside <split>/metadata.jsonl. train: 2 clips + the 60-frame one
+    # (long enough for 4 frames every 3rd); test: 1 clip.
+    assert {"README.md", "train/metadata.jsonl", "test/metadata.jsonl"} <= set(files)
+    mp4s = [f for f in files if f.endswith(".mp4")]
+    assert sorted(f.split("/")[0] for f in mp4s) == ["test", "train", "train", "train"]
     commits = local_hub.commits("me/mugen-sample", repo_type="dataset")
     assert len(commits) == 2  # the repo's initial commit + one upload
     card = local_hub.read_file("me/mugen-sample", "README.md", repo_type="dataset").decode()
-    assert "path: data/test.parquet" in card and "cc-by-nc" in card
-    import io
+    assert "path: test/*" in card and "cc-by-nc" in card
+    rows = local_hub.read_file("me/mugen-sample", "test/metadata.jsonl", repo_type="dataset").decode().splitlines()
+    row = json.loads(rows[0])
+    assert row["json_file"].startswith("game_jsons/") and f"test/{row['file_name']}" in mp4s
 
-    import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(local_hub.read_file("me/mugen-sample", "data/test.parquet", repo_type="dataset")))
-    row = table.to_pylist()[0]
-    assert row["json_file"].startswith("game_jsons/") and row["video_file"] in mp4s
+def test_hub_video_layout_loads_as_a_video_dataset(tmp_path):
+    """What `mugen-push --render-mp4` uploads is a dataset whose `video` column is `Video()`: what the Hub's viewer
+    plays and what `videoclip evaluate --data` reads."""
+    import datasets
+
+    from modeling_videoclip.data import load_split
+    from modeling_videoclip.mugen import make_mugen_sample
+    from modeling_videoclip.mugen.hub import write_mugen_hub_folder
+
+    data = make_mugen_sample(tmp_path / "sample", num_clips=4, seed=0, with_audio=False)
+    folder = write_mugen_hub_folder(tmp_path / "hub", data, splits=("test",), render_mp4=True, resolution=32,
+                                    sequence_length=4)
+    dataset = load_split(str(folder), "test")
+    assert isinstance(dataset.features["video"], datasets.Video)
+    assert dataset[0]["video"].metadata.num_frames == 4 and dataset[0]["text"]

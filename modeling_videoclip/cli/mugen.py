@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     push.add_argument("repo_id", help="dataset repo, e.g. user/mugen-sample")
     push.add_argument("data_dir", type=Path, help="folder holding coinrun_dataset_jsons/")
     push.add_argument("--asset-dir", type=Path, help="sprites for --render-mp4 (DATA_DIR/assets)")
-    push.add_argument("--render-mp4", action="store_true", help="also upload each clip rendered as mp4")
+    push.add_argument("--render-mp4", action="store_true", help="also upload each clip rendered as mp4, in the "
+                      "Hub's video layout (<split>/<id>.mp4 + <split>/metadata.jsonl: the dataset viewer plays them)")
     push.add_argument("--resolution", type=shared.positive_int, default=256, help="mp4 resolution (256)")
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.add_argument("--revision", help="branch to commit to (main)")

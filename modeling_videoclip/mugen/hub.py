@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,21 +62,21 @@ def write_mugen_hub_folder(
     render_mp4: bool = False, resolution: int = 256, sequence_length: int = 32, sample_every_n_frames: int = 3,
     annotation: str = "all", title: str = "MUGEN clips",
 ) -> Path:
-    """Write what :func:`push_mugen_to_hub` uploads (``data/<split>.parquet``, ``README.md``, ``videos/``) to
-    ``folder``, and return it as a :class:`~pathlib.Path`.
+    """Write what :func:`push_mugen_to_hub` uploads to ``folder`` and return it as a :class:`~pathlib.Path`:
+    ``data/<split>.parquet`` and ``README.md``; with `render_mp4`, the Hub's video layout instead
+    (``<split>/<id>.mp4`` and ``<split>/metadata.jsonl`` with ``file_name``), which the dataset viewer plays.
 
     Args:
         folder: where to write.
         data_dir, asset_dir, data_folder, resolution, sequence_length, sample_every_n_frames, annotation: as in
             :func:`~modeling_videoclip.mugen.load_mugen` (``annotation="all"`` keeps every clip that has a caption).
         splits: splits to export; missing release JSONs are skipped (train, val, test).
-        render_mp4: also render each clip (fixed start) to ``videos/<split>/<id>.mp4`` (False).
+        render_mp4: also render each clip (fixed start) to ``<split>/<id>.mp4`` (False).
         title: the dataset card's heading.
     """
     from .video import render_clip_to_mp4
 
     folder = Path(folder)
-    (folder / "data").mkdir(parents=True, exist_ok=True)
     counts, data_files = [], []
     for split in available_splits(data_dir, splits):
         ds = load_mugen(data_dir, split, asset_dir=asset_dir, data_folder=data_folder, resolution=resolution,
@@ -86,24 +87,37 @@ def write_mugen_hub_folder(
         root = ds.mugen_data_folder  # paths relative to it: local paths mean nothing on the Hub
         meta = meta.map(lambda b: {k: [os.path.relpath(p, root) if p else "" for p in b[k]]
                                    for k in ("json_file", "audio_file")}, batched=True)
-        if render_mp4:
-            videos = []
+        if render_mp4:  # the Hub's video layout: <split>/<clip>.mp4 beside <split>/metadata.jsonl (file_name)
+            names = []
             for i in range(len(ds)):
                 row = ds[i]
-                out = folder / "videos" / split / f"{row['id']}.mp4"
-                render_clip_to_mp4(row["video"], out)
-                videos.append(out.relative_to(folder).as_posix())
-            meta = meta.add_column("video_file", videos)
-        meta.to_parquet(str(folder / "data" / f"{split}.parquet"))
+                names.append(f"{_file_stem(row['id'], i)}.mp4")
+                render_clip_to_mp4(row["video"], folder / split / names[-1])
+            meta.add_column("file_name", names).to_json(str(folder / split / "metadata.jsonl"))
+            data_files.append(f"  - split: {split}\n    path: {split}/*")
+        else:
+            (folder / "data").mkdir(parents=True, exist_ok=True)
+            meta.to_parquet(str(folder / "data" / f"{split}.parquet"))
+            data_files.append(f"  - split: {split}\n    path: data/{split}.parquet")
         counts.append(f"| {split} | {len(meta)} |")
-        data_files.append(f"  - split: {split}\n    path: data/{split}.parquet")
     card = _CARD.format(
         data_files="\n".join(data_files), title=title, counts="\n".join(counts), annotation=annotation,
-        mp4_note=" This repo also holds each clip rendered as mp4 under `videos/` (`video_file`)." * render_mp4,
-        video_col=", `video_file` (mp4 path in this repo)" if render_mp4 else "",
+        mp4_note=_MP4_NOTE * render_mp4, video_col=", `video` (the clip as mp4, fixed start)" if render_mp4 else "",
     )
     (folder / "README.md").write_text(card, encoding="utf-8")
     return folder
+
+
+_MP4_NOTE = (
+    " Here each clip is also rendered (fixed start) as `<split>/<id>.mp4` beside `<split>/metadata.jsonl`, the Hub's"
+    " video layout: the dataset viewer plays them and `load_dataset` gives a `Video()` column."
+)
+
+
+def _file_stem(clip_id: str, index: int) -> str:
+    """A file name for a clip id that cannot leave its folder (ids come from the release JSON)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(clip_id)).lstrip(".")
+    return stem or f"clip{index}"
 
 
 def push_mugen_to_hub(
