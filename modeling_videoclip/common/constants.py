@@ -13,8 +13,14 @@ MUGEN_CHECKPOINT_URL = "https://pytorch.s3.amazonaws.com/models/multimodal/mugen
 """torchmultimodal's VideoCLIP finetuned on MUGEN (``examples/mugen/retrieval``)."""
 MUGEN_LIGHTNING_CHECKPOINT_URL = "https://pytorch.s3.amazonaws.com/models/multimodal/mugen/videoclip_lightning_mugen.pt"
 """The same model as a PyTorch Lightning checkpoint (weights under ``state_dict``, prefixed ``model.``)."""
+PRETRAINED_VIDEO_ENCODER_URL = (
+    "https://pytorch.s3.amazonaws.com/models/multimodal/mugen/video_encoder-weights-b0e27f13.pth"
+)
+"""videoclip-base's video tower: torchmultimodal's ``PRETRAINED_VIDEO_ENCODER_URL`` (``video_clip.py``), "the weights
+MUGEN used from pretraining S3D on Kinetics 400", the reference's training start."""
 S3D_KINETICS400_URL = "https://download.pytorch.org/models/s3d-d76dad2f.pth"
-"""torchvision's S3D Kinetics-400 weights (``S3D_Weights.KINETICS400_V1``), videoclip-base's video tower."""
+"""torchvision's S3D Kinetics-400 weights (``S3D_Weights.KINETICS400_V1``), which torchvision trained from scratch:
+not the reference's start, but accepted by ``--video-encoder``."""
 
 VIDEOCLIP_BASE = "videoclip-base"
 """The reference's training start: pretrained DistilBERT and S3D, fresh projections (a variant in hub_configs/)."""

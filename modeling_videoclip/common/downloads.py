@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from .constants import MUGEN_CHECKPOINT_URL, MUGEN_LIGHTNING_CHECKPOINT_URL, S3D_KINETICS400_URL, cache_root
+from .constants import (
+    MUGEN_CHECKPOINT_URL,
+    MUGEN_LIGHTNING_CHECKPOINT_URL,
+    PRETRAINED_VIDEO_ENCODER_URL,
+    S3D_KINETICS400_URL,
+    cache_root,
+)
 from .errors import DownloadError, ExitCode
 
 T = TypeVar("T")
@@ -35,8 +41,10 @@ class KnownFile:
 KNOWN_FILES: dict[str, KnownFile] = {
     MUGEN_CHECKPOINT_URL: KnownFile(),
     MUGEN_LIGHTNING_CHECKPOINT_URL: KnownFile(),
-    # torchvision names its weight files after the first hex digits of their sha256 (and checks them on download).
+    # torch.hub's convention, which torchvision follows (and checks on download): <name>-<first hex digits of the
+    # sha256>.<ext>; torchmultimodal's MUGEN S3D file is named the same way.
     S3D_KINETICS400_URL: KnownFile(sha256_prefix="d76dad2f"),
+    PRETRAINED_VIDEO_ENCODER_URL: KnownFile(sha256_prefix="b0e27f13"),
 }
 
 

@@ -16,8 +16,14 @@ from ..configuration_videoclip import VideoCLIPConfig
 @dataclass
 class Variant:
     """One published variant, read from ``hub_configs/<name>/``: ``variant.json`` (`spec`: card metadata, defaults,
-    published results), ``config.json`` (the `VideoCLIPConfig`), ``video_preprocessor_config.json`` (the
-    `VideoCLIPVideoProcessor` settings) and ``README.md.jinja`` (the model-card template)."""
+    ``published_results``, the ``space`` demo), ``config.json`` (the `VideoCLIPConfig`),
+    ``video_preprocessor_config.json`` (the `VideoCLIPVideoProcessor` settings) and ``README.md.jinja`` (the
+    model-card template).
+
+    ``published_results``, where a source published figures: ``checkpoint`` (the URL of the file they were measured
+    on), ``protocol`` (how), ``protocol_config`` (the model-index dataset config of that protocol, as
+    ``videoclip evaluate`` names it), ``source`` (``name``, ``url``), ``dataset`` (``type``, ``name``, ``split``) and
+    ``values`` (Recall@K in %, under `modeling_videoclip.retrieval`'s metric keys)."""
 
     name: str
     directory: Path
@@ -28,6 +34,11 @@ class Variant:
     @property
     def default_checkpoint(self) -> str | None:
         return self.spec.get("default_checkpoint")
+
+    @property
+    def published(self) -> dict[str, Any]:
+        """The ``published_results`` entry (see the class docstring); empty when none were published."""
+        return self.spec.get("published_results") or {}
 
 
 def load_variant(name_or_dir: str | os.PathLike, configs_dir: str | os.PathLike = HUB_CONFIGS_DIR) -> Variant:
@@ -75,9 +86,7 @@ def load_config(variant: Variant, override: str | os.PathLike | None = None) -> 
 
 def published_results(variant: str | os.PathLike = VIDEOCLIP_MUGEN) -> dict[str, float]:
     """The variant's published Recall@K (%) under `modeling_videoclip.retrieval`'s metric keys, e.g.
-    ``{"text_to_video/R@1": 8.26, ...}`` for videoclip-mugen (the default); empty for a variant without results."""
-    results = {}
-    for result in load_variant(variant).spec.get("results") or []:
-        direction = result["task_type"].removesuffix("-retrieval").replace("-", "_")
-        results[f"{direction}/R@{result['metric_type'].split('@')[1]}"] = float(result["value"])
-    return results
+    ``{"text_to_video/R@1": 8.26, ...}`` for videoclip-mugen (the default; measured by torchmultimodal on
+    ``videoclip_lightning_mugen.pt`` with eval.yaml's protocol, see `Variant.published`); empty for a variant
+    without results."""
+    return {key: float(value) for key, value in load_variant(variant).published.get("values", {}).items()}
