@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import copy
+
 from transformers import DistilBertConfig, PreTrainedConfig
+
+from .pipeline_videoclip import CUSTOM_PIPELINES
 
 
 class VideoCLIPVideoConfig(PreTrainedConfig):
@@ -47,6 +51,9 @@ class VideoCLIPConfig(PreTrainedConfig):
             every loss; there is no lower clamp.
         pad_token_id (`int`, defaults to 0): bert-base-uncased's [PAD]; without an attention mask the text tower
             attends to every position whose id differs from it, as the reference does.
+        custom_pipelines (`dict`, defaults to `pipeline_videoclip.CUSTOM_PIPELINES`): the zero-shot video
+            classification pipeline, so that every saved folder (which also gets `pipeline_videoclip.py`, imported
+            here) serves ``pipeline("zero-shot-video-classification", model=..., trust_remote_code=True)``.
     """
 
     model_type = "videoclip"
@@ -65,6 +72,7 @@ class VideoCLIPConfig(PreTrainedConfig):
         self.logit_scale_init_value = logit_scale_init_value
         self.logit_scale_max = logit_scale_max
         self.pad_token_id = pad_token_id
+        kwargs.setdefault("custom_pipelines", copy.deepcopy(CUSTOM_PIPELINES))
         super().__init__(**kwargs)
 
 
