@@ -14,6 +14,7 @@ from modeling_videoclip import (
     VideoCLIPTextModelWithProjection,
     VideoCLIPVideoModelWithProjection,
 )
+from modeling_videoclip.modeling_videoclip import VideoCLIPCheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_save_load_round_trip_bit_identical(tmp_path, model, inputs, outputs):
         assert torch.equal(again.logits_per_text, outputs.logits_per_text)
 
 
-def test_missing_weights_are_initialised_not_garbage(tmp_path, model):
+def test_missing_weights_when_allowed_are_initialised_not_garbage(tmp_path, model):
     model.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
     dropped = [k for k in weights if k.startswith("video_model.features.3.")]
@@ -122,7 +123,9 @@ def test_missing_weights_are_initialised_not_garbage(tmp_path, model):
         tmp_path / "model.safetensors",
         metadata={"format": "pt"},
     )
-    loaded = VideoCLIPModel.from_pretrained(tmp_path)
+    with pytest.raises(VideoCLIPCheckpointError, match="uninitialised"):  # refused unless asked for
+        VideoCLIPModel.from_pretrained(tmp_path)
+    loaded = VideoCLIPModel.from_pretrained(tmp_path, allow_missing_weights=True)
     state = loaded.state_dict()
     for key in dropped:
         assert torch.isfinite(state[key].float()).all(), key

@@ -160,7 +160,7 @@ def test_missing_and_malformed_release(sample, tmp_path):
     doc = json.loads(text)
     doc["data"][1]["video"]["num_frames"] = "96"
     path.write_text(json.dumps(doc))
-    with pytest.raises(MugenFormatError, match=r"data\[1\].*num_frames should be a non-negative integer"):
+    with pytest.raises(MugenFormatError, match=r"data\[1\].*num_frames should be an integer in"):
         load_mugen(root, "test")
     path.write_text(json.dumps({"data": []}))
     with pytest.raises(MugenFormatError, match="'metadata' and 'data'"):

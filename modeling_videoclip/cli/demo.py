@@ -57,8 +57,11 @@ def register(subparsers) -> None:
         help=f"clips in the pool (the first N test clips). Default: {TUTORIAL_BATCH_SIZE}, the tutorial's batch size",
     )
     parser.add_argument(
-        "--out", metavar="DIR", default="videoclip-demo", help="output folder. Default: ./videoclip-demo"
+        "--out", metavar="DIR", default="videoclip-demo",
+        help="output folder. Default: ./videoclip-demo (an earlier demo's output there is replaced; other files of "
+        "the demo's names are kept unless --overwrite)",
     )
+    shared.add_overwrite_option(parser)
     shared.add_device_option(parser)
     parser.set_defaults(handler=_run)
 
@@ -70,8 +73,23 @@ def _run(args: argparse.Namespace) -> int:
         check_model_path(args.model)  # before the data: fail fast
     shared.check_data_args(args)
     run_demo(model=args.model, data=args.data, assets=args.assets, batch_size=args.batch_size, out=args.out,
-             device=args.device, weights=args.weights)
+             device=args.device, weights=args.weights, overwrite=args.overwrite)
     return 0
+
+
+OUTPUT_NAMES = (
+    "query_video_*.mp4", "retrieved_video_for_text_*.mp4", f"{RANDOM_PREFIX}*.mp4", "similarity_heatmap.png",
+    "contact_sheet.png", "demo.json", "README.txt",
+)  # every file the demo may write into --out
+
+
+def _earlier_demo_output(out: Path) -> bool:
+    """Whether `out` holds what an earlier demo wrote (its demo.json), which a new run may replace."""
+    try:
+        record = json.loads((out / "demo.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and {"similarity", "video_query", "text_query"} <= set(record)
 
 
 def mugen_weights(device: torch.device | str = "cpu", log: Log = print) -> shared.LoadedModel:
@@ -162,17 +180,19 @@ def _describe(text: str, limit: int = 90) -> str:
 def run_demo(
     model: str | None = None, data: str | os.PathLike | None = None, assets: str | os.PathLike | None = None,
     batch_size: int = TUTORIAL_BATCH_SIZE, out: str | os.PathLike = "videoclip-demo", device: str | None = None,
-    weights: str = "auto", top_k: int = 3, log: Log = print,
+    weights: str = "auto", top_k: int = 3, overwrite: bool = False, log: Log = print,
 ) -> DemoResult:
     """Runs the tutorial on the first `batch_size` test clips of `data` (`data.load_split`; default: the synthetic
     sample) with the weights `load_demo_weights` picks: prints the similarity matrix and the two retrievals to
-    `log`, writes the mp4 files, the PNGs (`top_k` results a query), ``demo.json`` and ``README.txt`` into `out`."""
+    `log`, writes the mp4 files, the PNGs (`top_k` results a query), ``demo.json`` and ``README.txt`` into `out`
+    (checked first: a file of those names that an earlier demo did not write is kept unless `overwrite`)."""
     from ..data import captions, describe_split, load_split
     from ..retrieval import embed_texts, embed_videos, similarity
 
     if batch_size < 1:
         raise CommandError(f"--batch-size must be at least 1, got {batch_size}", ExitCode.USAGE)
     torch_device = shared.resolve_device(device)
+    shared.prepare_out_folder(out, OUTPUT_NAMES, overwrite or _earlier_demo_output(Path(out)))
     dataset = load_split(data, "test", assets, log=log)
     n = min(batch_size, len(dataset))
     if n < batch_size:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..common.errors import CommandError, first_line, writing
+from ..common.errors import CommandError, ExitCode, first_line, writing
 from . import shared
 
 
@@ -25,6 +25,8 @@ def register(subparsers) -> None:
         "--preview", choices=["mp4", "gif"], help="also render the test clips to OUT_DIR/preview/<id>.<mp4|gif>"
     )
     sample.add_argument("--resolution", type=shared.positive_int, default=256, help="preview resolution (256)")
+    sample.add_argument("--overwrite", action="store_true",
+                        help="write into a folder that already holds MUGEN files (replacing same-named ones)")
     sample.set_defaults(handler=_run_sample)
 
     push = shared.add_command(
@@ -48,7 +50,12 @@ def _run_sample(args: argparse.Namespace) -> int:
     from ..mugen import load_mugen, make_mugen_sample, render_clip_to_gif, render_clip_to_mp4
 
     with writing(args.out_dir):
-        root = make_mugen_sample(args.out_dir, num_clips=args.num_clips, seed=args.seed)
+        try:
+            root = make_mugen_sample(
+                args.out_dir, num_clips=args.num_clips, seed=args.seed, overwrite=args.overwrite
+            )
+        except FileExistsError as error:  # an OSError, which `writing` would report as unwritable
+            raise CommandError(str(error), ExitCode.USAGE) from error
     print(f"wrote a MUGEN sample with {args.num_clips} clips to {root}")
     if args.preview:
         write = render_clip_to_mp4 if args.preview == "mp4" else render_clip_to_gif

@@ -85,13 +85,19 @@ class InputError(VideoCLIPError, ValueError):
 
 
 def first_line(error: BaseException) -> str:
-    """The first non-empty line of an exception's message, or its type's name when it has none."""
+    """The first non-empty line of an exception's message, or its type's name when it has none. An error re-raised
+    from a DataLoader worker ("Caught ... in DataLoader worker process N." + the worker's traceback) gives the
+    worker's own message, which names the file."""
     if isinstance(error, KeyError) and error.args:
         text = str(error.args[0])
     else:
         text = getattr(error, "message", None) or str(error)
     text = text.strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    lines = text.splitlines()
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]:
+        original = lines[-1].strip()  # "module.ErrorType: message", the worker traceback's last line
+        return original.split(": ", 1)[1] if ": " in original else original
+    return lines[0] if text else type(error).__name__
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 
 @dataclass
@@ -25,6 +26,9 @@ class VideoCLIPDataCollator:
         video_column: the video column, `None` for text-only batches. Defaults to `"video"`, `load_mugen`'s.
         processor_kwargs: extra keyword arguments for the processor call, e.g. `{"num_frames": 16}`. Defaults to {}.
         return_loss: add `return_loss=True`, so that a plain `Trainer` computes the contrastive loss. Defaults to True.
+        defer_video_resize: only sample (decode) the frames: `pixel_values_videos` is then a list of uint8
+            `(T, C, H, W)` clips, which `finish_videos` resizes and normalises on the model's device (the GPU path:
+            a DataLoader worker's CPU cost drops to decoding). Defaults to False: the processor's full output.
 
     Returns (when called on a list of rows):
         `input_ids`, `attention_mask` (texts), `pixel_values_videos` (videos), `return_loss=True` (`return_loss`).
@@ -35,6 +39,7 @@ class VideoCLIPDataCollator:
     video_column: str | None = "video"
     processor_kwargs: dict[str, Any] = field(default_factory=dict)
     return_loss: bool = True
+    defer_video_resize: bool = False
 
     def __call__(self, rows: Sequence[Any]) -> dict[str, Any]:
         if len(rows) == 0:
@@ -44,9 +49,39 @@ class VideoCLIPDataCollator:
             inputs["text"] = [row_text(row, self.text_column, self.video_column) for row in rows]
         if self.video_column is not None:
             inputs["videos"] = [row_video(row, self.video_column, self.text_column) for row in rows]
-        batch = self.processor(**inputs, return_tensors="pt", **self.processor_kwargs)
+        if self.defer_video_resize and "videos" in inputs:
+            batch = self._sampled_frames(inputs.pop("videos"))
+            if inputs:
+                text_options = {key: value for key, value in self.processor_kwargs.items() if key in _TEXT_OPTIONS}
+                batch |= self.processor(**inputs, return_tensors="pt", **text_options)
+        else:
+            batch = self.processor(**inputs, return_tensors="pt", **self.processor_kwargs)
         out = {key: batch[key] for key in ("input_ids", "attention_mask", "pixel_values_videos") if key in batch}
         return out | {"return_loss": True} if self.return_loss else out
+
+    def _sampled_frames(self, videos: list[Any]) -> dict[str, Any]:
+        """The first half of the video processor: the sampled frames as uint8 `(T, C, H, W)` clips."""
+        sampling = {key: value for key, value in self.processor_kwargs.items()
+                    if key not in _DEVICE_STAGE_OPTIONS | _TEXT_OPTIONS}
+        return dict(self.processor.video_processor(
+            videos, do_resize=False, do_normalize=False, return_tensors=None, **sampling
+        ))
+
+    def finish_videos(self, batch: dict[str, Any], device: str | torch.device) -> dict[str, Any]:
+        """The second half for a `defer_video_resize` batch: its uint8 clips resized and normalised on `device`
+        (the same operations as the processor's CPU path) into one `(B, T, C, H, W)` float tensor; a batch whose
+        videos are already processed is returned as it is."""
+        clips = batch.get("pixel_values_videos")
+        if not isinstance(clips, list):
+            return batch
+        options = {key: value for key, value in self.processor_kwargs.items() if key in _DEVICE_STAGE_OPTIONS}
+        pixels = self.processor.video_processor(clips, do_sample_frames=False, device=device, **options)
+        return batch | {"pixel_values_videos": pixels["pixel_values_videos"]}
+
+
+# The video processor's options that apply after frame sampling (run by `finish_videos` on the device).
+_DEVICE_STAGE_OPTIONS = frozenset({"do_resize", "size", "do_normalize", "image_mean", "image_std"})
+_TEXT_OPTIONS = frozenset({"padding", "truncation", "max_length"})  # the processor's tokenizer options
 
 
 def _cell(row: Any, column: str, other: str | None) -> Any:
@@ -95,6 +130,10 @@ def row_video(row: Any, column: str = "video", other: str | None = None) -> Any:
         video = np.asarray(video, dtype=np.uint8)
     if video is None:
         raise TypeError(f"Column {column!r} holds None where a video should be.")
+    is_array = isinstance(video, (np.ndarray, torch.Tensor))
+    if is_array and (video.ndim != 4 or 3 not in (video.shape[1], video.shape[-1])):
+        raise ValueError(f"Column {column!r} must hold (T, H, W, 3) arrays (frames, height, width, RGB) or (T, 3, H, "
+                         f"W) ones, got shape {tuple(video.shape)}.")
     if isinstance(video, np.ndarray) and video.dtype != np.uint8 and np.issubdtype(video.dtype, np.integer):
         # `datasets`' numpy formatting can widen uint8 Array4D columns; the processor expects uint8 pixels.
         if video.size and (video.min() < 0 or video.max() > 255):

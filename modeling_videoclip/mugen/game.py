@@ -6,13 +6,17 @@ from __future__ import annotations
 import math
 import operator
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import orjson
 
-__all__ = ["MugenFormatError", "Agent", "Monster", "Frame", "FrameList", "Game", "load_game", "TILE_CHARS"]
+__all__ = [
+    "MugenFormatError", "Agent", "Monster", "Frame", "FrameList", "Game", "load_game", "TILE_CHARS", "ZOOM_DY_RATIO",
+    "DEATH_ANIM_LENGTH", "MONSTER_DEATH_ANIM_LENGTH",
+]
 
 #: Tile characters a maze may contain.
 TILE_CHARS = frozenset(".=^|SAab12#$&%")
@@ -21,6 +25,18 @@ AGENT_ANIM_FREQ = 5  # CoinRun hard-codes the agent's animation period
 
 class MugenFormatError(ValueError):
     """A MUGEN file (release JSON or game JSON) does not have the expected structure."""
+
+
+#: Camera height (in cells) for each zoom level CoinRun supports; 5.5 is MUGEN's.
+ZOOM_DY_RATIO: dict[float, float] = {5.5: 5.0, 4.3: 6.5, 5.0: 5.5, 6.0: 4.5}
+DEATH_ANIM_LENGTH = 30
+MONSTER_DEATH_ANIM_LENGTH = 3
+# Bounds on what a game JSON may hold, far outside what CoinRun produces but tight enough that no value can drive
+# the renderer's integer arithmetic, sprite sizes or memory: positions within one level size of the maze, counters
+# and times below 10**7 steps (MUGEN clips come from games of a few thousand), levels up to 1024 cells a side.
+MAX_MAZE_SIZE = 1024
+MAX_STEPS = 10**7
+MAX_SPEED = 100.0
 
 
 def _num(d: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:
@@ -238,8 +254,34 @@ class FrameList(Sequence):
                 if not 0 <= m.theme < self._n_monsters:
                     raise MugenFormatError(f"{where} has a monster with theme {m.theme}, "
                                            f"but only {self._n_monsters} monster names are listed")
+            _check_ranges(frame, where, self._w, self._h)
             self._parsed[k] = frame
         return frame
+
+
+def _check_ranges(frame: Frame, where: str, maze_w: int, maze_h: int) -> None:
+    """Every value of `frame` that reaches the renderer lies in its range for a `maze_w` x `maze_h` level."""
+    agent = frame.agent
+    checks = [
+        ("state_time", frame.state_time, -MAX_STEPS, MAX_STEPS), ("agent.x", agent.x, -maze_w, 2 * maze_w),
+        ("agent.y", agent.y, -maze_h, 2 * maze_h), ("agent.vx", agent.vx, -MAX_SPEED, MAX_SPEED),
+        ("agent.vy", agent.vy, -MAX_SPEED, MAX_SPEED), ("agent.time_alive", agent.time_alive, -MAX_STEPS, MAX_STEPS),
+        ("agent.spring", agent.spring, -MAX_STEPS, MAX_STEPS),
+        ("agent.killed_animation_frame_cnt", agent.killed_animation_frame_cnt, -MAX_STEPS, DEATH_ANIM_LENGTH + 1),
+        ("agent.finished_level_frame_cnt", agent.finished_level_frame_cnt, -MAX_STEPS, MAX_STEPS),
+    ]
+    for j, m in enumerate(frame.monsters):
+        name = f"monsters[{j}]"
+        checks += [
+            (f"{name}.x", m.x, -maze_w, 2 * maze_w), (f"{name}.y", m.y, -maze_h, 2 * maze_h),
+            (f"{name}.vx", m.vx, -MAX_SPEED, MAX_SPEED), (f"{name}.vy", m.vy, -MAX_SPEED, MAX_SPEED),
+            (f"{name}.time", m.time, -MAX_STEPS, MAX_STEPS), (f"{name}.anim_freq", m.anim_freq, -MAX_STEPS, MAX_STEPS),
+            (f"{name}.monster_dying_frame_cnt", m.monster_dying_frame_cnt, -MAX_STEPS, MONSTER_DEATH_ANIM_LENGTH),
+        ]
+    for field_name, value, low, high in checks:
+        if not low <= value <= high:
+            raise MugenFormatError(f"{where}: field {field_name!r} is {value!r}, outside [{low}, {high}] (the range "
+                                   f"a {maze_w}x{maze_h} CoinRun level allows)")
 
 
 @dataclass
@@ -303,6 +345,15 @@ class Game:
                 raise MugenFormatError(f"{source}: game JSON has no {key!r} field (truncated or not a CoinRun game?)")
         maze_h = int(_num(data, "maze_h", source, 13))
         maze_w = int(_num(data, "maze_w", source, 64))
+        for name, value in (("maze_h", maze_h), ("maze_w", maze_w)):
+            if not 1 <= value <= MAX_MAZE_SIZE:
+                raise MugenFormatError(f"{source}: {name}={value} is outside [1, {MAX_MAZE_SIZE}]")
+        zoom, bgzoom = _num(data, "zoom", source, 5.5), _num(data, "bgzoom", source, 0.4)
+        if zoom not in ZOOM_DY_RATIO:
+            raise MugenFormatError(f"{source}: zoom={zoom!r} is not one of CoinRun's zoom levels "
+                                   f"{sorted(ZOOM_DY_RATIO)}")
+        if not 0 <= bgzoom <= 10:
+            raise MugenFormatError(f"{source}: bgzoom={bgzoom!r} is outside [0, 10] (CoinRun's is 0.4)")
         maze = data["maze"]
         if not isinstance(maze, list) or len(maze) != maze_h:
             raise MugenFormatError(f"{source}: 'maze' should be a list of maze_h={maze_h} strings")
@@ -323,11 +374,16 @@ class Game:
             isinstance(v, list) and all(isinstance(n, str) for n in v) for v in names.values()
         ):
             raise MugenFormatError(f"{source}: 'monster_names' should map 'ground'/'walking'/'flying' to name lists")
+        themes = [(key, data[key]) for key in ("background_themes", "ground_themes", "agent_themes")]
+        for key, values in themes + [(f"monster_names.{k}", v) for k, v in names.items()]:
+            for value in values:  # sprite names become paths under the asset folder: they must stay inside it
+                if value.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", value) or ":" in value:
+                    raise MugenFormatError(f"{source}: {key} entry {value!r} is not a path inside the asset folder")
         n_monsters = sum(len(v) for k, v in names.items() if k in ("ground", "walking", "flying"))
         frames = FrameList(frames, source, n_monsters, maze_w, maze_h)
         game = cls(
             maze=list(maze), frames=frames if lazy else list(frames),
-            zoom=_num(data, "zoom", source, 5.5), bgzoom=_num(data, "bgzoom", source, 0.4),
+            zoom=zoom, bgzoom=bgzoom,
             world_theme_n=int(_num(data, "world_theme_n", source, 0)),
             agent_theme_n=int(_num(data, "agent_theme_n", source, 0)),
             background_themes=list(data["background_themes"]), ground_themes=list(data["ground_themes"]),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..common.paths import safe_file_stem
 from .dataset import load_mugen
 from .release import SPLITS, available_splits
 
@@ -91,7 +91,7 @@ def write_mugen_hub_folder(
             names = []
             for i in range(len(ds)):
                 row = ds[i]
-                names.append(f"{_file_stem(row['id'], i)}.mp4")
+                names.append(f"{safe_file_stem(row['id'], f'clip{i}')}.mp4")
                 render_clip_to_mp4(row["video"], folder / split / names[-1])
             meta.add_column("file_name", names).to_json(str(folder / split / "metadata.jsonl"))
             data_files.append(f"  - split: {split}\n    path: {split}/*")
@@ -112,12 +112,6 @@ _MP4_NOTE = (
     " Here each clip is also rendered (fixed start) as `<split>/<id>.mp4` beside `<split>/metadata.jsonl`, the Hub's"
     " video layout: the dataset viewer plays them and `load_dataset` gives a `Video()` column."
 )
-
-
-def _file_stem(clip_id: str, index: int) -> str:
-    """A file name for a clip id that cannot leave its folder (ids come from the release JSON)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(clip_id)).lstrip(".")
-    return stem or f"clip{index}"
 
 
 def push_mugen_to_hub(

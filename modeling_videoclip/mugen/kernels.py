@@ -142,13 +142,28 @@ def tile_ops(agent_x, agent_y, state_time, eaten_ptr, eaten_xy, tile_src, tile_v
                         d0 -= 0.5
                     w = math.ceil(dw + 0.5)
                     h = math.ceil(dh)
-                    key = lava_key(kind, math.floor(s0), math.ceil(s0 + sw), w, h)
+                    crop_x0, crop_x1 = math.floor(s0), math.ceil(s0 + sw)
+                    if not (0 <= crop_x0 < LAVA_KEY_LIMIT and 0 <= crop_x1 < LAVA_KEY_LIMIT
+                            and 0 <= w < LAVA_KEY_LIMIT and 0 <= h < LAVA_KEY_LIMIT):
+                        continue  # cannot happen for validated games; a key out of range would name another crop
+                    key = lava_key(kind, crop_x0, crop_x1, w, h)
                     n = _emit(ops, n, f, -(LAVA_BASE + key), math.floor(d0), math.floor(d_y), w, h, tile_value[y, x])
         for k in range(eaten_ptr[f], eaten_ptr[f + 1]):
             ex, ey = eaten_xy[k, 0], eaten_xy[k, 1]
             if 0 <= ex < maze_w and 0 <= ey < maze_h:
                 eaten[ey, ex] = False
     return ops[:n]
+
+
+@_jit
+def _in_atlas(atlas, table, src):
+    """Whether sprite `src` is a row of `table` whose bytes lie inside `atlas`: the pastes run without bounds checks,
+    so an operation naming anything else is skipped rather than allowed to read outside the arrays."""
+    if src < 0 or src >= table.shape[0]:
+        return False
+    offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
+    size = h * w * 3 * (1 if kind == OPAQUE else 2)
+    return offset >= 0 and h >= 0 and w >= 0 and offset + size <= atlas.shape[0]
 
 
 @_jit
@@ -166,6 +181,8 @@ def _paste_rgb_one(frame, atlas, table, background, src, x, y):
         return
     if src == BACKGROUND:
         h, w, kind, offset = background.shape[0], background.shape[1] // 3, OPAQUE, 0
+    elif not _in_atlas(atlas, table, src):
+        return
     else:
         offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
     x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
@@ -222,6 +239,8 @@ def _paste_label_one(frame, atlas, table, op):
     src, x, y, value = op[1], op[2], op[3], np.uint8(op[6])
     if src == FILL:
         w, h, kind, offset = op[4], op[5], OPAQUE, 0
+    elif not _in_atlas(atlas, table, src):
+        return
     else:
         offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
     x0, y0, x1, y1, ok = _clip(x, y, w, h, res)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .game import MugenFormatError, read_json
+from .game import MAX_STEPS, MugenFormatError, read_json
 
 __all__ = [
     "SPLITS", "ANNOTATION_CHOICES", "ReleaseEntry", "LoadReport", "release_path", "available_splits", "read_release",
@@ -104,8 +104,8 @@ def _parse_entry(item: Any, where: str) -> ReleaseEntry:
     if not isinstance(video["json_file"], str):
         raise MugenFormatError(f"{where}: video.json_file should be a string path, got {video['json_file']!r}")
     n = video["num_frames"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise MugenFormatError(f"{where}: video.num_frames should be a non-negative integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_STEPS:
+        raise MugenFormatError(f"{where}: video.num_frames should be an integer in [0, {MAX_STEPS}], got {n!r}")
     audio = video.get("audio_file", video.get("video_file"))  # the reference reads "video_file"
     if audio is not None and not isinstance(audio, str):
         raise MugenFormatError(f"{where}: video.audio_file/video_file should be a string path, got {audio!r}")
@@ -121,6 +121,8 @@ def _parse_entry(item: Any, where: str) -> ReleaseEntry:
         lists = {key: [str(c) for c in a.get(key) or []] for key in ("characters", "actions")}
         parsed.append({"text": a["text"], "type": a["type"], **lists})
     theme = video.get("world_theme_n")
+    if isinstance(theme, int) and not isinstance(theme, bool) and not 0 <= theme < 2**31:
+        raise MugenFormatError(f"{where}: video.world_theme_n should be a theme index, got {theme!r}")
     return ReleaseEntry(
         id=str(video["id"]), json_file=video["json_file"], num_frames=n, annotations=parsed,
         audio_file=audio, world_theme_n=theme if isinstance(theme, int) else None,

@@ -16,14 +16,10 @@ from PIL import Image
 
 from . import kernels
 from .assets import SHIELD_FILE, TILE_FILES, alien_file, ground_file, monster_file, resolve_asset_path
-from .game import Game
+from .game import DEATH_ANIM_LENGTH, MONSTER_DEATH_ANIM_LENGTH, ZOOM_DY_RATIO, Game
 
 __all__ = ["MugenRenderer", "SEMANTIC_LABELS", "NUM_SEGMENTATION_LABELS", "ZOOM_DY_RATIO"]
 
-#: Camera height (in cells) for each zoom level CoinRun supports; 5.5 is MUGEN's.
-ZOOM_DY_RATIO: dict[float, float] = {5.5: 5.0, 4.3: 6.5, 5.0: 5.5, 6.0: 4.5}
-DEATH_ANIM_LENGTH = 30
-MONSTER_DEATH_ANIM_LENGTH = 3
 LAVA = frozenset("|^")
 
 #: Segmentation labels of the reference's 22-label map (``max_label = 21``).

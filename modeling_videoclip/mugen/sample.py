@@ -372,13 +372,13 @@ def _write_wav(path: Path, rng: np.random.Generator, events: dict[str, list[int]
 
 def make_mugen_sample(
     out_dir: str | os.PathLike, num_clips: int = 16, seed: int = 0, *, splits: Sequence[float] = (0.5, 0.25, 0.25),
-    short_clips: int = 1, with_audio: bool = True, with_assets: bool = True,
+    short_clips: int = 1, with_audio: bool = True, with_assets: bool = True, overwrite: bool = False,
 ) -> Path:
     """Write a small MUGEN-format dataset (release JSONs, game JSONs, wavs and stand-in sprites) and return
     ``out_dir`` as a :class:`~pathlib.Path`, to pass to :func:`~modeling_videoclip.mugen.load_mugen`.
 
     Args:
-        out_dir: folder to write (created if needed; existing sample files are overwritten).
+        out_dir: folder to write (created if needed).
         num_clips: number of 96-frame clips, spread over train/val/test (16).
         seed: random seed; the same seed gives byte-identical files (0).
         splits: fractions of clips for train, val and test (half, a quarter, a quarter); test and val get at
@@ -387,10 +387,20 @@ def make_mugen_sample(
             32 frames x every 3rd, so loaders can show they skip them (1).
         with_audio: write a wav per clip (True).
         with_assets: draw the stand-in sprites under ``out_dir/assets`` (True).
+        overwrite: write into a folder that already holds MUGEN files (release JSONs, game JSONs, audio or
+            assets), replacing those of the same names. Defaults to False: such a folder is refused, since it may
+            hold real MUGEN data.
+
+    Raises:
+        FileExistsError: `out_dir` holds MUGEN files and `overwrite` is False.
     """
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
     root = Path(out_dir)
+    present = [name for name in ("coinrun_dataset_jsons", "game_jsons", "audio", "assets") if (root / name).exists()]
+    if present and not overwrite:
+        raise FileExistsError(f"{root} already holds MUGEN files ({', '.join(present)}); choose an empty folder, or "
+                              f"pass overwrite=True (--overwrite) to write the sample over them")
     release = root / "coinrun_dataset_jsons" / "release"
     for sub in (release, root / "game_jsons", root / "audio"):
         sub.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ process (`publish.reload_check`) and install it only if it reproduces the model,
 from __future__ import annotations
 
 import functools
+import os
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -73,7 +75,9 @@ def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResu
     card = render_model_card(variant, repo_id, config, provenance, results, options.revision, options.base_model)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".upload-staging-", dir=output_dir.parent) as scratch:
+    remove_stale_staging(output_dir.parent, log)
+    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=output_dir.parent) as scratch:
+        (Path(scratch) / STAGING_OWNER).write_text(str(os.getpid()))
         staging = Path(scratch) / re.sub(r"\W", "_", variant.name)
         files = write_folder(staging, model, processor, card)
         log(f"Wrote {len(files)} files: {', '.join(files)}")
@@ -97,6 +101,29 @@ def convert_and_publish(options: UploadOptions, log: Log = print) -> PublishResu
         output_dir, options.repo_id, private=options.private, revision=options.revision, commit_message=message,
         retries=options.retries, retry_wait=options.retry_wait, log=log,
     )
+
+
+STAGING_PREFIX = ".upload-staging-"
+STAGING_OWNER = "owner.pid"  # the process that made a staging folder: alive means in use
+
+
+def remove_stale_staging(parent: Path, log: Log = print) -> list[Path]:
+    """Removes the staging folders that killed ``upload.py`` runs left in `parent` (their process is gone) and
+    returns them; folders of running uploads, and anything that is not one of ours, are kept."""
+    removed = []
+    for folder in parent.glob(STAGING_PREFIX + "*"):
+        try:
+            pid = int((folder / STAGING_OWNER).read_text())
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):  # no owner file: not ours (or not yet written); an owner we may not signal
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+        log(f"Removed {folder.name}, staging left by an interrupted upload.py (process {pid})")
+    return removed
 
 
 def _build_model(

@@ -1,0 +1,19 @@
+"""Names taken from data (clip ids, ...) made safe to become file names: they cannot leave their folder."""
+
+from __future__ import annotations
+
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_file_stem(name: object, fallback: str) -> str:
+    """`name` as a file name inside its folder: every character but letters, digits, ".", "_" and "-" becomes "_"
+    (so no path separator), and leading dots are dropped (no ".." and no hidden file); `fallback` if nothing is left.
+
+    Args:
+        name: the name from the data, e.g. a clip id from a release JSON.
+        fallback: the name to use when `name` has no safe character, e.g. ``"clip3"``.
+    """
+    stem = _UNSAFE.sub("_", str(name)).lstrip(".")
+    return stem or fallback
