@@ -37,7 +37,8 @@ OPTIONS: dict[str, dict[str, dict]] = {
     "what to convert": {
         "--checkpoint": dict(metavar="PATH_OR_URL", help=(
             "torchmultimodal checkpoint: a plain state dict (videoclip_mugen.pt) or a Lightning checkpoint "
-            "(videoclip_lightning_mugen.pt), as a file or an http(s) URL. URLs are downloaded once into --cache-dir "
+            "(videoclip_lightning_mugen.pt); or a MUGEN_baseline video-text CLIPModel checkpoint (its "
+            "retrieval/train.py's epoch=N.pt); as a file or an http(s) URL. URLs are downloaded once into --cache-dir "
             "with a progress bar and verified (size; sha256 where known or given with --sha256). Default: the "
             f"variant's checkpoint; for videoclip-mugen the public MUGEN weights, {constants.MUGEN_CHECKPOINT_URL}. "
             "For videoclip-base, leave it out to assemble the pretrained encoders (see "
@@ -57,8 +58,10 @@ OPTIONS: dict[str, dict[str, dict]] = {
         "--text-encoder": dict(metavar="PATH_OR_REPO", help=(
             f"videoclip-base only: the DistilBERT weights (folder or Hub repo). Default: {constants.DISTILBERT_ID}.")),
         "--video-encoder": dict(metavar="PATH_OR_URL", help=(
-            "videoclip-base only: a torchvision S3D state dict. Default: torchvision's Kinetics-400 weights, "
-            f"{constants.S3D_KINETICS400_URL} (sha256 prefix checked).")),
+            "videoclip-base only: an S3D state dict in torchvision's layout or MUGEN_baseline's (bare, or under "
+            "module./model.), as a file or an http(s) URL. Default: the Kinetics-400 S3D MUGEN started from, "
+            f"{constants.PRETRAINED_VIDEO_ENCODER_URL} (sha256 prefix checked); torchvision's own, "
+            f"{constants.S3D_KINETICS400_URL}, also works.")),
         "--seed": dict(type=int, default=0, help=(
             "videoclip-base only: seed of the fresh projection heads (default 0).")),
         "--sha256": dict(metavar="HEX", help=(
@@ -83,7 +86,9 @@ OPTIONS: dict[str, dict[str, dict]] = {
             f"{constants.DISTILBERT_ID}.")),
         "--card-results": dict(choices=("auto", "yes", "no"), default="auto", help=(
             "put the variant's published Recall@K into the card's model-index: auto (default) only when the "
-            "checkpoint is the variant's official file (its URL, or its sha256 when known); yes/no force it.")),
+            "checkpoint is the file they were measured on (its URL, or its sha256 when known; for videoclip-mugen "
+            "videoclip_lightning_mugen.pt); yes/no force it. The card's text shows them either way, naming that "
+            "file and its evaluation protocol.")),
         "--reverify": dict(action="store_true", help=(
             "always reload the folder in a fresh process. Default: skip it when --output-dir already holds exactly "
             "these bytes and recorded a passed check with the same torch/transformers versions.")),

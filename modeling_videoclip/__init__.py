@@ -5,6 +5,7 @@ remote code, so `save_pretrained` writes the code files and `auto_map` that `tru
 """
 
 from transformers import AutoConfig, AutoModel, AutoProcessor, AutoTokenizer, AutoVideoProcessor, DistilBertTokenizer
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_videoclip import VideoCLIPConfig, VideoCLIPVideoConfig
 from .modeling_videoclip import (
@@ -15,6 +16,7 @@ from .modeling_videoclip import (
     VideoCLIPVideoModelWithProjection,
     contrastive_loss,
 )
+from .pipeline_videoclip import ZERO_SHOT_VIDEO_CLASSIFICATION, VideoCLIPZeroShotVideoClassificationPipeline
 from .processing_videoclip import VideoCLIPProcessor
 from .video_processing_videoclip import VideoCLIPVideoProcessor
 
@@ -28,9 +30,14 @@ VideoCLIPConfig.register_for_auto_class()
 VideoCLIPModel.register_for_auto_class("AutoModel")
 VideoCLIPProcessor.register_for_auto_class("AutoProcessor")
 VideoCLIPVideoProcessor.register_for_auto_class("AutoVideoProcessor")
+# In this process `pipeline(task, model=<VideoCLIPModel object>, processor=...)` finds the pipeline too.
+PIPELINE_REGISTRY.register_pipeline(
+    ZERO_SHOT_VIDEO_CLASSIFICATION, pipeline_class=VideoCLIPZeroShotVideoClassificationPipeline, pt_model=AutoModel,
+    type="multimodal",
+)
 
 __all__ = [
     "VideoCLIPConfig", "VideoCLIPVideoConfig", "VideoCLIPModel", "VideoCLIPOutput", "VideoCLIPPreTrainedModel",
     "VideoCLIPProcessor", "VideoCLIPTextModelWithProjection", "VideoCLIPVideoModelWithProjection",
-    "VideoCLIPVideoProcessor", "contrastive_loss",
+    "VideoCLIPVideoProcessor", "VideoCLIPZeroShotVideoClassificationPipeline", "contrastive_loss",
 ]

@@ -7,6 +7,7 @@ DistilBERT read at [CLS] and torchvision's S3D without its classifier, each foll
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from functools import partial
 
@@ -171,6 +172,10 @@ class VideoCLIPVideoEncoder(nn.Module):
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
 
+class VideoCLIPCheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fill the model; the message names it and the fix."""
+
+
 class VideoCLIPPreTrainedModel(PreTrainedModel):
     """Weight initialisation and loading conventions shared by the VideoCLIP models."""
 
@@ -185,6 +190,41 @@ class VideoCLIPPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["TransformerBlock", "SepInceptionBlock3D", "TemporalSeparableConv"]
     # Older transformers saved DistilBERT's position ids; they are recomputed, never needed.
     _keys_to_ignore_on_load_unexpected = [r"position_ids"]
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *args, allow_missing_weights: bool = False, **kwargs
+    ):
+        """`PreTrainedModel.from_pretrained`, refusing a checkpoint that leaves weights uninitialised.
+
+        Args:
+            allow_missing_weights: initialise missing weights randomly (with transformers' warning) instead of
+                raising. Defaults to False: a checkpoint that lacks weights is almost always the wrong file, and
+                random projections would give meaningless embeddings silently.
+
+        Raises:
+            VideoCLIPCheckpointError: weights are missing, or the weights file cannot be read (a corrupt or
+                truncated ``model.safetensors``).
+        """
+        from safetensors import SafetensorError
+
+        want_info = kwargs.pop("output_loading_info", False)
+        name = os.fspath(pretrained_model_name_or_path)
+        try:
+            model, info = super().from_pretrained(name, *args, output_loading_info=True, **kwargs)
+        except SafetensorError as error:
+            raise VideoCLIPCheckpointError(
+                f"Cannot read the weights of {name!r} (its model.safetensors: {error}); the file is corrupt or "
+                f"incomplete: download or save it again."
+            ) from error
+        missing = sorted(info["missing_keys"])
+        if missing and not allow_missing_weights:
+            shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+            raise VideoCLIPCheckpointError(
+                f"{name!r} leaves {len(missing)} weights of {cls.__name__} uninitialised ({shown}): it is not a "
+                f"complete checkpoint of this model. Pass allow_missing_weights=True to initialise them randomly."
+            )
+        return (model, info) if want_info else model
 
     def _init_weights(self, module: nn.Module) -> None:
         """torch's default init, as torchvision's S3D and the reference's heads use; DistilBERT initialises itself."""
@@ -217,8 +257,13 @@ class _TextTowerMixin:
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, **kwargs
     ) -> BaseModelOutputWithPooling:
         _check_input_ids(input_ids, self.config)
+        kwargs = _text_model_options(kwargs)
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
+        elif not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape:
+            shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask)
+            raise ValueError(f"`attention_mask` must be a tensor of the shape of `input_ids`, "
+                             f"{tuple(input_ids.shape)}, got {shape}; pass the processor's attention_mask (or None).")
         outputs = None
         if _can_skip_padding(self.text_model, attention_mask, kwargs):
             try:
@@ -244,15 +289,20 @@ class _VideoTowerMixin:
 
     def _encode_video(self, pixel_values_videos: torch.Tensor) -> BaseModelOutputWithPooling:
         _check_pixel_values(pixel_values_videos, self.config.video_config.num_channels)
+        # The processor returns float32; a model loaded with dtype=bfloat16/float16 computes in its own dtype.
+        weight_dtype = next(self.video_model.parameters()).dtype
         # The processor's layout is (B, T, C, H, W); S3D's is (B, C, T, H, W).
-        outputs = self.video_model(pixel_values_videos.transpose(1, 2))
+        outputs = self.video_model(pixel_values_videos.transpose(1, 2).to(weight_dtype))
         return BaseModelOutputWithPooling(
             last_hidden_state=outputs.last_hidden_state, pooler_output=self.video_projection(outputs.pooler_output)
         )
 
 
 def _can_skip_padding(text_model: nn.Module, attention_mask: torch.Tensor, kwargs: dict) -> bool:
-    """Whether `_distilbert_without_padding` is exact and gains something (eval, SDPA, no extra outputs, padding)."""
+    """Whether `_distilbert_without_padding` is exact and gains something (eval, SDPA, no extra outputs, padding);
+    never under torch.compile / torch.export (ONNX), whose graphs cannot hold its data-dependent token count."""
+    if torch.compiler.is_compiling():
+        return False
     if text_model.training or kwargs or text_model.config._attn_implementation != "sdpa":
         return False
     keep = attention_mask.bool()
@@ -309,6 +359,23 @@ def _distilbert_without_padding(
     return hidden.new_zeros(batch * length, dim).index_copy_(0, token_rows, tokens).view(batch, length, dim)
 
 
+_TEXT_MODEL_OPTIONS = frozenset({"output_attentions", "output_hidden_states"})
+# Accepted and ignored: DistilBERT has no segment embeddings (BERT tokenizers return `token_type_ids`); outputs are
+# always dataclasses (`return_dict`); Trainer passes `num_items_in_batch` to a forward taking **kwargs, and the
+# contrastive loss is a batch mean that needs no count.
+_IGNORED_INPUTS = frozenset({"token_type_ids", "return_dict", "num_items_in_batch"})
+
+
+def _text_model_options(kwargs: dict) -> dict:
+    """The options DistilBERT gets from `kwargs`; any name that is neither one nor ignored is an error, so that a
+    misspelled argument (``return_los=True``) cannot vanish."""
+    unknown = sorted(set(kwargs) - _TEXT_MODEL_OPTIONS - _IGNORED_INPUTS)
+    if unknown:
+        raise TypeError(f"Unknown argument(s) {unknown}; VideoCLIP takes input_ids, attention_mask, "
+                        f"pixel_values_videos, return_loss, output_attentions and output_hidden_states.")
+    return {key: value for key, value in kwargs.items() if key in _TEXT_MODEL_OPTIONS}
+
+
 def _check_input_ids(input_ids: torch.Tensor, config: VideoCLIPConfig) -> None:
     if not isinstance(input_ids, torch.Tensor):
         raise TypeError(f"`input_ids` must be a torch.Tensor, got {type(input_ids).__name__}; use the processor.")
@@ -316,17 +383,19 @@ def _check_input_ids(input_ids: torch.Tensor, config: VideoCLIPConfig) -> None:
         raise ValueError(f"`input_ids` must have shape (batch, sequence), got {tuple(input_ids.shape)}.")
     if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
         raise ValueError(f"`input_ids` is empty (shape {tuple(input_ids.shape)}); pass at least one token.")
-    vocab_size = config.text_config.vocab_size
-    if input_ids.min() < 0 or input_ids.max() >= vocab_size:
-        raise ValueError(
-            f"`input_ids` holds ids outside the vocabulary [0, {vocab_size}): min {int(input_ids.min())}, "
-            f"max {int(input_ids.max())}. Tokenise with this model's processor/tokenizer."
-        )
     max_positions = config.text_config.max_position_embeddings
     if input_ids.shape[1] > max_positions:
         raise ValueError(
             f"`input_ids` has {input_ids.shape[1]} tokens but DistilBERT takes at most {max_positions}; "
             f"tokenise with truncation=True (the processor's default)."
+        )
+    if torch.compiler.is_compiling():  # a check of the values would break a torch.compile / torch.export graph
+        return
+    vocab_size = config.text_config.vocab_size
+    if input_ids.min() < 0 or input_ids.max() >= vocab_size:
+        raise ValueError(
+            f"`input_ids` holds ids outside the vocabulary [0, {vocab_size}): min {int(input_ids.min())}, "
+            f"max {int(input_ids.max())}. Tokenise with this model's processor/tokenizer."
         )
 
 
@@ -346,6 +415,9 @@ def _check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
         raise TypeError(
             f"`pixel_values_videos` must be floating point (normalised by the processor), got {pixel_values.dtype}."
         )
+    if not torch.compiler.is_compiling() and not torch.isfinite(pixel_values).all():
+        raise ValueError("`pixel_values_videos` holds NaN or infinite values; check the frames (the processor refuses "
+                         "non-finite pixels) or what changed them after processing.")
     frames, height, width = pixel_values.shape[1], pixel_values.shape[3], pixel_values.shape[4]
     pooled = s3d_pooled_size(frames, height, width)
     if pooled[0] < 2 or pooled[1] < 7 or pooled[2] < 7:
@@ -508,7 +580,8 @@ class VideoCLIPVideoModelWithProjection(_VideoTowerMixin, VideoCLIPPreTrainedMod
 
 
 __all__ = [
-    "VideoCLIPModel", "VideoCLIPOutput", "VideoCLIPPreTrainedModel", "VideoCLIPProjection", "VideoCLIPTextModelOutput",
+    "VideoCLIPCheckpointError", "VideoCLIPModel", "VideoCLIPOutput", "VideoCLIPPreTrainedModel", "VideoCLIPProjection",
+    "VideoCLIPTextModelOutput",
     "VideoCLIPTextModelWithProjection", "VideoCLIPVideoEncoder", "VideoCLIPVideoModelOutput",
     "VideoCLIPVideoModelWithProjection", "contrastive_loss", "s3d_pooled_size",
 ]

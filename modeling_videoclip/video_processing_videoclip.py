@@ -11,6 +11,7 @@ import os
 import re
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -570,6 +571,10 @@ def _to_tchw_tensor(video, index: int) -> torch.Tensor:
     if video.shape[0] == 0:
         raise ValueError(f"Video {index} has zero frames.")
     if video.shape[-1] == 3:
+        if video.shape[1] == 3:
+            warnings.warn(f"Video {index} has shape {tuple(video.shape)}, which reads as (T, H, W, 3) or (T, 3, H, "
+                          f"W); taking (T, H, W, 3). Transpose it to (T, 3, H, W) if its frames are 3 pixels wide.",
+                          stacklevel=4)
         video = video.permute(0, 3, 1, 2)
     elif video.shape[1] != 3:
         raise ValueError(
@@ -580,17 +585,26 @@ def _to_tchw_tensor(video, index: int) -> torch.Tensor:
 
 
 def _checked_pixels(video: torch.Tensor, index: int) -> torch.Tensor:
+    """Pixels in [0, 255]: uint8 as is, other integers narrowed to uint8, floats as float32. Float frames whose
+    values all lie in [0, 1] are refused: they are almost surely [0, 1]-scaled and would read as near-black."""
     if video.dtype == torch.uint8:
         return video
     if video.dtype == torch.bool or video.is_complex():
         raise TypeError(f"Video {index} has dtype {video.dtype}; pass uint8 pixels.")
     if video.is_floating_point() and not torch.isfinite(video).all():
         raise ValueError(f"Video {index} contains NaN or infinite pixel values.")
-    low, high = video.min().item(), video.max().item()
+    # Range checks in a type every torch op supports (uint16/uint32 have no min/max kernels).
+    wide = video.to(torch.float64 if video.is_floating_point() else torch.int64)
+    low, high = wide.min().item(), wide.max().item()
     if low < 0 or high > 255:
         raise ValueError(
             f"Video {index} has pixel values in [{low}, {high}], outside [0, 255]. Pass uint8 frames, or "
             f"scale float frames to [0, 255] (multiply [0, 1] frames by 255)."
+        )
+    if video.is_floating_point() and 0 < high <= 1:
+        raise ValueError(
+            f"Video {index} has float pixels in [{low:g}, {high:g}]: frames scaled to [0, 1]. VideoCLIP takes pixels "
+            f"in [0, 255]; multiply the frames by 255 (or pass uint8 frames)."
         )
     return video.float() if video.is_floating_point() else video.to(torch.uint8)
 

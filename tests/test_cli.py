@@ -248,10 +248,12 @@ def test_evaluate_writes_the_model_card_model_index(evaluation):
     results = card.data.eval_results
     assert len(results) == 10  # R@1/5/10, MdR, MnR in both directions
     record = json.loads(evaluation["metrics.json"].read_text())["metrics"]
-    by_key = {(r.task_type, r.metric_type): r for r in results}
-    assert by_key[("text-to-video-retrieval", "recall@1")].metric_value == round(record["text_to_video/R@1"], 2)
-    assert by_key[("video-to-text-retrieval", "mean_rank")].metric_value == round(record["video_to_text/MnR"], 2)
-    assert {r.dataset_config for r in results} == {"synthetic-sample-first-3"}  # not the published figures' group
+    by_name = {r.metric_name: r for r in results}
+    assert by_name["Recall@1 (text to video)"].metric_value == round(record["text_to_video/R@1"], 2)
+    assert by_name["MnR (video to text)"].metric_value == round(record["video_to_text/MnR"], 2)
+    assert {r.task_type for r in results} == {"video-classification"}  # a Hub task id
+    # The protocol and the subset, not the published figures' group (random-start, the full test set).
+    assert {r.dataset_config for r in results} == {"synthetic-sample-fixed-start-first-3"}
     assert "model-index" in evaluation["README.md"].read_text()
 
 
@@ -267,9 +269,9 @@ def test_model_card_update_replaces_only_the_same_group(tmp_path):
 
     results = ModelCard.load(card).data.eval_results
     assert replaced == 4 and len(results) == 8
-    values = {(r.dataset_config, r.task_type, r.metric_type): r.metric_value for r in results}
-    assert values[(None, "text-to-video-retrieval", "recall@1")] == 11.0
-    assert values[("synthetic-sample", "text-to-video-retrieval", "recall@1")] == 10.0
+    values = {(r.dataset_config, r.metric_name): r.metric_value for r in results}
+    assert values[(None, "Recall@1 (text to video)")] == 11.0
+    assert values[("synthetic-sample", "Recall@1 (text to video)")] == 10.0
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -472,3 +474,63 @@ def test_clip_names_label_random_runs():
     assert names == {"query_video": "RANDOM-WEIGHTS_query_video_0.mp4",
                      "retrieved_video": "RANDOM-WEIGHTS_retrieved_video_for_text_6.mp4"}
     assert demo.clip_names(0, 6, random_weights=False)["query_video"] == "query_video_0.mp4"
+
+
+# evaluate --protocol reference (issue 14)
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_reference_protocol_draws_random_starts_per_seed(sample_dir):
+    """load_split's start_seed is eval.yaml's fixed_start_idx: False: a random start per clip, one draw per seed,
+    reproducible; the default is frame 0."""
+    from modeling_videoclip.data import load_split
+
+    def starts(**options) -> list[int]:
+        return list(load_split(sample_dir, "test", **options).with_format(None)["start"])
+
+    fixed = starts()
+    draws = [starts(start_seed=seed) for seed in (0, 1, 2)]
+    assert fixed == [0] * len(fixed) and len(fixed) == 3
+    assert draws[0] == starts(start_seed=0) and len({tuple(draw) for draw in draws}) == 3
+
+
+def test_evaluate_reference_protocol_reports_mean_and_std_over_seeds(tiny_dir, sample_dir, tmp_path, capsys):
+    paths = {"json": tmp_path / "metrics.json", "card": tmp_path / "README.md"}
+    code = cli.main([
+        "evaluate", "--model", tiny_dir, "--data", sample_dir, "--limit", "2", "--batch-size", "2", "--device", "cpu",
+        "--protocol", "reference", "--seeds", "2", "--json", str(paths["json"]), "--model-card", str(paths["card"]),
+    ])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Protocol: reference, torchmultimodal's configs/eval.yaml" in out and "seeds 0, 1" in out
+    header = next(line for line in out.splitlines() if line.startswith("Test metric"))
+    assert header.split()[2:4] == ["Mean", "Std"]
+    record = json.loads(paths["json"].read_text())
+    assert record["protocol"]["name"] == "reference" and record["seeds"] == [0, 1] and len(record["per_seed"]) == 2
+    for key in ("text_to_video/R@1", "video_to_text/MnR"):
+        values = [run[key] for run in record["per_seed"]]
+        assert record["metrics"][key] == pytest.approx(np.mean(values))
+        assert record["std"][key] == pytest.approx(np.std(values, ddof=1))
+    assert record["reference"]["checkpoint"].endswith("videoclip_lightning_mugen.pt")
+
+    from huggingface_hub import ModelCard
+
+    results = ModelCard.load(paths["card"]).data.eval_results
+    assert {r.dataset_config for r in results} == {"synthetic-sample-random-start-first-2"}
+    by_name = {r.metric_name: r for r in results}
+    std = round(record["std"]["text_to_video/R@1"], 2)
+    assert by_name["Recall@1 (text to video)"].metric_args == {"k": 1, "std": std, "seeds": 2}
+    assert by_name["Recall@1 (text to video)"].metric_value == round(record["metrics"]["text_to_video/R@1"], 2)
+
+
+def test_evaluate_protocol_errors(tiny_dir, sample_dir, tmp_path, capsys):
+    assert cli.main(["evaluate", "--model", tiny_dir, "--data", sample_dir, "--seeds", "3"]) == ExitCode.USAGE
+    assert "--seeds applies to --protocol reference" in capsys.readouterr().err
+    import datasets
+
+    other = tmp_path / "other"
+    videos = np.zeros((2, 16, 224, 224, 3), np.uint8)
+    datasets.Dataset.from_dict({"text": ["a", "b"], "video": list(videos)}).save_to_disk(str(other))
+    reference = ["evaluate", "--model", tiny_dir, "--data", str(other), "--protocol", "reference"]
+    assert cli.main(reference) == ExitCode.USAGE
+    assert "is not MUGEN data" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from modeling_videoclip.publish import reload_check
 CODE_FILES = {
     "configuration_videoclip.py",
     "modeling_videoclip.py",
+    "pipeline_videoclip.py",
     "processing_videoclip.py",
     "video_processing_videoclip.py",
 }

@@ -40,7 +40,11 @@ import upload
 from benchmarks.reference import build_reference_videoclip, randomize_batch_norm_stats
 from modeling_videoclip import VideoCLIPConfig
 from modeling_videoclip.common import downloads, models
-from modeling_videoclip.common.constants import MUGEN_CHECKPOINT_URL, S3D_KINETICS400_URL
+from modeling_videoclip.common.constants import (
+    MUGEN_CHECKPOINT_URL,
+    MUGEN_LIGHTNING_CHECKPOINT_URL,
+    PRETRAINED_VIDEO_ENCODER_URL,
+)
 from modeling_videoclip.common.errors import ExitCode, VideoCLIPError
 from modeling_videoclip.publish import card, client, folder, pipeline, reload_check, variants
 
@@ -55,6 +59,7 @@ HUB_FILES = {
     "configuration_videoclip.py",
     "model.safetensors",
     "modeling_videoclip.py",
+    "pipeline_videoclip.py",
     "processing_videoclip.py",
     "processor_config.json",
     "tokenizer.json",
@@ -373,10 +378,15 @@ def test_model_card_metadata_and_usage(published, module_hub):
 
 
 def test_card_results_appear_for_the_official_checkpoint():
+    """The published Recall@K are claimed in the metadata only for the checkpoint they were measured on
+    (videoclip_lightning_mugen.pt, eval.yaml's protocol); a card of videoclip_mugen.pt shows them as that file's."""
     variant = variants.load_variant("videoclip-mugen")
-    url = MUGEN_CHECKPOINT_URL
-    official = downloads.CheckpointFile(path=Path("x"), sha256="0" * 64, source=url, url=url)
-    assert card.shows_results("auto", variant, official)
+    url = MUGEN_LIGHTNING_CHECKPOINT_URL
+    measured = downloads.CheckpointFile(path=Path("x"), sha256="0" * 64, source=url, url=url)
+    assert card.shows_results("auto", variant, measured)
+    plain = downloads.CheckpointFile(path=Path("x"), sha256="0" * 64, source=MUGEN_CHECKPOINT_URL,
+                                     url=MUGEN_CHECKPOINT_URL)
+    assert not card.shows_results("auto", variant, plain)
     local = downloads.CheckpointFile(path=Path("x"), sha256="0" * 64, source="x.pt")
     assert not card.shows_results("auto", variant, local) and card.shows_results("yes", variant, local)
 
@@ -385,20 +395,26 @@ def test_card_results_appear_for_the_official_checkpoint():
     config = variants.load_config(variant)
     text = card.render_model_card(variant, "org/videoclip-mugen", config, "provenance", include_results=True)
     metadata = yaml.safe_load(text.split("---")[1])
+    assert metadata["pipeline_tag"] == "video-classification" and metadata["library_name"] == "transformers"
     (entry,) = metadata["model-index"]
-    values = {
-        (r["task"]["type"], m["type"]): m["value"] for r in entry["results"] for m in r["metrics"]
-    }
+    (result,) = entry["results"]  # both directions in one group: a Hub task id, the protocol as the config
+    assert result["task"]["type"] == "video-classification"
+    assert result["dataset"] == {"name": "MUGEN (full test set, manual annotations)", "type": "mugen",
+                                 "config": "random-start", "split": "test"}
+    values = {m["name"]: m["value"] for m in result["metrics"]}
     assert values == {
-        ("text-to-video-retrieval", "recall@1"): 8.26,
-        ("text-to-video-retrieval", "recall@5"): 22.34,
-        ("text-to-video-retrieval", "recall@10"): 31.68,
-        ("video-to-text-retrieval", "recall@1"): 10.79,
-        ("video-to-text-retrieval", "recall@5"): 25.70,
-        ("video-to-text-retrieval", "recall@10"): 34.60,
+        "Recall@1 (text to video)": 8.26, "Recall@5 (text to video)": 22.34, "Recall@10 (text to video)": 31.68,
+        "Recall@1 (video to text)": 10.79, "Recall@5 (video to text)": 25.70, "Recall@10 (video to text)": 34.60,
     }
-    assert all(r["dataset"]["type"] == "mugen" and r["dataset"]["split"] == "test" for r in entry["results"])
-    assert "| Text-to-video retrieval | 8.26 | 22.34 | 31.68 |" in text
+    assert all(m["type"] == "recall" and m["args"]["k"] in (1, 5, 10) for m in result["metrics"])
+    assert "| Text to video | 8.26 | 22.34 | 31.68 |" in text
+    assert "videoclip_lightning_mugen.pt" in text and "random start frame per clip" in text
+    assert '"zero-shot-video-classification", model="org/videoclip-mugen", trust_remote_code=True' in text
+    assert "[org/videoclip-mugen-demo](https://huggingface.co/spaces/org/videoclip-mugen-demo)" in text
+
+    unclaimed = card.render_model_card(variant, "org/videoclip-mugen", config, "provenance", include_results=False)
+    assert "model-index" not in unclaimed.split("---")[1]
+    assert "| Text to video | 8.26 | 22.34 | 31.68 |" in unclaimed and "These figures belong to" in unclaimed
     # The same figures, keyed as the retrieval metrics, for `videoclip evaluate`'s comparison.
     assert variants.published_results() == {
         "text_to_video/R@1": 8.26, "text_to_video/R@5": 22.34, "text_to_video/R@10": 31.68,
@@ -754,7 +770,7 @@ def test_videoclip_base_assembles_pretrained_encoders_with_fresh_projections(ass
     from transformers import DistilBertModel
 
     variant = variants.load_variant("videoclip-base", REPO_ROOT / "hub_configs")
-    assert variant.default_checkpoint is None and variant.spec["default_video_encoder"] == S3D_KINETICS400_URL
+    assert variant.default_checkpoint is None and variant.spec["default_video_encoder"] == PRETRAINED_VIDEO_ENCODER_URL
     config = variants.load_config(variant, assets.config)
     torch.manual_seed(3)
     text = DistilBertModel(config.text_config)

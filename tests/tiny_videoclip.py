@@ -47,6 +47,13 @@ def tiny_processor() -> VideoCLIPProcessor:
     return VideoCLIPProcessor(video_processor=video_processor, tokenizer=tokenizer)
 
 
+def save_tiny(folder) -> str:
+    """The tiny model and processor saved into `folder` (a `from_pretrained` folder); returns its path."""
+    tiny_model().save_pretrained(folder)
+    tiny_processor().save_pretrained(folder)
+    return str(folder)
+
+
 def random_videos(count: int, frames: int = 20, size: int = 256, seed: int = 0) -> list[np.ndarray]:
     generator = np.random.default_rng(seed)
     return [generator.integers(0, 256, (frames, size, size, 3), dtype=np.uint8) for _ in range(count)]

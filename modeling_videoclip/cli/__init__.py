@@ -11,12 +11,12 @@ import traceback
 from collections.abc import Sequence
 
 from ..common.errors import ExitCode, VideoCLIPError
-from . import demo, evaluate, mugen, retrieve, train
+from . import app, demo, evaluate, export, mugen, retrieve, train
 from .shared import EPILOG, PROG, Parser, add_debug_option
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = (demo, evaluate, retrieve, mugen, train)  # in the order ``videoclip --help`` lists them
+COMMANDS = (demo, app, evaluate, retrieve, export, mugen, train)  # in the order ``videoclip --help`` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

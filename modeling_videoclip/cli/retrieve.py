@@ -30,6 +30,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--out", metavar="DIR", help="also write a contact sheet (and, for --query, the clips as mp4)")
+    shared.add_overwrite_option(parser)
     moments = parser.add_argument_group("moments in long videos (--moments)")
     moments.add_argument("--moments", action="store_true",
                          help="find the moments of the videos in --video-dir that match --query (sliding windows)")
@@ -63,6 +64,9 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError("--query is empty; give a caption to search for", ExitCode.USAGE)
     if args.moments or args.video_dir is not None:
         return _run_moments(args)
+    if args.out:  # before any work: a folder we may write, without files of ours from an earlier run
+        names = [f"rank{rank}_*.mp4" for rank in range(1, args.top_k + 1)] if args.query is not None else []
+        shared.prepare_out_folder(args.out, ["contact_sheet.png", *names], args.overwrite)
     loaded = shared.load_pool_model(args, "json")
     query_frames = None
     if args.query is not None:
@@ -133,6 +137,7 @@ def _write_outputs(
     args: argparse.Namespace, results: list[dict[str, Any]], dataset, query_frames: np.ndarray | None
 ) -> list[str]:
     """For a text query: the retrieved clips as mp4 and a contact sheet; for a video query: a contact sheet."""
+    from ..common.paths import safe_file_stem
     from ..data import captions
     from ..mugen import render_clip_to_mp4
     from ..retrieval.visualize import SheetEntry, SheetSection, contact_sheet, save_png
@@ -152,7 +157,8 @@ def _write_outputs(
             with shared.reading_data():
                 frames = read_video_frames(dataset[positions[r["id"]]]["video"])
             with writing(out):
-                files.append(str(render_clip_to_mp4(frames, out / f"rank{r['rank']}_{r['id']}.mp4")))
+                name = f"rank{r['rank']}_{safe_file_stem(r['id'], 'clip')}.mp4"  # ids come from the data
+                files.append(str(render_clip_to_mp4(frames, out / name)))
             entries.append(SheetEntry(f"#{r['rank']}  {r['id']}  score {r['score']:.3f}", frames=frames))
         query = SheetEntry("query text", text=args.query, is_query=True)
         section = SheetSection("Videos for the text", query, entries)
@@ -178,6 +184,8 @@ def _run_moments(args: argparse.Namespace) -> int:
     folder = Path(args.video_dir)
     if not folder.is_dir():
         raise CommandError(f"--video-dir {args.video_dir!r} is not a folder", ExitCode.USAGE)
+    if args.out:
+        shared.prepare_out_folder(args.out, ["moments.png"], args.overwrite)
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     if not files:
         raise CommandError(f"--video-dir {args.video_dir!r} holds no video file ({', '.join(VIDEO_SUFFIXES)})",

@@ -6,7 +6,8 @@ import argparse
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,28 @@ def check_data_args(args: argparse.Namespace) -> None:
         raise CommandError(f"--assets {assets!r} is not a folder", ExitCode.USAGE)
 
 
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files of the same names in --out (default: refuse, before any work)")
+
+
+def prepare_out_folder(path: str | os.PathLike, names: Iterable[str], overwrite: bool) -> Path:
+    """Before any work: ``--out`` `path` is made a writable folder and, unless `overwrite`, must hold none of the
+    files this run would write (`names`, glob patterns allowed). Raises `CommandError` (`USAGE`) naming them."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"--out {str(path)!r} is a file; give a folder", ExitCode.USAGE)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    present = sorted({match.name for pattern in names for match in folder.glob(pattern)}) if not overwrite else []
+    if present:
+        shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
+        raise CommandError(f"--out {str(path)!r} already holds {shown}; pass --overwrite to replace them, or choose "
+                           f"another folder", ExitCode.USAGE)
+    return folder
+
+
 def write_json(path: str | os.PathLike, record: dict[str, Any]) -> None:
     with writing(path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +173,11 @@ def load_pool(args: argparse.Namespace, **load_options):
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``--device`` ("cpu", "cuda", "cuda:1", ...; `None`: CUDA when available, else the CPU). An unknown name, or
-    CUDA where there is none, is a `CommandError` (`USAGE`)."""
+    """``--device`` ("cpu", "cuda", "cuda:1", ...; `None`: CUDA when available, else the CPU; under a launcher,
+    `None` and "cuda" are this process's GPU, ``cuda:$LOCAL_RANK``). An unknown name, or CUDA where there is none,
+    is a `CommandError` (`USAGE`)."""
+    if device in (None, "cuda") and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

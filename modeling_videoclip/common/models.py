@@ -18,7 +18,7 @@ from ..configuration_videoclip import VideoCLIPConfig
 from ..modeling_videoclip import VideoCLIPModel
 from ..processing_videoclip import MAX_TEXT_TOKENS, VideoCLIPProcessor
 from ..video_processing_videoclip import VideoCLIPVideoProcessor
-from .constants import DISTILBERT_ID, S3D_KINETICS400_URL, VIDEOCLIP_BASE
+from .constants import DISTILBERT_ID, PRETRAINED_VIDEO_ENCODER_URL, VIDEOCLIP_BASE
 from .downloads import CheckpointFile, DownloadError, Log, fetch_checkpoint, from_hub_or_cache, looks_offline
 from .errors import ExitCode, InputError, VideoCLIPError, first_line
 
@@ -83,8 +83,8 @@ def convert_checkpoint(
 
 def build_model(
     init: str = VIDEOCLIP_BASE, config: VideoCLIPConfig | Mapping[str, Any] | None = None, *,
-    text_encoder: str = DISTILBERT_ID, video_encoder: str | CheckpointFile = S3D_KINETICS400_URL, seed: int = 0,
-    cache_dir: str | os.PathLike | None = None, log: Log = print,
+    text_encoder: str = DISTILBERT_ID, video_encoder: str | CheckpointFile = PRETRAINED_VIDEO_ENCODER_URL,
+    seed: int = 0, cache_dir: str | os.PathLike | None = None, log: Log = print,
 ) -> VideoCLIPModel:
     """A VideoCLIP model, in eval mode.
 
@@ -93,7 +93,9 @@ def build_model(
             VideoCLIP (folder or Hub id). Defaults to ``"videoclip-base"``, the reference's training start.
         config: a `VideoCLIPConfig` or its kwargs; must be None for a saved model. Defaults to `VideoCLIPConfig()`.
         text_encoder: ``"videoclip-base"``'s DistilBERT (folder or Hub id). Defaults to `DISTILBERT_ID`.
-        video_encoder: its S3D state dict (path, URL or fetched file). Defaults to torchvision's Kinetics-400 one.
+        video_encoder: its S3D state dict (path, URL or fetched file) in torchvision's or MUGEN_baseline's layout
+            (`convert_s3d_state_dict`). Defaults to `PRETRAINED_VIDEO_ENCODER_URL`, MUGEN's Kinetics-400 S3D, the
+            reference's start.
         seed: seeds the fresh weights (``torch.manual_seed``). Defaults to 0.
         cache_dir, log: for a `video_encoder` URL, see `fetch_checkpoint`.
 
@@ -114,10 +116,15 @@ def build_model(
     if towers is not None:
         text_state, s3d_state, video_source = towers
         problems = load_state_strict(model.text_model, text_state, "text encoder", ignore=r"position_ids$")
-        features = {k.removeprefix("features."): v for k, v in s3d_state.items() if k.startswith("features.")}
-        extra = sorted(k for k in s3d_state if not k.startswith(("features.", "classifier.")))
-        problems += [f"video encoder: unexpected key {k}" for k in extra]
-        problems += load_state_strict(model.video_model.features, features, "video encoder")
+        try:
+            s3d_state = convert.convert_s3d_state_dict(s3d_state)
+        except convert.S3DKeyMismatchError as error:
+            summary, *report = str(error).splitlines()  # the counts, then the keys under their headings
+            problems.append(f"video encoder: {summary.rstrip(':')}")
+            problems += [f"video encoder: {line.strip()}" for line in report if not line.endswith(":")]
+        else:
+            features = {k.removeprefix("features."): v for k, v in s3d_state.items()}
+            problems += load_state_strict(model.video_model.features, features, "video encoder")
         if problems:
             raise PretrainedWeightsUnavailableError(
                 f"pretrained encoders ({text_encoder}, {video_source}) do not match the architecture: "
@@ -215,6 +222,10 @@ def load_tokenizer(
     vocab_folder = path.is_dir() and not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
     if source == TOKENIZER_FROM_DATA and not texts:
         raise InputError(f"--tokenizer {TOKENIZER_FROM_DATA} needs the training captions")
+    looks_local = source.startswith((".", "~", os.path.sep)) or source.count("/") > 1 or source.endswith(".txt")
+    if source != TOKENIZER_FROM_DATA and looks_local and not path.exists():
+        raise InputError(f"tokenizer {source!r} does not exist (a vocab.txt, a tokenizer folder or a Hub id)",
+                         ExitCode.USAGE)
     try:
         if source == TOKENIZER_FROM_DATA:
             tokenizer = tokenizer_from_vocab(vocab_from_texts(texts))

@@ -18,6 +18,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from ..common.constants import VIDEOCLIP_BASE
 from ..common.errors import CommandError
 from ..common.models import TOKENIZER_FROM_DATA
+from .lora import DEFAULT_TEXT_MODULES, MERGED_FOLDER
 
 
 def _option(default: Any, help: str) -> Any:
@@ -39,12 +40,23 @@ class VideoCLIPTrainArguments:
                                     "the model's, else distilbert-base-uncased)")
     model_config: str | None = _option(None, "JSON (or JSON file) of VideoCLIPConfig arguments for --init random")
     num_frames: int | None = _option(None, "frames per clip (default 32, the reference's)")
-    text_column: str = _option("text", "caption column (default text)")
-    video_column: str = _option("video", "video column (default video)")
+    text_column: str | None = _option(None, "caption column (default: text, caption, ... or the one string column)")
+    video_column: str | None = _option(None, "video column (default: the Video() column, or video)")
     train_split: str = _option("train", "training split (default train)")
     eval_split: str = _option("val", "validation split, '' for none (default val)")
     max_train_samples: int | None = _option(None, "use the first N training rows")
     max_eval_samples: int | None = _option(None, "use the first N validation rows")
+    lora: bool = _option(False, "train LoRA adapters (peft) on the towers instead of the weights; saves "
+                         "adapter_config.json + adapter_model.safetensors")
+    lora_rank: int = _option(8, "LoRA rank (default 8, peft's)")
+    lora_alpha: float = _option(8.0, "LoRA alpha; the update is alpha/rank * B@A (default 8, peft's)")
+    lora_dropout: float = _option(0.0, "dropout on the adapters' input (default 0.0, peft's)")
+    lora_text_modules: str = _option(",".join(DEFAULT_TEXT_MODULES), "comma-separated DistilBERT modules to adapt "
+                                     "(default q_lin,v_lin: query and value, as the LoRA paper); '' for none")
+    lora_video_modules: str = _option("", "comma-separated S3D modules to adapt, e.g. branch1.1.0.0 (the Inception "
+                                      "blocks' (1,3,3) convolutions) or features.15.branch1.1.0.0 (default: none)")
+    merge: bool = _option(False, f"with --lora: also write the adapters merged into the weights, a plain VideoCLIP "
+                          f"folder, to OUTPUT_DIR/{MERGED_FOLDER}")
 
 
 def mugen_training_defaults() -> dict[str, Any]:

@@ -65,6 +65,12 @@ class VideoCLIPTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False
 
+    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        # A `defer_video_resize` collator's uint8 clips are resized and normalised here, on the training device.
+        if isinstance(self.data_collator, VideoCLIPDataCollator):
+            inputs = self.data_collator.finish_videos(inputs, self.args.device)
+        return super()._prepare_inputs(inputs)
+
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs=False, num_items_in_batch=None):
         outputs = model(
             input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
