@@ -202,7 +202,7 @@ def open_video(video: Any, video_metadata: Mapping | None = None, index: int = 0
                         f"optionally 'video_metadata'), 'bytes' or 'path'.")
     if isinstance(video, (str, os.PathLike)):
         return _open_location(os.fspath(video))
-    if hasattr(video, "get_frames_at") and hasattr(video, "metadata"):
+    if _is_decoder(video):
         return _DecoderSource(video, f"video {index} ({type(video).__name__})")
     if is_frame_list(video):
         video = np.stack([np.asarray(frame.convert("RGB")) if hasattr(frame, "convert") else frame for frame in video])
@@ -264,6 +264,11 @@ def read_video_frames(video: Any, num_frames: int | None = None) -> np.ndarray:
         lambda metadata: nearest_frame_indices(metadata.total_num_frames, num_frames).tolist())
     frames, _ = read_frames(source, choose)
     return frames.permute(0, 2, 3, 1).numpy()
+
+
+def _is_decoder(video: Any) -> bool:
+    """A torchcodec `VideoDecoder`, recognised by what is used of it (torchcodec need not be importable)."""
+    return hasattr(video, "get_frames_at") and hasattr(video, "metadata")
 
 
 def _all_frames(metadata: VideoMetadata) -> range:
@@ -348,7 +353,7 @@ class VideoCLIPVideoProcessor(BaseVideoProcessor):
         if num_frames is not None and num_frames < 1:
             raise ValueError(f"`num_frames` must be at least 1, got {num_frames}.")
         choose = partial(self.sample_frames, num_frames=num_frames, fps=fps) if do_sample_frames else _all_frames
-        videos = _as_video_list(videos)
+        videos = as_video_list(videos)
         metadata = _as_metadata_list(video_metadata, len(videos))
         sources = [open_video(video, meta, index) for index, (video, meta) in enumerate(zip(videos, metadata))]
         target_size = (size["height"], size["width"]) if do_resize else None
@@ -533,13 +538,14 @@ def _as_metadata_list(video_metadata: Any, count: int) -> list:
     return video_metadata
 
 
-def _as_video_list(videos) -> list:
-    """Splits the accepted input forms into a list of single videos."""
+def as_video_list(videos) -> list:
+    """Splits the accepted input forms (one video, a list of them, a (B, T, ...) array) into a list of single
+    videos."""
     if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
         videos = list(videos)
     elif isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor, Mapping, VideoSource)) or is_frame_list(
         videos
-    ) or hasattr(videos, "get_frames_at"):
+    ) or _is_decoder(videos):
         videos = [videos]
     elif isinstance(videos, (list, tuple)):
         videos = list(videos)
@@ -593,8 +599,8 @@ def _checked_pixels(video: torch.Tensor, index: int) -> torch.Tensor:
         raise TypeError(f"Video {index} has dtype {video.dtype}; pass uint8 pixels.")
     if video.is_floating_point() and not torch.isfinite(video).all():
         raise ValueError(f"Video {index} contains NaN or infinite pixel values.")
-    # Range checks in a type every torch op supports (uint16/uint32 have no min/max kernels).
-    wide = video.to(torch.float64 if video.is_floating_point() else torch.int64)
+    # uint16/uint32/uint64 have no min/max kernels: range-check those in int64 (the other dtypes as they are).
+    wide = video.to(torch.int64) if video.dtype in (torch.uint16, torch.uint32, torch.uint64) else video
     low, high = wide.min().item(), wide.max().item()
     if low < 0 or high > 255:
         raise ValueError(
@@ -610,6 +616,6 @@ def _checked_pixels(video: torch.Tensor, index: int) -> torch.Tensor:
 
 
 __all__ = [
-    "FrameCountMismatch", "VideoCLIPVideoProcessor", "VideoDecodeError", "VideoSource", "is_frame_list",
-    "nearest_frame_indices", "open_video", "read_frames", "read_video_frames",
+    "FrameCountMismatch", "VideoCLIPVideoProcessor", "VideoDecodeError", "VideoSource", "as_video_list",
+    "is_frame_list", "nearest_frame_indices", "open_video", "read_frames", "read_video_frames",
 ]

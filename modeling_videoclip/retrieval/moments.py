@@ -1,8 +1,10 @@
 """Moment search: where inside (long) videos a text happens. A clip-sized window slides over each video; every window
-is embedded from the frames it would give as a clip of its own, decoded once in a stream, in batches."""
+is embedded from the frames it would give as a clip of its own, decoded once in a stream and embedded in batches by
+`embed_videos`."""
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -10,16 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..video_processing_videoclip import (
     FrameCountMismatch,
     VideoSource,
-    is_frame_list,
+    as_video_list,
     nearest_frame_indices,
     open_video,
 )
-from .embedding import embed_texts
+from .embedding import embed_texts, embed_videos
 
 # MUGEN's clip: 32 frames taken every 3rd frame of its 30 fps game videos (torchmultimodal's MUGEN data module),
 # so a clip spans 32 * 3 / 30 = 3.2 seconds; `search_moments` slides a window of that length by default.
@@ -110,20 +111,19 @@ def search_moments(
     num_frames = processor.video_processor.num_frames
     window_seconds = window_seconds or num_frames * MUGEN_FRAME_STRIDE / MUGEN_GAME_FPS
     stride_seconds = stride_seconds or window_seconds / 2
-    device = torch.device(next(model.parameters()).device if device is None else device)
     text_embeds = embed_texts(model, processor, queries, device=device, progress=False)
-    videos = [videos] if not isinstance(videos, (list, tuple)) or is_frame_list(videos) else list(videos)
+    videos = as_video_list(videos)
     windows: list[MomentWindow] = []
-    embeddings: list[torch.Tensor] = []
-    for index, video in enumerate(videos):
-        source = open_video(video, index=index)
-        for batch in _window_batches(source, index, num_frames, window_seconds, stride_seconds, batch_size):
-            pixels = processor.video_processor([frames for _, frames in batch], device=device)["pixel_values_videos"]
-            with torch.inference_mode():
-                output = model.eval().get_video_features(pixel_values_videos=pixels.to(device))
-            embeddings.append(F.normalize(output.pooler_output.float(), dim=-1).cpu())
-            windows.extend(window for window, _ in batch)
-    scores = text_embeds @ torch.cat(embeddings).T
+
+    def window_clips() -> Iterator[torch.Tensor]:  # records each window as its clip goes to the embedding loop
+        for index, video in enumerate(videos):
+            source = open_video(video, index=index)
+            for window, frames in _window_clips(source, index, num_frames, window_seconds, stride_seconds):
+                windows.append(window)
+                yield frames
+
+    video_embeds = embed_videos(model, processor, window_clips(), batch_size=batch_size, device=device, progress=False)
+    scores = text_embeds @ video_embeds.T
     names = [os.fspath(video) if isinstance(video, (str, os.PathLike)) else index for index, video in
              enumerate(videos)]
     results = []
@@ -136,11 +136,11 @@ def search_moments(
     return results
 
 
-def _window_batches(
-    source: VideoSource, index: int, num_frames: int, window_seconds: float, stride_seconds: float, batch_size: int,
-) -> Iterator[list[tuple[MomentWindow, torch.Tensor]]]:
-    """Batches of `(window, (T, C, H, W) frames)`, decoding the video once; a file that declared a wrong frame count
-    is planned again from the count found."""
+def _window_clips(
+    source: VideoSource, index: int, num_frames: int, window_seconds: float, stride_seconds: float,
+) -> Iterator[tuple[MomentWindow, torch.Tensor]]:
+    """`(window, (T, C, H, W) frames)` of each window, decoding the video once; a file that declared a wrong frame
+    count is planned again from the count found."""
     metadata = source.metadata
     if not metadata.fps:
         raise ValueError(f"{source.name} carries no frame rate, which moment search needs to place windows in time; "
@@ -150,9 +150,9 @@ def _window_batches(
         windows = moment_windows(metadata.total_num_frames, metadata.fps, num_frames, window_seconds, stride_seconds,
                                  index)
         try:
-            for batch in _stream_windows(source, [w for w in windows if w.start not in done], batch_size):
-                done.update(window.start for window, _ in batch)
-                yield batch
+            for window, frames in _stream_windows(source, [w for w in windows if w.start not in done]):
+                done.add(window.start)
+                yield window, frames
             return
         except FrameCountMismatch as short:  # rare: plan again from the true count, keep the windows already given
             if short.count == 0 or short.count >= metadata.total_num_frames:
@@ -160,23 +160,18 @@ def _window_batches(
             metadata.total_num_frames = short.count
 
 
-def _stream_windows(
-    source: VideoSource, windows: list[MomentWindow], batch_size: int
-) -> Iterator[list[tuple[MomentWindow, torch.Tensor]]]:
+def _stream_windows(source: VideoSource, windows: list[MomentWindow]) -> Iterator[tuple[MomentWindow, torch.Tensor]]:
+    """Each window's frames as soon as its last frame is decoded; a frame is dropped once no later window uses it.
+    `moment_windows` gives windows in order of start with ascending frames, so the first pending window holds the
+    oldest frame still needed."""
     needed = sorted({frame for window in windows for frame in window.frames})
     buffer: dict[int, torch.Tensor] = {}
-    pending = sorted(windows, key=lambda window: max(window.frames))
-    batch: list[tuple[MomentWindow, torch.Tensor]] = []
+    pending = collections.deque(sorted(windows, key=lambda window: window.frames[-1]))
     for frame_index, frame in source.iter_frames_at(needed):
         buffer[frame_index] = frame
-        while pending and max(pending[0].frames) <= frame_index:
-            window = pending.pop(0)
-            batch.append((window, torch.stack([buffer[i] for i in window.frames])))
-            oldest = min((min(w.frames) for w in pending), default=frame_index + 1)
+        while pending and pending[0].frames[-1] <= frame_index:
+            window = pending.popleft()
+            yield window, torch.stack([buffer[i] for i in window.frames])
+            oldest = pending[0].frames[0] if pending else frame_index + 1
             for stale in [i for i in buffer if i < oldest]:
                 del buffer[stale]
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
