@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common.errors import CommandError, ExitCode, first_line, writing
+from ..common.errors import CommandError, ExitCode, writing
 from . import shared
 
 
@@ -56,7 +56,7 @@ def _positive_seconds(text: str) -> float:
 
 def _run(args: argparse.Namespace) -> int:
     from ..retrieval import embed_texts, embed_videos, search
-    from ..video_processing_videoclip import VideoDecodeError, read_video_frames
+    from ..video_processing_videoclip import read_video_frames
 
     if args.video is not None and not os.path.isfile(args.video):
         raise CommandError(f"--video {args.video!r} does not exist", ExitCode.USAGE)
@@ -73,10 +73,8 @@ def _run(args: argparse.Namespace) -> int:
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "video")
         query = embed_texts(loaded.model, loaded.processor, [args.query], progress=False)[0]
     else:
-        try:  # the processor decodes only the frames it samples; the sheet shows those
+        with shared.reading_data():  # the processor decodes only the frames it samples; the sheet shows those
             query_frames = read_video_frames(args.video, loaded.processor.video_processor.num_frames)
-        except VideoDecodeError as error:
-            raise CommandError(first_line(error)) from error
         pool, ids, texts, dataset = _pool_embeddings(args, loaded, "text")
         query = embed_videos(loaded.model, loaded.processor, [query_frames], progress=False)[0]
     if pool.shape[1] != query.shape[0]:
@@ -177,7 +175,6 @@ def _write_outputs(
 def _run_moments(args: argparse.Namespace) -> int:
     """``--moments``: the `--top-k` windows of the videos in ``--video-dir`` for ``--query``."""
     from ..retrieval import search_moments
-    from ..video_processing_videoclip import VideoDecodeError
 
     if args.query is None or args.video_dir is None or not args.moments:
         raise CommandError("moment search takes --moments, --video-dir DIR and --query TEXT together", ExitCode.USAGE)
@@ -191,13 +188,11 @@ def _run_moments(args: argparse.Namespace) -> int:
         raise CommandError(f"--video-dir {args.video_dir!r} holds no video file ({', '.join(VIDEO_SUFFIXES)})",
                            ExitCode.USAGE)
     loaded = shared.load_pool_model(args, "json")
-    try:
+    with shared.reading_data():
         hits = search_moments(
             loaded.model, loaded.processor, [str(p) for p in files], [args.query], window_seconds=args.window,
             stride_seconds=args.stride, top_k=args.top_k, batch_size=args.batch_size,
         )[0]
-    except VideoDecodeError as error:
-        raise CommandError(first_line(error)) from error
     print(f"Query: {args.query!r}")
     print(f"Top {len(hits)} moments in {len(files)} videos of {args.video_dir} (cosine similarity):")
     for hit in hits:

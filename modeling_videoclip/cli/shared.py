@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ..common.errors import EXIT_CODE_MEANINGS, CommandError, ExitCode, first_line, writing
+from ..common.paths import looks_like_local_path
 
 PROG = "videoclip"
 _EPILOG_CODES = (ExitCode.OK, ExitCode.FAILURE, ExitCode.USAGE, ExitCode.INTERRUPTED)
@@ -110,7 +111,7 @@ def check_data_args(args: argparse.Namespace) -> None:
     """Fails on an ``--assets`` that is not a folder, or a ``--data`` path (not a Hub id) that is not one (exit
     status 2)."""
     data, assets = getattr(args, "data", None), getattr(args, "assets", None)
-    if data is not None and not os.path.isdir(data) and (os.path.exists(data) or data.startswith((".", "~", "/"))):
+    if data is not None and not os.path.isdir(data) and looks_like_local_path(data):
         raise CommandError(f"--data {data!r} is not a folder", ExitCode.USAGE)
     if assets is not None and not os.path.isdir(assets):
         raise CommandError(f"--assets {assets!r} is not a folder", ExitCode.USAGE)

@@ -21,6 +21,7 @@ from ..video_processing_videoclip import VideoCLIPVideoProcessor
 from .constants import DISTILBERT_ID, PRETRAINED_VIDEO_ENCODER_URL, VIDEOCLIP_BASE
 from .downloads import CheckpointFile, DownloadError, Log, fetch_checkpoint, from_hub_or_cache, looks_offline
 from .errors import ExitCode, InputError, VideoCLIPError, first_line
+from .paths import looks_like_local_path
 
 RANDOM_INIT = "random"  # `build_model`'s name for a freshly initialised model
 TOKENIZER_FROM_DATA = "from-data"  # `load_tokenizer`'s name for a small vocabulary built from the training captions
@@ -171,8 +172,7 @@ def _pretrained_towers(
 def check_model_path(name_or_path: str) -> None:
     """Fails early (`InputError`, `USAGE`) when `name_or_path` is meant as a local folder (it has a path separator,
     starts with "." or "~", or exists) but is not one; Hub ids (``org/name``) pass."""
-    looks_local = name_or_path.startswith((".", "~", os.path.sep)) or name_or_path.count("/") > 1
-    if (looks_local or os.path.exists(name_or_path)) and not os.path.isdir(os.path.expanduser(name_or_path)):
+    if looks_like_local_path(name_or_path) and not os.path.isdir(os.path.expanduser(name_or_path)):
         raise InputError(f"model folder {name_or_path!r} does not exist", ExitCode.USAGE)
 
 
@@ -222,7 +222,7 @@ def load_tokenizer(
     vocab_folder = path.is_dir() and not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
     if source == TOKENIZER_FROM_DATA and not texts:
         raise InputError(f"--tokenizer {TOKENIZER_FROM_DATA} needs the training captions")
-    looks_local = source.startswith((".", "~", os.path.sep)) or source.count("/") > 1 or source.endswith(".txt")
+    looks_local = looks_like_local_path(source) or source.endswith(".txt")
     if source != TOKENIZER_FROM_DATA and looks_local and not path.exists():
         raise InputError(f"tokenizer {source!r} does not exist (a vocab.txt, a tokenizer folder or a Hub id)",
                          ExitCode.USAGE)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..common.constants import cache_root
 from ..common.errors import CommandError, ExitCode, first_line
+from ..common.paths import looks_like_local_path
 from .collator import row_text
 
 Log = Callable[[str], None]
@@ -222,7 +223,7 @@ def _resolve(data: str | os.PathLike | None, log: Log) -> Path | None:
     if folder.is_dir():
         return folder
     text = str(data)
-    if folder.exists() or text.startswith((".", "~", os.path.sep)) or text.count("/") > 1:
+    if looks_like_local_path(text):
         raise CommandError(f"data folder {text!r} does not exist", ExitCode.USAGE)
     return None
 
