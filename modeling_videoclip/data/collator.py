@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..video_processing_videoclip import is_frame_list
+
 
 @dataclass
 class VideoCLIPDataCollator:
@@ -126,7 +128,7 @@ def row_video(row: Any, column: str = "video", other: str | None = None) -> Any:
         other: the caption column read alongside (named in errors). Defaults to `None`: only videos are read.
     """
     video = _cell(row, column, other)
-    if isinstance(video, (list, tuple)) and video and not hasattr(video[0], "getbands"):
+    if isinstance(video, (list, tuple)) and video and not is_frame_list(video):  # nested lists of numbers
         video = np.asarray(video, dtype=np.uint8)
     if video is None:
         raise TypeError(f"Column {column!r} holds None where a video should be.")
