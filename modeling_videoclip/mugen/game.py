@@ -235,6 +235,7 @@ class FrameList(Sequence):
     def __init__(self, raw: list[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
         self._raw, self._parsed = raw, [None] * len(raw)
         self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
+        self._bounds, self._level = level_bounds(maze_w, maze_h), f"{maze_w}x{maze_h}"
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -254,49 +255,40 @@ class FrameList(Sequence):
                 if not 0 <= m.theme < self._n_monsters:
                     raise MugenFormatError(f"{where} has a monster with theme {m.theme}, "
                                            f"but only {self._n_monsters} monster names are listed")
-            _check_ranges(frame, where, self._w, self._h)
+            _check_ranges(frame, where, self._bounds, self._level)
             self._parsed[k] = frame
         return frame
 
 
-def _check_ranges(frame: Frame, where: str, maze_w: int, maze_h: int) -> None:
-    """Every value of `frame` that reaches the renderer lies in its range for a `maze_w` x `maze_h` level (one
-    chained comparison per value: a clip parses ~100 frames; `_report_range_error` finds the field)."""
-    a, steps, speed = frame.agent, MAX_STEPS, MAX_SPEED
-    if (-maze_w <= a.x <= 2 * maze_w and -maze_h <= a.y <= 2 * maze_h and -speed <= a.vx <= speed
-            and -speed <= a.vy <= speed and -steps <= frame.state_time <= steps and -steps <= a.time_alive <= steps
-            and -steps <= a.spring <= steps and -steps <= a.killed_animation_frame_cnt <= DEATH_ANIM_LENGTH + 1
-            and -steps <= a.finished_level_frame_cnt <= steps
-            and all(-maze_w <= m.x <= 2 * maze_w and -maze_h <= m.y <= 2 * maze_h and -speed <= m.vx <= speed
-                    and -speed <= m.vy <= speed and -steps <= m.time <= steps and -steps <= m.anim_freq <= steps
-                    and -steps <= m.monster_dying_frame_cnt <= MONSTER_DEATH_ANIM_LENGTH for m in frame.monsters)):
-        return
-    _report_range_error(frame, where, maze_w, maze_h)
+Bounds = tuple[tuple[str, float, float], ...]  # (attribute, low, high)
 
 
-def _report_range_error(frame: Frame, where: str, maze_w: int, maze_h: int) -> None:
-    """Raises the `MugenFormatError` naming the first value of `frame` outside its range."""
-    agent = frame.agent
-    checks = [
-        ("state_time", frame.state_time, -MAX_STEPS, MAX_STEPS), ("agent.x", agent.x, -maze_w, 2 * maze_w),
-        ("agent.y", agent.y, -maze_h, 2 * maze_h), ("agent.vx", agent.vx, -MAX_SPEED, MAX_SPEED),
-        ("agent.vy", agent.vy, -MAX_SPEED, MAX_SPEED), ("agent.time_alive", agent.time_alive, -MAX_STEPS, MAX_STEPS),
-        ("agent.spring", agent.spring, -MAX_STEPS, MAX_STEPS),
-        ("agent.killed_animation_frame_cnt", agent.killed_animation_frame_cnt, -MAX_STEPS, DEATH_ANIM_LENGTH + 1),
-        ("agent.finished_level_frame_cnt", agent.finished_level_frame_cnt, -MAX_STEPS, MAX_STEPS),
-    ]
-    for j, m in enumerate(frame.monsters):
-        name = f"monsters[{j}]"
-        checks += [
-            (f"{name}.x", m.x, -maze_w, 2 * maze_w), (f"{name}.y", m.y, -maze_h, 2 * maze_h),
-            (f"{name}.vx", m.vx, -MAX_SPEED, MAX_SPEED), (f"{name}.vy", m.vy, -MAX_SPEED, MAX_SPEED),
-            (f"{name}.time", m.time, -MAX_STEPS, MAX_STEPS), (f"{name}.anim_freq", m.anim_freq, -MAX_STEPS, MAX_STEPS),
-            (f"{name}.monster_dying_frame_cnt", m.monster_dying_frame_cnt, -MAX_STEPS, MONSTER_DEATH_ANIM_LENGTH),
-        ]
-    for field_name, value, low, high in checks:
-        if not low <= value <= high:
-            raise MugenFormatError(f"{where}: field {field_name!r} is {value!r}, outside [{low}, {high}] (the range "
-                                   f"a {maze_w}x{maze_h} CoinRun level allows)")
+def level_bounds(maze_w: int, maze_h: int) -> tuple[Bounds, Bounds, Bounds]:
+    """The range of every frame, agent and monster value that reaches the renderer, for a `maze_w` x `maze_h`
+    level: `(frame, agent, monster)` bounds."""
+    position = (("x", -maze_w, 2 * maze_w), ("y", -maze_h, 2 * maze_h))
+    speed = (("vx", -MAX_SPEED, MAX_SPEED), ("vy", -MAX_SPEED, MAX_SPEED))
+    frame = (("state_time", -MAX_STEPS, MAX_STEPS),)
+    agent = (*position, *speed, ("time_alive", -MAX_STEPS, MAX_STEPS), ("spring", -MAX_STEPS, MAX_STEPS),
+             ("killed_animation_frame_cnt", -MAX_STEPS, DEATH_ANIM_LENGTH + 1),
+             ("finished_level_frame_cnt", -MAX_STEPS, MAX_STEPS))
+    monster = (*position, *speed, ("time", -MAX_STEPS, MAX_STEPS), ("anim_freq", -MAX_STEPS, MAX_STEPS),
+               ("monster_dying_frame_cnt", -MAX_STEPS, MONSTER_DEATH_ANIM_LENGTH))
+    return frame, agent, monster
+
+
+def _check_ranges(frame: Frame, where: str, bounds: tuple[Bounds, Bounds, Bounds], level: str) -> None:
+    """Raises a `MugenFormatError` naming the first value of `frame` outside its `level_bounds` (`level`, e.g.
+    "64x13", for the message)."""
+    frame_bounds, agent_bounds, monster_bounds = bounds
+    parts = [("", frame, frame_bounds), ("agent.", frame.agent, agent_bounds)]
+    parts += [(f"monsters[{j}].", m, monster_bounds) for j, m in enumerate(frame.monsters)]
+    for prefix, obj, ranges in parts:
+        for name, low, high in ranges:
+            value = getattr(obj, name)
+            if not low <= value <= high:
+                raise MugenFormatError(f"{where}: field {prefix + name!r} is {value!r}, outside [{low}, {high}] (the "
+                                       f"range a {level} CoinRun level allows)")
 
 
 @dataclass
