@@ -46,7 +46,9 @@ GAME_CASES = [
     ("frames.0.state_time", -3.5, "ok"), ("frames.0.monsters.0.x", 1e17, FORMAT_ERROR),
     ("frames.0.monsters.0.y", -1e300, FORMAT_ERROR),
     ("frames.0.monsters.0.monster_dying_frame_cnt", 10**6, FORMAT_ERROR),
-    ("frames.0.monsters.0.monster_dying_frame_cnt", -10, "ok"), ("frames.0.monsters.0.anim_freq", 0, "ok"),
+    ("frames.0.monsters.0.monster_dying_frame_cnt", -10, "ok"),
+    ("frames.0.monsters.0.monster_dying_frame_cnt", 15, "ok"),  # above the animation: drawn taller, as the reference
+    ("frames.0.monsters.0.anim_freq", 0, "ok"),
     ("frames.0.monsters.0.theme", 99, FORMAT_ERROR), ("frames.0.monsters.0.theme", -1, FORMAT_ERROR),
     ("frames.0.monsters.0.time", 2**70, FORMAT_ERROR), ("frames.0.monsters", {"x": 1}, FORMAT_ERROR),
     ("frames.0.coins_eaten", [[10**9, 0]], FORMAT_ERROR), ("frames.0.coins_eaten", [[1.5, 2]], FORMAT_ERROR),

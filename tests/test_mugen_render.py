@@ -237,6 +237,46 @@ def test_lava_key_round_trip():
         assert kernels.decode_lava_key(kernels.lava_key(*fields)) == fields
 
 
+def test_frame_columns_hold_the_frames_values():
+    """The renderer's arrays (FrameColumns) and the Frame objects come from one parse: same values, frames in the
+    order asked (repeats allowed), each frame owning its monsters and eaten coins."""
+    frames = [frame(x=10.0 + k, vx=0.25 * k, time_alive=k, coins_eaten=[(3, 4)] * k,
+                    monsters=[{"m_id": j, "x": 5 + j, "y": 2.0, "vx": -0.5, "time": k, "theme": j} for j in range(k)])
+              for k in range(4)]
+    game = make_game(frames)
+    order = [3, 0, 2, 3]
+    columns = game.frames.columns(order)
+    assert len(columns) == 4 and columns.monster_ptr.tolist() == [0, 3, 3, 5, 8]
+    assert columns.coin_ptr.tolist() == [0, 3, 3, 5, 8] and columns.coins[0].tolist() == [3, 4]
+    for i, k in enumerate(order):
+        f = game.frames[k]
+        assert columns.agent_field("x")[i] == f.agent.x and columns.agent_field("vx")[i] == f.agent.vx
+        assert columns.state_time[i] == f.state_time
+        mine = slice(columns.monster_ptr[i], columns.monster_ptr[i + 1])
+        assert columns.monster_field("x")[mine].tolist() == [m.x for m in f.monsters]
+        assert columns.monster_field("theme")[mine].tolist() == [m.theme for m in f.monsters]
+
+
+@pytest.mark.parametrize("where, value, message", [
+    ("agent.vy", 1e3, r"frames\[2\]: field 'agent.vy' is 1000.0, outside \[-100, 100\]"),
+    ("monsters.1.x", -1e6, r"frames\[2\]: field 'monsters\[1\].x' is -1000000.0, outside \[-64, 128\]"),
+    ("monsters.1.is_dead", "no", r"frames\[2\].monsters\[1\]: field 'is_dead' should be a boolean"),
+    ("state_time", float("nan"), r"frames\[2\]: field 'state_time' is not finite"),
+    ("coins_eaten", [[70, 1]], r"frames\[2\] eats a coin outside the maze at \(70, 1\)"),
+])
+def test_bad_frame_values_are_named(renderer, where, value, message):
+    frames = [frame(monsters=[{"m_id": j, "x": 5.0, "y": 2.0} for j in range(2)]) for _ in range(4)]
+    *path, key = where.split(".")
+    target = frames[2]
+    for part in path:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[key] = value
+    game = make_game(frames)
+    renderer.render(game, [0, 1, 3])  # frames not drawn are not read
+    with pytest.raises(MugenFormatError, match=message):
+        renderer.render(game, [0, 2])
+
+
 def test_errors(assets, renderer, tmp_path):
     with pytest.raises(FileNotFoundError, match="asset folder"):
         MugenRenderer(tmp_path / "missing")

@@ -3,19 +3,21 @@ lists and per-frame agent and monster states; poses, facing and walk phases are 
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import orjson
 
 __all__ = [
     "MugenFormatError", "Agent", "Monster", "Frame", "FrameList", "Game", "load_game", "TILE_CHARS", "ZOOM_DY_RATIO",
-    "DEATH_ANIM_LENGTH", "MONSTER_DEATH_ANIM_LENGTH",
+    "DEATH_ANIM_LENGTH", "MONSTER_DEATH_ANIM_LENGTH", "FrameColumns", "AGENT_FIELDS", "MONSTER_FIELDS", "AGENT_POSES",
+    "agent_pose_index", "monster_walk1", "walk1_phase",
 ]
 
 #: Tile characters a maze may contain.
@@ -68,11 +70,13 @@ def _is_mapping(d: Any) -> bool:
 
 
 class _Spec:
-    """``(key, kind, default)`` fields of one JSON object kind in dataclass order (default None = required), and
-    the type signatures already seen to need no conversion (the fast path of :func:`_values`)."""
+    """``(key, kind, default)`` fields of one JSON object kind in dataclass order (default None = required), what
+    the object is called in messages, and the type signatures already seen to need no conversion (the fast path of
+    :func:`_values` and :meth:`FrameList._row`)."""
 
-    def __init__(self, *fields: tuple[str, int, Any]):
-        self.fields = fields
+    def __init__(self, label: str, *fields: tuple[str, int, Any]):
+        self.label, self.fields = label, fields
+        self.names = {key: j for j, (key, _, _) in enumerate(fields)}
         self.pairs = tuple((key, default) for key, _, default in fields)
         self.getter = operator.itemgetter(*(key for key, _, _ in fields))  # when every key is present
         self.passthrough: set = set()
@@ -100,7 +104,31 @@ def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
     return out
 
 
-@dataclass(slots=True)  # slots: a clip parses ~150 of these; fewer objects for the GC to track
+#: The agent poses CoinRun draws, indexed by :func:`agent_pose_index`.
+AGENT_POSES = ("hit", "climb1", "climb2", "jump", "duck", "stand", "walk1", "walk2")
+
+
+def walk1_phase(time: Any, anim_freq: Any) -> Any:
+    """Whether an animation of period ``anim_freq`` steps (at least 1) shows its first image at ``time``;
+    scalars or arrays."""
+    return np.floor_divide(time, np.maximum(anim_freq, 1)) % 2 == 0
+
+
+def agent_pose_index(is_killed: Any, ladder: Any, walk1: Any, vy: Any, spring: Any, vx: Any) -> Any:
+    """The agent's pose as an index into :data:`AGENT_POSES`, in CoinRun's priority order (a killed agent shows "hit"
+    even on a ladder or mid-jump); booleans and numbers, scalars or arrays."""
+    moving = np.where(vx == 0, 5, np.where(walk1, 6, 7))
+    return np.where(is_killed, 0, np.where(ladder, np.where(walk1, 1, 2),
+                                           np.where(vy != 0, 3, np.where(spring != 0, 4, moving))))
+
+
+def monster_walk1(is_jumping: Any, vy: Any, time: Any, anim_freq: Any) -> Any:
+    """Whether a monster shows its first sprite (else its "move" one): jumping monsters show "move" while airborne,
+    the others alternate every ``anim_freq`` steps; scalars or arrays."""
+    return np.where(is_jumping, vy == 0, walk1_phase(time, anim_freq))
+
+
+@dataclass(slots=True)  # slots: fewer objects for the GC to track
 class Agent:
     """The player character's state in one frame; ``pose``/``is_facing_right``/``walk1_mode`` are derived."""
 
@@ -125,28 +153,9 @@ class Agent:
 
     def __post_init__(self) -> None:
         self.is_facing_right = not self.vx < 0
-        self.walk1_mode = (int(self.time_alive) // AGENT_ANIM_FREQ) % 2 == 0
-        self.pose = self._pose()
-
-    def _pose(self) -> str:
-        # Priority order matters: a killed agent shows "hit" even on a ladder or mid-jump.
-        if self.is_killed:
-            return "hit"
-        if self.ladder:
-            return "climb1" if self.walk1_mode else "climb2"
-        if self.vy != 0:
-            return "jump"
-        if self.spring != 0:
-            return "duck"
-        if self.vx == 0:
-            return "stand"
-        return "walk1" if self.walk1_mode else "walk2"
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str) -> Agent:
-        if not _is_mapping(d):
-            raise MugenFormatError(f"{where}: 'agent' should be an object, got {type(d).__name__}")
-        return cls(*_values(d, _AGENT_SPEC, where))
+        self.walk1_mode = bool(walk1_phase(int(self.time_alive), AGENT_ANIM_FREQ))
+        index = agent_pose_index(self.is_killed, self.ladder, self.walk1_mode, self.vy, self.spring, self.vx)
+        self.pose = AGENT_POSES[int(index)]
 
 
 @dataclass(slots=True)
@@ -169,27 +178,22 @@ class Monster:
     walk1_mode: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.is_jumping:  # jumping monsters show their "move" sprite while airborne
-            self.walk1_mode = self.vy == 0
-        else:
-            self.walk1_mode = (self.time // max(self.anim_freq, 1)) % 2 == 0
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str) -> Monster:
-        if not _is_mapping(d):
-            raise MugenFormatError(f"{where}: a monster should be an object, got {type(d).__name__}")
-        return cls(*_values(d, _MONSTER_SPEC, where))
+        self.walk1_mode = bool(monster_walk1(self.is_jumping, self.vy, self.time, self.anim_freq))
 
 
-def _dataclass_spec(cls: type, **defaults: Any) -> _Spec:
+def _dataclass_spec(cls: type, label: str, **defaults: Any) -> _Spec:
     """The :class:`_Spec` of a dataclass's init fields: kind from the annotation, no default = required."""
     kinds = {"float": _NUM, "int": _INT, "bool": _FLAG}
-    return _Spec(*((f.name, kinds[f.type], defaults.get(f.name, None if f.default is MISSING else f.default))
-                   for f in fields(cls) if f.init))
+    return _Spec(label, *((f.name, kinds[f.type], defaults.get(f.name, None if f.default is MISSING else f.default))
+                          for f in fields(cls) if f.init))
 
 
-_AGENT_SPEC = _dataclass_spec(Agent)
-_MONSTER_SPEC = _dataclass_spec(Monster, m_id=0)  # CoinRun JSONs may omit m_id
+_AGENT_SPEC = _dataclass_spec(Agent, "'agent'")
+_MONSTER_SPEC = _dataclass_spec(Monster, "a monster", m_id=0)  # CoinRun JSONs may omit m_id
+_FRAME_SPEC = _Spec("a frame", ("frame_id", _INT, -1), ("state_time", _NUM, 0))
+#: Column of each agent / monster field in :class:`FrameColumns` (the dataclass field order).
+AGENT_FIELDS: dict[str, int] = _AGENT_SPEC.names
+MONSTER_FIELDS: dict[str, int] = _MONSTER_SPEC.names
 
 
 @dataclass(slots=True)
@@ -203,64 +207,34 @@ class Frame:
     monsters: list[Monster]
     file_name: str = ""
 
-    @classmethod
-    def from_dict(cls, d: Any, where: str) -> Frame:
-        if not _is_mapping(d):
-            raise MugenFormatError(f"{where}: a frame should be an object, got {type(d).__name__}")
-        if d.get("agent") is None:
-            raise MugenFormatError(f"{where}: frame has no 'agent'")
-        coins = d.get("coins_eaten", [])
-        if not isinstance(coins, list) or not all(
-            type(c) in (list, tuple) and len(c) == 2 and type(c[0]) is int and type(c[1]) is int for c in coins
-        ):
-            raise MugenFormatError(f"{where}: 'coins_eaten' should be a list of [x, y] integer pairs")
-        monsters = d.get("monsters", [])
-        if not isinstance(monsters, list):
-            raise MugenFormatError(f"{where}: 'monsters' should be a list")
-        frame_id, state_time = _values(d, _FRAME_SPEC, where)
-        return cls(
-            frame_id=frame_id, state_time=state_time, coins_eaten=[(c[0], c[1]) for c in coins],
-            agent=Agent.from_dict(d["agent"], where + ".agent"),
-            monsters=[Monster.from_dict(m, f"{where}.monsters[{j}]") for j, m in enumerate(monsters)],
-            file_name=str(d.get("file_name", "")),
-        )
 
+@dataclass(frozen=True, slots=True)
+class FrameColumns:
+    """Frames of a game as arrays, one row per requested frame: what the renderer reads (:meth:`FrameList.columns`).
 
-_FRAME_SPEC = _Spec(("frame_id", _INT, -1), ("state_time", _NUM, 0))
+    ``agent`` is ``(n, len(AGENT_FIELDS))`` float64 (columns named by :data:`AGENT_FIELDS`); ``monsters`` holds
+    every monster of the frames in order, ``(m, len(MONSTER_FIELDS))``, frame ``i`` owning rows
+    ``monster_ptr[i]:monster_ptr[i + 1]``; ``coins`` (eaten so far, ``(c, 2)`` int64 ``x, y``) likewise."""
 
-
-class FrameList(Sequence):
-    """The frames of a game, parsed and validated when first accessed (a clip renders 32 of its 96)."""
-
-    def __init__(self, raw: list[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
-        self._raw, self._parsed = raw, [None] * len(raw)
-        self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
-        self._bounds, self._level = level_bounds(maze_w, maze_h), f"{maze_w}x{maze_h}"
+    frame_ids: list[int]
+    state_time: np.ndarray
+    agent: np.ndarray
+    monster_ptr: np.ndarray
+    monsters: np.ndarray
+    coin_ptr: np.ndarray
+    coins: np.ndarray
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self.frame_ids)
 
-    def __getitem__(self, k):
-        if isinstance(k, slice):
-            return [self[i] for i in range(*k.indices(len(self)))]
-        frame = self._parsed[k]
-        if frame is None:
-            k = k % len(self._raw) if k < 0 else k
-            where = f"{self._source}: frames[{k}]"
-            frame = Frame.from_dict(self._raw[k], where)
-            for x, y in frame.coins_eaten:
-                if not (0 <= x < self._w and 0 <= y < self._h):
-                    raise MugenFormatError(f"{where} eats a coin outside the maze at {(x, y)}")
-            for m in frame.monsters:
-                if not 0 <= m.theme < self._n_monsters:
-                    raise MugenFormatError(f"{where} has a monster with theme {m.theme}, "
-                                           f"but only {self._n_monsters} monster names are listed")
-            _check_ranges(frame, where, self._bounds, self._level)
-            self._parsed[k] = frame
-        return frame
+    def agent_field(self, name: str) -> np.ndarray:
+        return self.agent[:, AGENT_FIELDS[name]]
+
+    def monster_field(self, name: str) -> np.ndarray:
+        return self.monsters[:, MONSTER_FIELDS[name]]
 
 
-Bounds = tuple[tuple[str, float, float], ...]  # (attribute, low, high)
+Bounds = tuple[tuple[str, float, float], ...]  # (field, low, high)
 
 
 def level_bounds(maze_w: int, maze_h: int) -> tuple[Bounds, Bounds, Bounds]:
@@ -272,23 +246,183 @@ def level_bounds(maze_w: int, maze_h: int) -> tuple[Bounds, Bounds, Bounds]:
     agent = (*position, *speed, ("time_alive", -MAX_STEPS, MAX_STEPS), ("spring", -MAX_STEPS, MAX_STEPS),
              ("killed_animation_frame_cnt", -MAX_STEPS, DEATH_ANIM_LENGTH + 1),
              ("finished_level_frame_cnt", -MAX_STEPS, MAX_STEPS))
+    # A dying monster shrinks by 0.8 cells over its animation; a count above the animation's length makes the
+    # reference draw it taller instead, which is kept up to the level's height.
+    dying = MONSTER_DEATH_ANIM_LENGTH + math.floor((maze_h - 1) * MONSTER_DEATH_ANIM_LENGTH / 0.8)
     monster = (*position, *speed, ("time", -MAX_STEPS, MAX_STEPS), ("anim_freq", -MAX_STEPS, MAX_STEPS),
-               ("monster_dying_frame_cnt", -MAX_STEPS, MONSTER_DEATH_ANIM_LENGTH))
+               ("monster_dying_frame_cnt", -MAX_STEPS, dying))
     return frame, agent, monster
 
 
-def _check_ranges(frame: Frame, where: str, bounds: tuple[Bounds, Bounds, Bounds], level: str) -> None:
-    """Raises a `MugenFormatError` naming the first value of `frame` outside its `level_bounds` (`level`, e.g.
-    "64x13", for the message)."""
-    frame_bounds, agent_bounds, monster_bounds = bounds
-    parts = [("", frame, frame_bounds), ("agent.", frame.agent, agent_bounds)]
-    parts += [(f"monsters[{j}].", m, monster_bounds) for j, m in enumerate(frame.monsters)]
-    for prefix, obj, ranges in parts:
-        for name, low, high in ranges:
-            value = getattr(obj, name)
-            if not low <= value <= high:
-                raise MugenFormatError(f"{where}: field {prefix + name!r} is {value!r}, outside [{low}, {high}] (the "
-                                       f"range a {level} CoinRun level allows)")
+_FINITE = float(np.finfo(np.float64).max)  # the bound of fields without one: any finite value
+_NO_ITEMS: list = []  # the default of absent coin and monster lists (never modified)
+
+
+@functools.lru_cache(maxsize=64)
+def _bound_arrays(maze_w: int, maze_h: int, n_monster_names: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """``(low, high)`` per column of the frame, agent and monster blocks of :class:`FrameColumns` (the monster
+    theme must name a monster), from :func:`level_bounds`."""
+    frame, agent, monster = level_bounds(maze_w, maze_h)
+    monster = (*monster, ("theme", 0, n_monster_names - 1))
+    arrays = []
+    for spec, bounds in ((_FRAME_SPEC, frame), (_AGENT_SPEC, agent), (_MONSTER_SPEC, monster)):
+        low, high = np.full(len(spec.fields), -_FINITE), np.full(len(spec.fields), _FINITE)
+        for name, lo, hi in bounds:
+            low[spec.names[name]], high[spec.names[name]] = lo, hi
+        arrays.append((low, high))
+    return tuple(arrays)
+
+
+class FrameList(Sequence):
+    """The frames of a game, parsed and validated when first accessed (a clip renders 32 of its 96): as
+    :class:`Frame` objects by index, or as :class:`FrameColumns` for a list of frames (the renderer's path)."""
+
+    def __init__(self, raw: list[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
+        self._raw, self._parsed = raw, {}
+        self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
+        self._bounds = _bound_arrays(maze_w, maze_h, n_monster_names)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return self._frames(range(*k.indices(len(self))))
+        return self._frames([k + len(self) if -len(self) <= k < 0 else k])[0]
+
+    def __iter__(self):
+        return iter(self._frames(range(len(self))))
+
+    def columns(self, frame_ids: Sequence[int]) -> FrameColumns:
+        """The frames ``frame_ids`` (in that order; repeats allowed) as arrays, validated.
+
+        Raises:
+            IndexError: a frame id is outside ``[0, len(self))``.
+            MugenFormatError: a frame has a field of the wrong type or outside its range, naming frame and field.
+        """
+        return self._columns(self._indices(frame_ids))[0]
+
+    def _indices(self, frame_ids: Sequence[int]) -> list[int]:
+        ids = [int(k) for k in frame_ids]
+        for k in ids:
+            if not 0 <= k < len(self._raw):
+                raise IndexError(f"{self._source}: frame {k} requested but the game has {len(self._raw)} frames")
+        return ids
+
+    def _frames(self, frame_ids: Sequence[int]) -> list[Frame]:
+        ids = self._indices(frame_ids)
+        missing = list(dict.fromkeys(k for k in ids if k not in self._parsed))
+        if missing:
+            _, (frame_rows, agent_rows, monster_rows, monster_ptr, coins, coin_ptr) = self._columns(missing)
+            for i, k in enumerate(missing):
+                self._parsed[k] = Frame(
+                    *frame_rows[i], coins_eaten=[(c[0], c[1]) for c in coins[coin_ptr[i]:coin_ptr[i + 1]]],
+                    agent=Agent(*agent_rows[i]),
+                    monsters=[Monster(*r) for r in monster_rows[monster_ptr[i]:monster_ptr[i + 1]]],
+                    file_name=str(self._raw[k].get("file_name", "")),
+                )
+        return [self._parsed[k] for k in ids]
+
+    def eaten_coins(self, k: int) -> list[list[int]]:
+        """The ``[x, y]`` cells of the coins eaten by frame ``k`` (validated: inside the maze)."""
+        return self._eaten(self._raw[self._indices([k])[0]], k)
+
+    def _eaten(self, d: Any, k: int) -> list:
+        """The validated ``coins_eaten`` of frame ``d`` (frame ``k``); checks first that ``d`` is an object."""
+        if not _is_mapping(d):
+            raise MugenFormatError(f"{self._where(k)}: a frame should be an object, got {type(d).__name__}")
+        eaten = d.get("coins_eaten", _NO_ITEMS)
+        if type(eaten) is not list or (eaten and not all(
+            type(c) in (list, tuple) and len(c) == 2 and type(c[0]) is int and type(c[1]) is int for c in eaten
+        )):
+            raise MugenFormatError(f"{self._where(k)}: 'coins_eaten' should be a list of [x, y] integer pairs")
+        for x, y in eaten:
+            if not (0 <= x < self._w and 0 <= y < self._h):
+                raise MugenFormatError(f"{self._where(k)} eats a coin outside the maze at {(x, y)}")
+        return eaten
+
+    def _where(self, k: int, part: str | int = "") -> str:
+        return f"{self._source}: frames[{k}]" + (f".monsters[{part}]" if isinstance(part, int) else part)
+
+    def _row(self, d: Any, spec: _Spec, k: int, part: str | int) -> tuple | list:
+        """The values of ``spec``'s fields in ``d``: as they are when their types were seen valid before (the
+        ranges are checked on the arrays), else through :func:`_values`."""
+        if type(d) is dict:
+            try:
+                values = spec.getter(d)
+            except KeyError:
+                values = tuple(d.get(key, default) for key, default in spec.pairs)
+            if tuple(map(type, values)) in spec.passthrough:
+                return values
+        if not _is_mapping(d):
+            raise MugenFormatError(f"{self._where(k, part)}: {spec.label} should be an object, got {type(d).__name__}")
+        return _values(d, spec, self._where(k, part))
+
+    def _columns(self, ids: list[int]) -> tuple[FrameColumns, tuple]:
+        """The frames ``ids`` as :class:`FrameColumns`, and the parsed rows they were built from."""
+        frame_rows, agent_rows, monster_rows, coins = [], [], [], []
+        monster_ptr, coin_ptr = [0], [0]
+        for k in ids:
+            d = self._raw[k]
+            eaten = self._eaten(d, k)
+            agent = d.get("agent")
+            if agent is None:
+                raise MugenFormatError(f"{self._where(k)}: frame has no 'agent'")
+            monsters = d.get("monsters", _NO_ITEMS)
+            if not isinstance(monsters, list):
+                raise MugenFormatError(f"{self._where(k)}: 'monsters' should be a list")
+            frame_rows.append(self._row(d, _FRAME_SPEC, k, ""))
+            agent_rows.append(self._row(agent, _AGENT_SPEC, k, ".agent"))
+            monster_rows += [self._row(m, _MONSTER_SPEC, k, j) for j, m in enumerate(monsters)]
+            coins += eaten
+            monster_ptr.append(len(monster_rows))
+            coin_ptr.append(len(coins))
+        rows = (frame_rows, agent_rows, monster_rows, monster_ptr, coins, coin_ptr)
+        monster_frame = np.repeat(np.arange(len(ids)), np.diff(monster_ptr))
+        blocks = []
+        for spec, values, (low, high), owner, first in zip(
+            (_FRAME_SPEC, _AGENT_SPEC, _MONSTER_SPEC), (frame_rows, agent_rows, monster_rows), self._bounds,
+            (range(len(ids)), range(len(ids)), monster_frame), (None, None, np.array(monster_ptr)[monster_frame]),
+        ):
+            def fail(r: int, c: int) -> None:
+                j = 0 if first is None else r - int(first[r])  # the monster's index in its frame
+                self._range_error(ids[owner[r]], spec, j, c, values[r][c], low[c], high[c])
+
+            block = self._block(values, spec, fail)
+            bad = ~((block >= low) & (block <= high))  # NaN fails both
+            if bad.any():
+                fail(*np.argwhere(bad)[0])
+            blocks.append(block)
+        columns = FrameColumns(ids, blocks[0][:, _FRAME_SPEC.names["state_time"]], blocks[1], np.array(monster_ptr),
+                               blocks[2], np.array(coin_ptr), np.array(coins, np.int64).reshape(-1, 2))
+        return columns, rows
+
+    @staticmethod
+    def _block(values: list, spec: _Spec, fail) -> np.ndarray:
+        """``values`` (rows of ``spec``'s fields) as a float64 array; ``fail(row, column)`` raises."""
+        try:
+            return np.array(values, np.float64).reshape(len(values), len(spec.fields))
+        except OverflowError:  # an integer beyond float64 (JSON has no size limit)
+            for r, row in enumerate(values):
+                for c, value in enumerate(row):
+                    if not -_FINITE <= value <= _FINITE:
+                        fail(r, c)
+            raise
+
+    def _range_error(self, k: int, spec: _Spec, j: int, c: int, value: Any, low: float, high: float) -> None:
+        """Raises the `MugenFormatError` for field ``c`` of ``spec`` in frame ``k`` (monster ``j`` of it)."""
+        name = spec.fields[c][0]
+        if spec is _MONSTER_SPEC and name == "theme":
+            raise MugenFormatError(f"{self._where(k)} has a monster with theme {value}, "
+                                   f"but only {self._n_monsters} monster names are listed")
+        prefix = {"a frame": "", "'agent'": "agent."}.get(spec.label, f"monsters[{j}].")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MugenFormatError(f"{self._where(k)}: field {prefix + name!r} is not finite ({value!r})")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        if high == _FINITE:
+            raise MugenFormatError(f"{self._where(k)}: field {prefix + name!r} is {shown}, too large for a number")
+        raise MugenFormatError(f"{self._where(k)}: field {prefix + name!r} is {shown}, outside [{low:g}, {high:g}] "
+                               f"(the range a {self._w}x{self._h} CoinRun level allows)")
 
 
 @dataclass
@@ -296,7 +430,7 @@ class Game:
     """A parsed game JSON. ``maze[y][x]`` with ``y = 0`` the bottom row; eaten coins restored (see below)."""
 
     maze: list[str]
-    frames: Sequence[Frame]
+    frames: FrameList
     zoom: float = 5.5
     bgzoom: float = 0.4
     world_theme_n: int = 0
@@ -312,6 +446,12 @@ class Game:
     level_seed: Any = 0
     rl_agent_seed: Any = 0
     source: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.frames, FrameList):  # Frame objects or frame dicts
+            raw = [asdict(f) if isinstance(f, Frame) else f for f in self.frames]
+            self.frames = FrameList(raw, self.source or "<game>", len(self.flattened_monster_names), self.maze_w,
+                                    self.maze_h)
 
     @property
     def flattened_monster_names(self) -> list[str]:
@@ -364,12 +504,12 @@ class Game:
         maze = data["maze"]
         if not isinstance(maze, list) or len(maze) != maze_h:
             raise MugenFormatError(f"{source}: 'maze' should be a list of maze_h={maze_h} strings")
-        for y, row in enumerate(maze):
-            if not isinstance(row, str) or len(row) != maze_w:
-                raise MugenFormatError(f"{source}: maze row {y} should be a string of maze_w={maze_w} tiles")
-            bad = set(row) - TILE_CHARS
-            if bad:
-                raise MugenFormatError(f"{source}: maze row {y} has unknown tile(s) {sorted(bad)}")
+        if not all(type(row) is str and len(row) == maze_w for row in maze):
+            y = next(y for y, row in enumerate(maze) if not isinstance(row, str) or len(row) != maze_w)
+            raise MugenFormatError(f"{source}: maze row {y} should be a string of maze_w={maze_w} tiles")
+        if not set("".join(maze)) <= TILE_CHARS:
+            y, bad = next((y, set(row) - TILE_CHARS) for y, row in enumerate(maze) if set(row) - TILE_CHARS)
+            raise MugenFormatError(f"{source}: maze row {y} has unknown tile(s) {sorted(bad)}")
         frames = data["frames"]
         if not isinstance(frames, list) or not frames:
             raise MugenFormatError(f"{source}: 'frames' should be a non-empty list")
@@ -384,12 +524,14 @@ class Game:
         themes = [(key, data[key]) for key in ("background_themes", "ground_themes", "agent_themes")]
         for key, values in themes + [(f"monster_names.{k}", v) for k, v in names.items()]:
             for value in values:  # sprite names become paths under the asset folder: they must stay inside it
-                if value.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", value) or ":" in value:
+                if value.startswith(("/", "\\")) or ":" in value or (
+                    ".." in value and ".." in value.replace("\\", "/").split("/")
+                ):
                     raise MugenFormatError(f"{source}: {key} entry {value!r} is not a path inside the asset folder")
         n_monsters = sum(len(v) for k, v in names.items() if k in ("ground", "walking", "flying"))
         frames = FrameList(frames, source, n_monsters, maze_w, maze_h)
         game = cls(
-            maze=list(maze), frames=frames if lazy else list(frames),
+            maze=list(maze), frames=frames,
             zoom=zoom, bgzoom=bgzoom,
             world_theme_n=int(_num(data, "world_theme_n", source, 0)),
             agent_theme_n=int(_num(data, "agent_theme_n", source, 0)),
@@ -406,6 +548,8 @@ class Game:
         ):
             if not 0 <= value < len(options):
                 raise MugenFormatError(f"{source}: {name}={value} is out of range for {options}")
+        if not lazy:
+            frames[:]  # parse and validate every frame now
         if restore_eaten_coins:
             game.restore_eaten_coins()
         return game
@@ -413,7 +557,7 @@ class Game:
     def restore_eaten_coins(self) -> None:
         """Put coins eaten by the last frame back into empty maze cells (as gold coins, ``"1"``)."""
         rows = [list(r) for r in self.maze]
-        for x, y in self.frames[-1].coins_eaten:
+        for x, y in self.frames.eaten_coins(len(self.frames) - 1):
             if rows[y][x] == ".":
                 rows[y][x] = "1"
         self.maze = ["".join(r) for r in rows]

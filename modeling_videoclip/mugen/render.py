@@ -16,7 +16,18 @@ from PIL import Image
 
 from . import kernels
 from .assets import SHIELD_FILE, TILE_FILES, alien_file, ground_file, monster_file, resolve_asset_path
-from .game import DEATH_ANIM_LENGTH, MONSTER_DEATH_ANIM_LENGTH, ZOOM_DY_RATIO, Game
+from .game import (
+    AGENT_ANIM_FREQ,
+    AGENT_POSES,
+    DEATH_ANIM_LENGTH,
+    MONSTER_DEATH_ANIM_LENGTH,
+    ZOOM_DY_RATIO,
+    FrameColumns,
+    Game,
+    agent_pose_index,
+    monster_walk1,
+    walk1_phase,
+)
 
 __all__ = ["MugenRenderer", "SEMANTIC_LABELS", "NUM_SEGMENTATION_LABELS", "ZOOM_DY_RATIO"]
 
@@ -33,6 +44,9 @@ _TILE_LABELS: dict[str, int] = {
     "A": 3, "S": 4, "a": 5, "b": 6, "1": 19, "2": 20, "#": 8, "$": 8, "&": 8, "%": 8, "|": 1, "^": 2, "=": 7,
 }
 _AGENT_LABEL = 21  # also the shield's
+_MONSTER_POSES = ("", "_move", "_dead")  # sprite name suffixes
+_SIZE_KEY = 1 << 16  # sprite heights are below this (cells are at most resolution * 6 / maze_w px)
+_AGENT_SLOT = 1 << 20  # the agent is pasted after a frame's monsters, then the shield
 
 
 class _Sprite:
@@ -363,19 +377,15 @@ class MugenRenderer:
 
     def _ops(self, game: Game, frame_ids: Sequence[int] | None, labels: bool):
         """``(n_frames, resolution, atlas, table, tile_ops, sprite_ops)``: the paste operations and their atlas."""
-        frames = self._frames(game, frame_ids)
+        frames = self._frame_columns(game, frame_ids)
         cam = _Camera.make(self.resolution, game.zoom, game.maze_w)
         level = self._level(game, cam)
         bg_h, bg_w3 = (0, 0) if labels else self._background(game).shape  # labels have no background
-        agent_x, agent_y, state_time, n_eaten = np.array(
-            [(f.agent.x, f.agent.y, f.state_time, len(f.coins_eaten)) for f in frames], np.float64).T
-        eaten_ptr = np.zeros(len(frames) + 1, np.int64)
-        eaten_ptr[1:] = np.cumsum(n_eaten)
-        eaten_xy = np.array([c for f in frames for c in f.coins_eaten], np.int64).reshape(-1, 2)
-        ops = kernels.tile_ops(np.ascontiguousarray(agent_x), np.ascontiguousarray(agent_y),
-                               np.ascontiguousarray(state_time), eaten_ptr, eaten_xy, level.tile_src[labels],
-                               level.tile_value, level.lava_kind, level.tiles.lava_size, cam.res, cam.zoom, cam.kx,
-                               cam.ky, ZOOM_DY_RATIO[cam.zoom], float(game.bgzoom), bg_w3 // 3, bg_h, not labels)
+        agent_x, agent_y = (np.ascontiguousarray(frames.agent_field(name)) for name in ("x", "y"))
+        ops = kernels.tile_ops(agent_x, agent_y, np.ascontiguousarray(frames.state_time), frames.coin_ptr,
+                               frames.coins, level.tile_src[labels], level.tile_value, level.lava_kind,
+                               level.tiles.lava_size, cam.res, cam.zoom, cam.kx, cam.ky, ZOOM_DY_RATIO[cam.zoom],
+                               float(game.bgzoom), bg_w3 // 3, bg_h, not labels)
         lava = np.flatnonzero(ops[:, 1] <= -kernels.LAVA_BASE)
         if len(lava):
             ops[lava, 1] = level.tiles.lava_ids(-ops[lava, 1] - kernels.LAVA_BASE, labels)
@@ -383,84 +393,108 @@ class MugenRenderer:
         return len(frames), cam.res, *level.tiles.bank.atlas.snapshot(), ops, sprites
 
     @staticmethod
-    def _frames(game: Game, frame_ids: Sequence[int] | None) -> list:
+    def _frame_columns(game: Game, frame_ids: Sequence[int] | None) -> FrameColumns:
         if frame_ids is None:
-            return list(game.frames)
-        frame_ids = [int(k) for k in frame_ids]
-        if not frame_ids:
+            return game.frames.columns(range(len(game.frames)))
+        if not len(frame_ids):
             raise ValueError("frame_ids is empty")
-        bad = [k for k in frame_ids if not 0 <= k < len(game.frames)]
-        if bad:
-            where = game.source or "game"
-            raise IndexError(f"{where}: frame {bad[0]} requested but the game has {len(game.frames)} frames")
-        return [game.frames[k] for k in frame_ids]
+        return game.frames.columns(frame_ids)
 
-    def _monster_draw(self, names: list[str], cam: _Camera, dx: float, bank: _SpriteBank, m):
-        shrink = 0.0  # exact: adding 0.0 and scaling by 1.0 leave the live monster's rect as the reference's
-        if m.is_dead:
-            shrink = (MONSTER_DEATH_ANIM_LENGTH - max(0, m.monster_dying_frame_cnt)) * 0.8 / MONSTER_DEATH_ANIM_LENGTH
-        rect = [math.floor(cam.kx * m.x + dx), math.floor(cam.res - cam.ky * m.y + cam.dy + cam.ky * shrink),
-                math.ceil(cam.kx), math.ceil(cam.ky * (1 - shrink))]
-        name = names[m.theme]
-        pose = "_dead" if m.is_dead else ("" if m.walk1_mode else "_move")
-        sprite = bank.get(monster_file(name, pose), "monster", flip=m.vx > 0)
-        return name, sprite, rect
-
-    def _agent_draw(self, game: Game, cam: _Camera, dx: float, bank: _SpriteBank, agent):
-        sprite = bank.get(alien_file(game.agent_theme, agent.pose), "alien", flip=not agent.is_facing_right)
-        ar = sprite.aspect_ratio
-        rect = [math.floor(cam.kx * agent.x + dx), math.floor(cam.res - cam.ky * (agent.y + ar - 1) + cam.dy),
-                math.ceil(cam.kx), math.ceil(ar * cam.ky)]
-        transparency = (DEATH_ANIM_LENGTH + 1 - agent.killed_animation_frame_cnt) * 12 if agent.is_killed else 0
-        return sprite, rect, transparency
-
-    def _shield_rect(self, cam: _Camera, dx: float, agent) -> list[int]:
-        res = cam.res
-        rect = [math.floor(cam.kx * agent.x + dx - 7 * res / 1024),
-                math.floor(res - cam.ky * (agent.y + 1) + cam.dy + 8 * res / 1024),
-                math.ceil(cam.kx * 1.15), math.ceil(cam.ky * 2.1)]
-        if agent.pose == "duck":
-            rect[1] += math.floor(8 * res / 1024)
-        return rect
-
-    def _sprite_ops(self, game: Game, frames: list, cam: _Camera, bank: _SpriteBank, labels: bool) -> np.ndarray:
+    def _sprite_ops(self, game: Game, frames: FrameColumns, cam: _Camera, bank: _SpriteBank,
+                    labels: bool) -> np.ndarray:
         """Paste operations for the monsters, then the agent, then the shield, of each frame: sprites for RGB
-        frames; for segmentation maps, boxes or sprite masks (see ``bbox_smap_*``)."""
-        index = bank.atlas.index
-        names = game.flattened_monster_names
-        ops: list[int] = []
-        for i, frame in enumerate(frames):
-            agent = frame.agent
-            dx = -agent.x * cam.kx + cam.center - 0.5 * cam.kx  # the reference's camera offset
-            for m in frame.monsters:
-                name, sprite, rect = self._monster_draw(names, cam, dx, bank, m)
-                if not labels:
-                    ops += (i, index(sprite.fit(rect[2], rect[3])), rect[0], rect[1], 0, 0, 0)
-                elif self.bbox_smap_for_monsters:
-                    ops += (i, kernels.FILL, rect[0], rect[1], rect[2], rect[3], SEMANTIC_LABELS.get(name, 0))
-                else:
-                    sprite = sprite.fit(rect[2], rect[3], nearest=True)
-                    ops += (i, index(sprite), rect[0], rect[1], 0, 0, SEMANTIC_LABELS.get(name, 0))
-            sprite, rect, transparency = self._agent_draw(game, cam, dx, bank, agent)
-            if transparency <= 255:
-                sprite = sprite.fit(rect[2], rect[3], nearest=labels)
-                if labels:
-                    ops += self._person_op(i, index, sprite, rect, 0.8)
-                else:
-                    sprite = sprite.faded(transparency) if agent.is_killed else sprite
-                    ops += (i, index(sprite), rect[0], rect[1], 0, 0, 0)
-            if agent.power_up_mode:
-                rect = self._shield_rect(cam, dx, agent)
-                shield = bank.get(SHIELD_FILE, "shield").fit(rect[2], rect[3], nearest=labels)
-                if labels:
-                    ops += self._person_op(i, index, shield, rect, 0.45)
-                else:
-                    ops += (i, index(shield), *rect[:2], 0, 0, 0)
-        return np.array(ops, np.int64).reshape(-1, 7)
+        frames; for segmentation maps, boxes or sprite masks (see ``bbox_smap_*``). Positions are the reference's
+        float expressions, evaluated in the same order on arrays; sprites are chosen once per distinct look."""
+        dx = -frames.agent_field("x") * cam.kx + cam.center - 0.5 * cam.kx  # the reference's camera offset
+        parts = [self._monster_ops(game, frames, cam, bank, labels, dx), *self._agent_ops(game, frames, cam, bank,
+                                                                                           labels, dx)]
+        frame, slot, ops = (np.concatenate(column) for column in zip(*parts))
+        return ops[np.lexsort((slot, frame))]
 
-    def _person_op(self, i: int, index, sprite: _Sprite, rect: list[int], cut_ratio: float) -> tuple[int, ...]:
+    def _monster_ops(self, game: Game, frames: FrameColumns, cam: _Camera, bank: _SpriteBank, labels: bool,
+                     dx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(frame, slot in the frame, ops)`` of the monsters (shrinking into the ground while dying)."""
+        field = frames.monster_field
+        owner = np.repeat(np.arange(len(frames)), np.diff(frames.monster_ptr))
+        slot = np.arange(len(owner)) - frames.monster_ptr[owner]
+        dead = field("is_dead") != 0
+        shrink = np.where(dead, (MONSTER_DEATH_ANIM_LENGTH - np.maximum(0, field("monster_dying_frame_cnt"))) * 0.8
+                          / MONSTER_DEATH_ANIM_LENGTH, 0.0)  # 0.0 leaves a live monster's rect as the reference's
+        x = np.floor(cam.kx * field("x") + dx[owner])
+        y = np.floor(cam.res - cam.ky * field("y") + cam.dy + cam.ky * shrink)
+        w, h = math.ceil(cam.kx), np.ceil(cam.ky * (1 - shrink)).astype(np.int64)
+        walk1 = monster_walk1(field("is_jumping") != 0, field("vy"), field("time"), field("anim_freq"))
+        pose = np.where(dead, 2, np.where(walk1, 0, 1))  # index into _MONSTER_POSES
+        look = ((field("theme").astype(np.int64) * 3 + pose) * 2 + (field("vx") > 0)) * _SIZE_KEY + h
+        looks, inverse = np.unique(look, return_inverse=True)
+        names = game.flattened_monster_names
+        source, value = np.empty(len(looks), np.int64), np.empty(len(looks), np.int64)
+        for u, key in enumerate(looks.tolist()):
+            key, height = divmod(key, _SIZE_KEY)
+            key, flip = divmod(key, 2)
+            theme, pose_index = divmod(key, 3)
+            sprite = bank.get(monster_file(names[theme], _MONSTER_POSES[pose_index]), "monster", flip=bool(flip))
+            value[u] = SEMANTIC_LABELS.get(names[theme], 0) if labels else 0
+            if labels and self.bbox_smap_for_monsters:
+                source[u] = kernels.FILL
+            else:
+                source[u] = bank.atlas.index(sprite.fit(w, height, nearest=labels))
+        boxes = labels and self.bbox_smap_for_monsters
+        size = (np.full(len(h), w), h) if boxes else (np.zeros_like(h), np.zeros_like(h))
+        return owner, slot, _op_rows(owner, source[inverse], x, y, *size, value[inverse])
+
+    def _agent_ops(self, game: Game, frames: FrameColumns, cam: _Camera, bank: _SpriteBank, labels: bool,
+                   dx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(frame, slot, ops)`` of the agent (fading while dying) and of its shield (in power-up mode)."""
+        field = frames.agent_field
+        ax, ay, res = field("x"), field("y"), cam.res
+        killed = field("is_killed") != 0
+        pose = agent_pose_index(killed, field("ladder") != 0, walk1_phase(field("time_alive"), AGENT_ANIM_FREQ),
+                                field("vy"), field("spring"), field("vx"))
+        transparency = np.where(killed, (DEATH_ANIM_LENGTH + 1 - field("killed_animation_frame_cnt")) * 12, 0)
+        transparency = transparency.astype(np.int64)
+        drawn = np.flatnonzero(transparency <= 255)
+        look = (pose[drawn] * 2 + (field("vx")[drawn] < 0)) * 512 + np.where(killed[drawn], transparency[drawn], 256)
+        looks, inverse = np.unique(look, return_inverse=True)
+        source, aspect, height = (np.empty(len(looks), dtype) for dtype in (np.int64, np.float64, np.int64))
+        w = math.ceil(cam.kx)
+        for u, key in enumerate(looks.tolist()):
+            key, fade = divmod(key, 512)
+            pose_index, flip = divmod(key, 2)
+            sprite = bank.get(alien_file(game.agent_theme, AGENT_POSES[pose_index]), "alien", flip=bool(flip))
+            aspect[u], height[u] = sprite.aspect_ratio, math.ceil(sprite.aspect_ratio * cam.ky)
+            sprite = sprite.fit(w, int(height[u]), nearest=labels)
+            if not labels and fade != 256:
+                sprite = sprite.faded(fade)
+            source[u] = bank.atlas.index(sprite)
+        x = np.floor(cam.kx * ax[drawn] + dx[drawn])
+        y = np.floor(res - cam.ky * (ay[drawn] + aspect[inverse] - 1) + cam.dy)
+        agent = self._person_ops(drawn, source[inverse], x, y, w, height[inverse], labels, 0.8)
+        shielded = np.flatnonzero(field("power_up_mode") != 0)
+        x = np.floor(cam.kx * ax[shielded] + dx[shielded] - 7 * res / 1024)
+        y = np.floor(res - cam.ky * (ay[shielded] + 1) + cam.dy + 8 * res / 1024)
+        y += np.where(pose[shielded] == AGENT_POSES.index("duck"), math.floor(8 * res / 1024), 0)
+        w, h = math.ceil(cam.kx * 1.15), math.ceil(cam.ky * 2.1)
+        shield = bank.atlas.index(bank.get(SHIELD_FILE, "shield").fit(w, h, nearest=labels))
+        shield = self._person_ops(shielded, np.full(len(shielded), shield), x, y, w, np.full(len(shielded), h),
+                                  labels, 0.45)
+        return [(drawn, np.full(len(drawn), _AGENT_SLOT), agent),
+                (shielded, np.full(len(shielded), _AGENT_SLOT + 1), shield)]
+
+    def _person_ops(self, frame: np.ndarray, source: np.ndarray, x: np.ndarray, y: np.ndarray, w: int,
+                    h: np.ndarray, labels: bool, cut_ratio: float) -> np.ndarray:
+        """Ops of the agent or the shield: its sprite, or in segmentation maps its label, as a box when
+        ``bbox_smap_for_agent`` (the sprite's top part is empty: the box starts ``cut_ratio * w`` rows lower)."""
+        zeros = np.zeros(len(frame), np.int64)
+        if not labels:
+            return _op_rows(frame, source, x, y, zeros, zeros, zeros)
         if self.bbox_smap_for_agent:
-            # the agent sprite's top part is empty: the box starts cut_ratio * width rows lower
-            cut = int(cut_ratio * rect[2])
-            return (i, kernels.FILL, rect[0], rect[1] + cut, rect[2], sprite.image.size[1] - cut, _AGENT_LABEL)
-        return (i, index(sprite), rect[0], rect[1], 0, 0, _AGENT_LABEL)
+            cut = int(cut_ratio * w)
+            return _op_rows(frame, np.full(len(frame), kernels.FILL), x, y + cut, np.full(len(frame), w), h - cut,
+                            zeros + _AGENT_LABEL)
+        return _op_rows(frame, source, x, y, zeros, zeros, zeros + _AGENT_LABEL)
+
+
+def _op_rows(*columns: np.ndarray) -> np.ndarray:
+    """``(n, 7)`` int64 paste operations from their 7 columns (see :func:`kernels.tile_ops`)."""
+    return np.stack([np.asarray(c, np.int64) for c in columns], axis=1).reshape(-1, 7)
