@@ -7,6 +7,9 @@ checkout (only ``examples/mugen/data/coinrun/{game,construct_from_json}.py``)::
 Both draw the same clips (the synthetic sample, stand-in sprites) in one process and thread, the reference driven as
 its ``MUGENDataset`` does. Two rows per resolution: "render" from a loaded game JSON (ours parses the frames it draws
 lazily, which counts as rendering for us) and "incl. JSON parse"; the diff is over all frames, in 0-255 pixel units.
+A third row, ``row`` (``--only row``), is what a DataLoader worker does for each clip: read a row of
+``load_mugen(...)`` (the game JSON read, parsed and rendered at 256) vs a row of the reference's ``MUGENDataset``,
+passes over all clips timed ABBA as the other benchmarks.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BenchOptions, Result, check_goal, main, skipped, timed
+from benchmarks.common import BenchOptions, Result, check_goal, main, skipped, speed_result, timed
 from benchmarks.reference import import_from_checkout
-from modeling_videoclip.mugen import MugenRenderer, load_game, make_mugen_sample
+from modeling_videoclip.mugen import MugenRenderer, load_game, load_mugen, make_mugen_sample
 
-NAMES = ("render",)
+NAMES = ("render", "row")
 GOAL = ">= 10x"  # at 256, rendering only
+ROW_GOAL = ">= 15x"  # issue 15: a load_mugen row, JSON read included
 
 
 class ReferenceRenderer:
@@ -79,7 +83,52 @@ def add_arguments(parser: argparse._ArgumentGroup) -> None:
 
 
 def run(options: BenchOptions) -> list[Result]:
-    """Two rows per resolution (see the module docstring); the settings are `add_arguments`' flags."""
+    """The render rows and the dataset-row row (see the module docstring); the settings are `add_arguments`'
+    flags."""
+    return (run_render(options) if options.wants("render") else []) + (
+        run_rows(options) if options.wants("row") else [])
+
+
+def run_rows(options: BenchOptions) -> list[Result]:
+    """A ``load_mugen`` row vs a ``MUGENDataset`` row: both read the clip's game JSON and render its 32 frames at 256
+    (the reference also stacks them into a tensor, as its ``__getitem__`` does); every row is compared first."""
+    from benchmarks.bench_pipeline import make_sample, reference_dataset
+
+    num_clips = options.num_clips or (4 if options.quick else 16)
+    name = f"MUGEN dataset row (load_mugen: game JSON read + 32 frames rendered at 256), {num_clips} clips"
+    if options.reference_dir is None:
+        return [skipped(name, "needs --reference-dir (a facebookresearch/multimodal checkout)", ROW_GOAL)]
+    with tempfile.TemporaryDirectory(prefix="mugen-bench-rows-") as folder:
+        sample, release = make_sample(Path(folder), num_clips, options.seed)
+        reference = reference_dataset(options.reference_dir, sample, release)
+        ours = load_mugen(sample, "test", start="fixed", annotation="manual")
+        position = {Path(entry["video"]["json_file"]).name: i for i, entry in enumerate(reference.data)}
+        pairs = [(position[Path(path).name], i) for i, path in enumerate(ours["json_file"])]  # ours drops clips
+        # without a manual caption, the reference does not
+        largest = 0
+        for reference_index, our_index in pairs:  # also the warm-up of sprites, levels and kernels
+            a, b = reference[reference_index]["video"].numpy(), ours[our_index]["video"]
+            largest = max(largest, int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()))
+
+        def our_pass() -> None:
+            for _, i in pairs:
+                ours[i]
+
+        def reference_pass() -> None:
+            for i, _ in pairs:
+                reference[i]
+
+        result = speed_result(
+            name, our_pass, reference_pass, options.repeats(6, 2), ROW_GOAL, float(largest),
+            notes=f"{len(pairs)} clips paired by game JSON; one thread; passes over all clips timed ABBA (each row "
+            "read, parsed and rendered inside the timing, results dropped as a DataLoader worker hands them on); "
+            "diff over every pixel of every clip, 0-255 units", per_call_items=len(pairs), item_name="clips",
+        )
+        return [result]
+
+
+def run_render(options: BenchOptions) -> list[Result]:
+    """Two rows per resolution (see the module docstring)."""
     names = [f"MUGEN render{part}, 1 clip of {options.sequence_length} frames at {res}" for res in options.resolution
              for part in ("", " incl. JSON parse")]
     if options.reference_dir is None:

@@ -246,6 +246,10 @@ def test_frame_columns_hold_the_frames_values():
     game = make_game(frames)
     order = [3, 0, 2, 3]
     columns = game.frames.columns(order)
+    frames[1]["agent"].pop("vx")  # an optional field left out (its default)...
+    frames[2]["agent"]["time_alive"] = 2.7  # ...and a float count (converted as int(2.7), by the checked path)
+    converted = make_game(frames).frames.columns([1, 2])
+    assert converted.agent_field("vx")[0] == 0 and converted.agent_field("time_alive")[1] == 2
     assert len(columns) == 4 and columns.monster_ptr.tolist() == [0, 3, 3, 5, 8]
     assert columns.coin_ptr.tolist() == [0, 3, 3, 5, 8] and columns.coins[0].tolist() == [3, 4]
     for i, k in enumerate(order):

@@ -4,6 +4,7 @@ lists and per-frame agent and monster states; poses, facing and walk phases are 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import operator
 import os
@@ -11,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+import numba
 import numpy as np
 import orjson
 
@@ -78,8 +80,19 @@ class _Spec:
         self.label, self.fields = label, fields
         self.names = {key: j for j, (key, _, _) in enumerate(fields)}
         self.pairs = tuple((key, default) for key, _, default in fields)
-        self.getter = operator.itemgetter(*(key for key, _, _ in fields))  # when every key is present
+        keys = [key for key, _, _ in fields]
+        # a tuple of the values when every key is present (itemgetter gives a bare value for one key)
+        self.getter = operator.itemgetter(*keys) if len(keys) > 1 else lambda d: (d[keys[0]],)
         self.passthrough: set = set()
+        # the types each field takes as they are (an int field given a float is converted: not as it is)
+        self.fast_types = tuple({_NUM: {int, float}, _INT: {int}, _FLAG: {bool, int}}[kind] for _, kind, _ in fields)
+
+    def row(self, d: Mapping[str, Any]) -> tuple:
+        """The values of the fields in ``d``, defaults for those left out (None for required ones)."""
+        try:
+            return self.getter(d)
+        except KeyError:
+            return tuple(d.get(key, default) for key, default in self.pairs)
 
 
 def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
@@ -106,26 +119,37 @@ def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
 
 #: The agent poses CoinRun draws, indexed by :func:`agent_pose_index`.
 AGENT_POSES = ("hit", "climb1", "climb2", "jump", "duck", "stand", "walk1", "walk2")
+_rule = numba.njit(cache=True, nogil=True)  # game rules, called by the renderer's kernels and by the dataclasses
 
 
-def walk1_phase(time: Any, anim_freq: Any) -> Any:
-    """Whether an animation of period ``anim_freq`` steps (at least 1) shows its first image at ``time``;
-    scalars or arrays."""
-    return np.floor_divide(time, np.maximum(anim_freq, 1)) % 2 == 0
+@_rule
+def walk1_phase(time: int, anim_freq: int) -> bool:
+    """Whether an animation of period ``anim_freq`` steps (at least 1) shows its first image at step ``time``."""
+    return (time // max(anim_freq, 1)) % 2 == 0
 
 
-def agent_pose_index(is_killed: Any, ladder: Any, walk1: Any, vy: Any, spring: Any, vx: Any) -> Any:
+@_rule
+def agent_pose_index(is_killed: bool, ladder: bool, walk1: bool, vy: float, spring: float, vx: float) -> int:
     """The agent's pose as an index into :data:`AGENT_POSES`, in CoinRun's priority order (a killed agent shows "hit"
-    even on a ladder or mid-jump); booleans and numbers, scalars or arrays."""
-    moving = np.where(vx == 0, 5, np.where(walk1, 6, 7))
-    return np.where(is_killed, 0, np.where(ladder, np.where(walk1, 1, 2),
-                                           np.where(vy != 0, 3, np.where(spring != 0, 4, moving))))
+    even on a ladder or mid-jump)."""
+    if is_killed:
+        return 0
+    if ladder:
+        return 1 if walk1 else 2
+    if vy != 0:
+        return 3
+    if spring != 0:
+        return 4
+    if vx == 0:
+        return 5
+    return 6 if walk1 else 7
 
 
-def monster_walk1(is_jumping: Any, vy: Any, time: Any, anim_freq: Any) -> Any:
+@_rule
+def monster_walk1(is_jumping: bool, vy: float, time: int, anim_freq: int) -> bool:
     """Whether a monster shows its first sprite (else its "move" one): jumping monsters show "move" while airborne,
-    the others alternate every ``anim_freq`` steps; scalars or arrays."""
-    return np.where(is_jumping, vy == 0, walk1_phase(time, anim_freq))
+    the others alternate every ``anim_freq`` steps."""
+    return vy == 0 if is_jumping else walk1_phase(time, anim_freq)
 
 
 @dataclass(slots=True)  # slots: fewer objects for the GC to track
@@ -153,9 +177,9 @@ class Agent:
 
     def __post_init__(self) -> None:
         self.is_facing_right = not self.vx < 0
-        self.walk1_mode = bool(walk1_phase(int(self.time_alive), AGENT_ANIM_FREQ))
-        index = agent_pose_index(self.is_killed, self.ladder, self.walk1_mode, self.vy, self.spring, self.vx)
-        self.pose = AGENT_POSES[int(index)]
+        self.walk1_mode = walk1_phase(int(self.time_alive), AGENT_ANIM_FREQ)
+        self.pose = AGENT_POSES[agent_pose_index(bool(self.is_killed), bool(self.ladder), self.walk1_mode,
+                                                 float(self.vy), float(self.spring), float(self.vx))]
 
 
 @dataclass(slots=True)
@@ -178,7 +202,7 @@ class Monster:
     walk1_mode: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.walk1_mode = bool(monster_walk1(self.is_jumping, self.vy, self.time, self.anim_freq))
+        self.walk1_mode = monster_walk1(bool(self.is_jumping), float(self.vy), int(self.time), int(self.anim_freq))
 
 
 def _dataclass_spec(cls: type, label: str, **defaults: Any) -> _Spec:
@@ -191,9 +215,20 @@ def _dataclass_spec(cls: type, label: str, **defaults: Any) -> _Spec:
 _AGENT_SPEC = _dataclass_spec(Agent, "'agent'")
 _MONSTER_SPEC = _dataclass_spec(Monster, "a monster", m_id=0)  # CoinRun JSONs may omit m_id
 _FRAME_SPEC = _Spec("a frame", ("frame_id", _INT, -1), ("state_time", _NUM, 0))
-#: Column of each agent / monster field in :class:`FrameColumns` (the dataclass field order).
-AGENT_FIELDS: dict[str, int] = _AGENT_SPEC.names
-MONSTER_FIELDS: dict[str, int] = _MONSTER_SPEC.names
+#: The fields the renderer reads, in the column order of :class:`FrameColumns`.
+AGENT_FIELDS = ("x", "y", "vx", "vy", "time_alive", "ladder", "spring", "is_killed", "killed_animation_frame_cnt",
+                "power_up_mode")
+MONSTER_FIELDS = ("x", "y", "vx", "vy", "theme", "is_jumping", "is_dead", "time", "anim_freq",
+                  "monster_dying_frame_cnt")
+
+
+def _drawn(spec: _Spec, names: Sequence[str]) -> _Spec:
+    """The fields ``names`` of ``spec``, in that order."""
+    return _Spec(spec.label, *(spec.fields[spec.names[name]] for name in names))
+
+
+_DRAWN = (_drawn(_FRAME_SPEC, ("state_time",)), _drawn(_AGENT_SPEC, AGENT_FIELDS),
+          _drawn(_MONSTER_SPEC, MONSTER_FIELDS))
 
 
 @dataclass(slots=True)
@@ -210,10 +245,10 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class FrameColumns:
-    """Frames of a game as arrays, one row per requested frame: what the renderer reads (:meth:`FrameList.columns`).
+    """The values the renderer reads from some frames of a game, as arrays (:meth:`FrameList.columns`).
 
-    ``agent`` is ``(n, len(AGENT_FIELDS))`` float64 (columns named by :data:`AGENT_FIELDS`); ``monsters`` holds
-    every monster of the frames in order, ``(m, len(MONSTER_FIELDS))``, frame ``i`` owning rows
+    ``agent`` is ``(n, len(AGENT_FIELDS))`` float64, one row per frame, columns named by :data:`AGENT_FIELDS`;
+    ``monsters`` holds every monster of the frames in order, ``(m, len(MONSTER_FIELDS))``, frame ``i`` owning rows
     ``monster_ptr[i]:monster_ptr[i + 1]``; ``coins`` (eaten so far, ``(c, 2)`` int64 ``x, y``) likewise."""
 
     frame_ids: list[int]
@@ -228,13 +263,20 @@ class FrameColumns:
         return len(self.frame_ids)
 
     def agent_field(self, name: str) -> np.ndarray:
-        return self.agent[:, AGENT_FIELDS[name]]
+        return self.agent[:, AGENT_FIELDS.index(name)]
 
     def monster_field(self, name: str) -> np.ndarray:
-        return self.monsters[:, MONSTER_FIELDS[name]]
+        return self.monsters[:, MONSTER_FIELDS.index(name)]
 
 
 Bounds = tuple[tuple[str, float, float], ...]  # (field, low, high)
+
+
+def max_dying_count(maze_h: int) -> int:
+    """The largest ``monster_dying_frame_cnt`` accepted in a level ``maze_h`` cells high. A dying monster shrinks by
+    0.8 cells over its animation; a count above the animation's length makes the reference draw it taller instead,
+    which is kept up to the level's height."""
+    return MONSTER_DEATH_ANIM_LENGTH + math.floor((maze_h - 1) * MONSTER_DEATH_ANIM_LENGTH / 0.8)
 
 
 def level_bounds(maze_w: int, maze_h: int) -> tuple[Bounds, Bounds, Bounds]:
@@ -244,13 +286,9 @@ def level_bounds(maze_w: int, maze_h: int) -> tuple[Bounds, Bounds, Bounds]:
     speed = (("vx", -MAX_SPEED, MAX_SPEED), ("vy", -MAX_SPEED, MAX_SPEED))
     frame = (("state_time", -MAX_STEPS, MAX_STEPS),)
     agent = (*position, *speed, ("time_alive", -MAX_STEPS, MAX_STEPS), ("spring", -MAX_STEPS, MAX_STEPS),
-             ("killed_animation_frame_cnt", -MAX_STEPS, DEATH_ANIM_LENGTH + 1),
-             ("finished_level_frame_cnt", -MAX_STEPS, MAX_STEPS))
-    # A dying monster shrinks by 0.8 cells over its animation; a count above the animation's length makes the
-    # reference draw it taller instead, which is kept up to the level's height.
-    dying = MONSTER_DEATH_ANIM_LENGTH + math.floor((maze_h - 1) * MONSTER_DEATH_ANIM_LENGTH / 0.8)
+             ("killed_animation_frame_cnt", -MAX_STEPS, DEATH_ANIM_LENGTH + 1))
     monster = (*position, *speed, ("time", -MAX_STEPS, MAX_STEPS), ("anim_freq", -MAX_STEPS, MAX_STEPS),
-               ("monster_dying_frame_cnt", -MAX_STEPS, dying))
+               ("monster_dying_frame_cnt", -MAX_STEPS, max_dying_count(maze_h)))
     return frame, agent, monster
 
 
@@ -265,7 +303,7 @@ def _bound_arrays(maze_w: int, maze_h: int, n_monster_names: int) -> tuple[tuple
     frame, agent, monster = level_bounds(maze_w, maze_h)
     monster = (*monster, ("theme", 0, n_monster_names - 1))
     arrays = []
-    for spec, bounds in ((_FRAME_SPEC, frame), (_AGENT_SPEC, agent), (_MONSTER_SPEC, monster)):
+    for spec, bounds in zip(_DRAWN, (frame, agent, monster)):
         low, high = np.full(len(spec.fields), -_FINITE), np.full(len(spec.fields), _FINITE)
         for name, lo, hi in bounds:
             low[spec.names[name]], high[spec.names[name]] = lo, hi
@@ -275,7 +313,7 @@ def _bound_arrays(maze_w: int, maze_h: int, n_monster_names: int) -> tuple[tuple
 
 class FrameList(Sequence):
     """The frames of a game, parsed and validated when first accessed (a clip renders 32 of its 96): as
-    :class:`Frame` objects by index, or as :class:`FrameColumns` for a list of frames (the renderer's path)."""
+    :class:`Frame` objects by index, or the values the renderer reads as :class:`FrameColumns`."""
 
     def __init__(self, raw: list[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
         self._raw, self._parsed = raw, {}
@@ -294,94 +332,75 @@ class FrameList(Sequence):
         return iter(self._frames(range(len(self))))
 
     def columns(self, frame_ids: Sequence[int]) -> FrameColumns:
-        """The frames ``frame_ids`` (in that order; repeats allowed) as arrays, validated.
+        """The drawn values of frames ``frame_ids`` (in that order; repeats allowed) as arrays, validated.
 
         Raises:
             IndexError: a frame id is outside ``[0, len(self))``.
-            MugenFormatError: a frame has a field of the wrong type or outside its range, naming frame and field.
+            MugenFormatError: a drawn value has the wrong type or is outside its range, naming frame and field.
         """
-        return self._columns(self._indices(frame_ids))[0]
-
-    def _indices(self, frame_ids: Sequence[int]) -> list[int]:
         ids = [int(k) for k in frame_ids]
         for k in ids:
             if not 0 <= k < len(self._raw):
                 raise IndexError(f"{self._source}: frame {k} requested but the game has {len(self._raw)} frames")
-        return ids
-
-    def _frames(self, frame_ids: Sequence[int]) -> list[Frame]:
-        ids = self._indices(frame_ids)
-        missing = list(dict.fromkeys(k for k in ids if k not in self._parsed))
-        if missing:
-            _, (frame_rows, agent_rows, monster_rows, monster_ptr, coins, coin_ptr) = self._columns(missing)
-            for i, k in enumerate(missing):
-                self._parsed[k] = Frame(
-                    *frame_rows[i], coins_eaten=[(c[0], c[1]) for c in coins[coin_ptr[i]:coin_ptr[i + 1]]],
-                    agent=Agent(*agent_rows[i]),
-                    monsters=[Monster(*r) for r in monster_rows[monster_ptr[i]:monster_ptr[i + 1]]],
-                    file_name=str(self._raw[k].get("file_name", "")),
-                )
-        return [self._parsed[k] for k in ids]
+        return self._columns(ids)
 
     def eaten_coins(self, k: int) -> list[list[int]]:
         """The ``[x, y]`` cells of the coins eaten by frame ``k`` (validated: inside the maze)."""
-        return self._eaten(self._raw[self._indices([k])[0]], k)
+        return self._parts(self._raw[k], k)[2]
 
-    def _eaten(self, d: Any, k: int) -> list:
-        """The validated ``coins_eaten`` of frame ``d`` (frame ``k``); checks first that ``d`` is an object."""
-        if not _is_mapping(d):
-            raise MugenFormatError(f"{self._where(k)}: a frame should be an object, got {type(d).__name__}")
-        eaten = d.get("coins_eaten", _NO_ITEMS)
-        if type(eaten) is not list or (eaten and not all(
-            type(c) in (list, tuple) and len(c) == 2 and type(c[0]) is int and type(c[1]) is int for c in eaten
-        )):
-            raise MugenFormatError(f"{self._where(k)}: 'coins_eaten' should be a list of [x, y] integer pairs")
-        for x, y in eaten:
-            if not (0 <= x < self._w and 0 <= y < self._h):
-                raise MugenFormatError(f"{self._where(k)} eats a coin outside the maze at {(x, y)}")
-        return eaten
+    def _frames(self, frame_ids: Sequence[int]) -> list[Frame]:
+        """Frame objects: every field type-checked, the drawn values also range-checked (by :meth:`columns`)."""
+        ids = [int(k) for k in frame_ids]
+        missing = list(dict.fromkeys(k for k in ids if k not in self._parsed))
+        if missing:
+            self.columns(missing)
+            for k in missing:
+                d = self._raw[k]
+                agent, monsters, eaten = self._parts(d, k)
+                self._parsed[k] = Frame(
+                    *_values(d, _FRAME_SPEC, self._where(k)), coins_eaten=[(c[0], c[1]) for c in eaten],
+                    agent=Agent(*_values(agent, _AGENT_SPEC, self._where(k, ".agent"))),
+                    monsters=[Monster(*_values(m, _MONSTER_SPEC, self._where(k, j))) for j, m in enumerate(monsters)],
+                    file_name=str(d.get("file_name", "")),
+                )
+        return [self._parsed[k] for k in ids]
 
     def _where(self, k: int, part: str | int = "") -> str:
         return f"{self._source}: frames[{k}]" + (f".monsters[{part}]" if isinstance(part, int) else part)
 
-    def _row(self, d: Any, spec: _Spec, k: int, part: str | int) -> tuple | list:
-        """The values of ``spec``'s fields in ``d``: as they are when their types were seen valid before (the
-        ranges are checked on the arrays), else through :func:`_values`."""
-        if type(d) is dict:
-            try:
-                values = spec.getter(d)
-            except KeyError:
-                values = tuple(d.get(key, default) for key, default in spec.pairs)
-            if tuple(map(type, values)) in spec.passthrough:
-                return values
+    def _parts(self, d: Any, k: int) -> tuple[Mapping, list, list]:
+        """``(agent, monsters, coins_eaten)`` of frame ``d`` (frame ``k``), their structure validated (the objects'
+        fields are checked by the callers)."""
         if not _is_mapping(d):
-            raise MugenFormatError(f"{self._where(k, part)}: {spec.label} should be an object, got {type(d).__name__}")
-        return _values(d, spec, self._where(k, part))
+            raise MugenFormatError(f"{self._where(k)}: a frame should be an object, got {type(d).__name__}")
+        agent, monsters, eaten = d.get("agent"), d.get("monsters", _NO_ITEMS), d.get("coins_eaten", _NO_ITEMS)
+        if agent is None:
+            raise MugenFormatError(f"{self._where(k)}: frame has no 'agent'")
+        if not _is_mapping(agent):
+            raise MugenFormatError(f"{self._where(k)}: 'agent' should be an object, got {type(agent).__name__}")
+        if not isinstance(monsters, list):
+            raise MugenFormatError(f"{self._where(k)}: 'monsters' should be a list")
+        for j, m in enumerate(monsters):
+            if not _is_mapping(m):
+                raise MugenFormatError(f"{self._where(k, j)}: a monster should be an object, got {type(m).__name__}")
+        if type(eaten) is not list or not all(
+            type(c) in (list, tuple) and len(c) == 2 and type(c[0]) is int and type(c[1]) is int for c in eaten
+        ):
+            raise MugenFormatError(f"{self._where(k)}: 'coins_eaten' should be a list of [x, y] integer pairs")
+        for x, y in eaten:
+            if not (0 <= x < self._w and 0 <= y < self._h):
+                raise MugenFormatError(f"{self._where(k)} eats a coin outside the maze at {(x, y)}")
+        return agent, monsters, eaten
 
-    def _columns(self, ids: list[int]) -> tuple[FrameColumns, tuple]:
-        """The frames ``ids`` as :class:`FrameColumns`, and the parsed rows they were built from."""
-        frame_rows, agent_rows, monster_rows, coins = [], [], [], []
-        monster_ptr, coin_ptr = [0], [0]
-        for k in ids:
-            d = self._raw[k]
-            eaten = self._eaten(d, k)
-            agent = d.get("agent")
-            if agent is None:
-                raise MugenFormatError(f"{self._where(k)}: frame has no 'agent'")
-            monsters = d.get("monsters", _NO_ITEMS)
-            if not isinstance(monsters, list):
-                raise MugenFormatError(f"{self._where(k)}: 'monsters' should be a list")
-            frame_rows.append(self._row(d, _FRAME_SPEC, k, ""))
-            agent_rows.append(self._row(agent, _AGENT_SPEC, k, ".agent"))
-            monster_rows += [self._row(m, _MONSTER_SPEC, k, j) for j, m in enumerate(monsters)]
-            coins += eaten
-            monster_ptr.append(len(monster_rows))
-            coin_ptr.append(len(coins))
-        rows = (frame_rows, agent_rows, monster_rows, monster_ptr, coins, coin_ptr)
+    def _columns(self, ids: list[int]) -> FrameColumns:
+        """:meth:`columns` for valid ids: the values from :meth:`_fast_rows`, else :meth:`_checked_rows`; the coins
+        and every range checked on the arrays."""
+        rows = self._fast_rows(ids) or self._checked_rows(ids)
+        frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = rows
         monster_frame = np.repeat(np.arange(len(ids)), np.diff(monster_ptr))
         blocks = []
         for spec, values, (low, high), owner, first in zip(
-            (_FRAME_SPEC, _AGENT_SPEC, _MONSTER_SPEC), (frame_rows, agent_rows, monster_rows), self._bounds,
+            _DRAWN, (frame_rows, agent_rows, monster_rows), self._bounds,
             (range(len(ids)), range(len(ids)), monster_frame), (None, None, np.array(monster_ptr)[monster_frame]),
         ):
             def fail(r: int, c: int) -> None:
@@ -393,9 +412,67 @@ class FrameList(Sequence):
             if bad.any():
                 fail(*np.argwhere(bad)[0])
             blocks.append(block)
-        columns = FrameColumns(ids, blocks[0][:, _FRAME_SPEC.names["state_time"]], blocks[1], np.array(monster_ptr),
-                               blocks[2], np.array(coin_ptr), np.array(coins, np.int64).reshape(-1, 2))
-        return columns, rows
+        return FrameColumns(ids, blocks[0][:, 0], blocks[1], np.array(monster_ptr), blocks[2], np.array(coin_ptr),
+                            self._coin_array(coins, coin_ptr, ids))
+
+    def _fast_rows(self, ids: list[int]) -> tuple | None:
+        """The drawn values of frames ``ids`` as they are, when the frames have CoinRun's structure and every column
+        holds only the types its field takes without conversion (``_Spec.fast_types``); else None."""
+        (frame_spec, agent_spec, monster_spec), raw = _DRAWN, self._raw
+        frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = [], [], [], [], [0], [0]
+        try:
+            for k in ids:
+                d = raw[k]
+                monsters, eaten = d.get("monsters", _NO_ITEMS), d.get("coins_eaten", _NO_ITEMS)
+                if type(monsters) is not list or type(eaten) is not list:
+                    return None
+                frame_rows.append(frame_spec.row(d))
+                agent_rows.append(agent_spec.row(d["agent"]))
+                try:
+                    monster_rows += map(monster_spec.getter, monsters)
+                except KeyError:  # optional fields left out
+                    del monster_rows[monster_ptr[-1]:]
+                    monster_rows += map(monster_spec.row, monsters)
+                coins += eaten
+                monster_ptr.append(len(monster_rows))
+                coin_ptr.append(len(coins))
+        except (KeyError, TypeError, IndexError, AttributeError):
+            return None
+        for spec, values in zip(_DRAWN, (frame_rows, agent_rows, monster_rows)):
+            if not all(set(map(type, column)) <= types for column, types in zip(zip(*values), spec.fast_types)):
+                return None
+        return frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr
+
+    def _checked_rows(self, ids: list[int]) -> tuple:
+        """:meth:`_fast_rows` for any frames: each field through :func:`_values` (converted, or named when wrong)."""
+        frame_spec, agent_spec, monster_spec = _DRAWN
+        frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = [], [], [], [], [0], [0]
+        for k in ids:
+            d = self._raw[k]
+            agent, monsters, eaten = self._parts(d, k)
+            frame_rows.append(_values(d, frame_spec, self._where(k)))
+            agent_rows.append(_values(agent, agent_spec, self._where(k, ".agent")))
+            monster_rows += [_values(m, monster_spec, self._where(k, j)) for j, m in enumerate(monsters)]
+            coins += eaten
+            monster_ptr.append(len(monster_rows))
+            coin_ptr.append(len(coins))
+        return frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr
+
+    def _coin_array(self, coins: list, coin_ptr: list[int], ids: list[int]) -> np.ndarray:
+        """The eaten coins as ``(c, 2)`` int64, checked: integer pairs inside the maze (else :meth:`_parts` of the
+        first frame at fault raises)."""
+        try:
+            xy = np.array(coins, np.int64).reshape(-1, 2)
+            exact = set(map(type, itertools.chain.from_iterable(coins))) <= {int} and xy.size == 2 * len(coins)
+        except (TypeError, ValueError, OverflowError):
+            exact = False
+        if exact:
+            inside = (xy[:, 0] >= 0) & (xy[:, 0] < self._w) & (xy[:, 1] >= 0) & (xy[:, 1] < self._h)
+            if inside.all():
+                return xy
+        for i, k in enumerate(ids):  # find the frame at fault: its check raises with the message
+            self._parts(self._raw[k], k)
+        raise AssertionError("unreachable: a coin failed the array check but no frame's check")
 
     @staticmethod
     def _block(values: list, spec: _Spec, fail) -> np.ndarray:
@@ -412,7 +489,7 @@ class FrameList(Sequence):
     def _range_error(self, k: int, spec: _Spec, j: int, c: int, value: Any, low: float, high: float) -> None:
         """Raises the `MugenFormatError` for field ``c`` of ``spec`` in frame ``k`` (monster ``j`` of it)."""
         name = spec.fields[c][0]
-        if spec is _MONSTER_SPEC and name == "theme":
+        if spec.label == _MONSTER_SPEC.label and name == "theme":
             raise MugenFormatError(f"{self._where(k)} has a monster with theme {value}, "
                                    f"but only {self._n_monsters} monster names are listed")
         prefix = {"a frame": "", "'agent'": "agent."}.get(spec.label, f"monsters[{j}].")

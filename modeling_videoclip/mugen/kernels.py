@@ -10,6 +10,17 @@ import math
 import numba
 import numpy as np
 
+from .game import (
+    AGENT_ANIM_FREQ,
+    AGENT_FIELDS,
+    DEATH_ANIM_LENGTH,
+    MONSTER_DEATH_ANIM_LENGTH,
+    MONSTER_FIELDS,
+    agent_pose_index,
+    monster_walk1,
+    walk1_phase,
+)
+
 #: ``source`` of a paste operation: the background image (opaque).
 BACKGROUND = -1
 #: ``source`` of a label operation: fill the ``w x h`` rect with ``value`` (the reference's bounding boxes).
@@ -273,3 +284,108 @@ def paste_labels(out, atlas, table, tile_ops, sprite_ops):
         while b < sprite_ops.shape[0] and sprite_ops[b, 0] == f:
             _paste_label_one(frame, atlas, table, sprite_ops[b])
             b += 1
+
+
+_AX, _AY, _AVX, _AVY, _TIME_ALIVE, _LADDER, _SPRING, _KILLED, _KILLED_CNT, _POWER_UP = (
+    AGENT_FIELDS.index(name) for name in AGENT_FIELDS)
+_MX, _MY, _MVX, _MVY, _THEME, _JUMPING, _DEAD, _TIME, _ANIM_FREQ, _DYING_CNT = (
+    MONSTER_FIELDS.index(name) for name in MONSTER_FIELDS)
+#: Agent looks: ``(pose * 2 + flipped) * AGENT_FADES + fade``, fade 0 unfaded, else 1 + (transparency / 12).
+AGENT_FADES = DEATH_ANIM_LENGTH + 2
+_DUCK = 4  # AGENT_POSES.index("duck")
+
+
+@_jit
+def sprite_ops(agent, monsters, monster_ptr, kx, ky, res, center, dy, labels, monster_boxes, person_boxes,
+               person_label, monster_src, monster_label, agent_src, agent_aspect, agent_height, shield_src, shield_w,
+               shield_h):
+    """The reference's paste sequence for the sprites of each frame: its monsters (shrinking while dying), the agent
+    (fading while dying) and, in power-up mode, the shield, with its float expressions.
+
+    Args:
+        agent, monsters, monster_ptr: a :class:`~.game.FrameColumns`' arrays.
+        kx, ky, res, center, dy: the camera (see ``render._Camera``).
+        labels: segmentation maps; monster_boxes, person_boxes: draw monsters / agent and shield as boxes there;
+            person_label: the agent's and the shield's label.
+        monster_src: atlas id by monster look ``((theme * 3 + pose) * 2 + flipped) * slots + slot`` (-1: not made
+            yet), ``slot`` 0 for a live monster, else 1 + its dying count; monster_label: label by theme.
+        agent_src: atlas id by agent look (see :data:`AGENT_FADES`); agent_aspect, agent_height: by
+            ``pose * 2 + flipped`` (NaN: not loaded yet).
+        shield_src, shield_w, shield_h: the shield's atlas id and size.
+
+    Returns:
+        ``(ops, missing_monsters, missing_agent)``: int64 ``(n, 7)`` operations as :func:`tile_ops`'; when a look
+        is not in the tables, ``ops`` is incomplete and the looks are listed: monsters as ``(look, w, h)`` rows,
+        agent looks as codes.
+    """
+    n = agent.shape[0]
+    slots = monster_src.shape[0] // (monster_label.shape[0] * 6)
+    ops = np.empty((monsters.shape[0] + 2 * n, 7), np.int64)
+    missing_monsters = np.empty((monsters.shape[0], 3), np.int64)
+    missing_agent = np.empty(n, np.int64)
+    k = n_monsters = n_agent = 0
+    w = math.ceil(kx)
+    for f in range(n):
+        ax, ay = agent[f, _AX], agent[f, _AY]
+        dx = -ax * kx + center - 0.5 * kx  # the reference's camera offset
+        for m in range(monster_ptr[f], monster_ptr[f + 1]):
+            theme = int(monsters[m, _THEME])
+            shrink, slot = 0.0, 0  # adding 0.0 leaves a live monster's rect as the reference's
+            if monsters[m, _DEAD] != 0:
+                count = max(0.0, monsters[m, _DYING_CNT])
+                shrink = (MONSTER_DEATH_ANIM_LENGTH - count) * 0.8 / MONSTER_DEATH_ANIM_LENGTH
+                slot = 1 + int(count)
+                pose = 2
+            elif monster_walk1(monsters[m, _JUMPING] != 0, monsters[m, _MVY], int(monsters[m, _TIME]),
+                               int(monsters[m, _ANIM_FREQ])):
+                pose = 0
+            else:
+                pose = 1
+            x = math.floor(kx * monsters[m, _MX] + dx)
+            y = math.floor(res - ky * monsters[m, _MY] + dy + ky * shrink)
+            h = math.ceil(ky * (1 - shrink))
+            if labels and monster_boxes:
+                k = _emit(ops, k, f, FILL, x, y, w, h, monster_label[theme])
+                continue
+            look = ((theme * 3 + pose) * 2 + (1 if monsters[m, _MVX] > 0 else 0)) * slots + min(slot, slots - 1)
+            src = monster_src[look]
+            if src < 0:
+                missing_monsters[n_monsters, 0], missing_monsters[n_monsters, 1] = look, w
+                missing_monsters[n_monsters, 2] = h
+                n_monsters += 1
+            k = _emit(ops, k, f, src, x, y, 0, 0, monster_label[theme] if labels else 0)
+        killed = agent[f, _KILLED] != 0
+        pose = agent_pose_index(killed, agent[f, _LADDER] != 0, walk1_phase(int(agent[f, _TIME_ALIVE]),
+                                AGENT_ANIM_FREQ), agent[f, _AVY], agent[f, _SPRING], agent[f, _AVX])
+        kind = pose * 2 + (1 if agent[f, _AVX] < 0 else 0)
+        transparency = (DEATH_ANIM_LENGTH + 1 - int(agent[f, _KILLED_CNT])) * 12 if killed else 0
+        if transparency <= 255:
+            look = kind * AGENT_FADES + (1 + transparency // 12 if killed and not labels else 0)
+            if agent_src[look] < 0 or np.isnan(agent_aspect[kind]):
+                missing_agent[n_agent] = look
+                n_agent += 1
+            else:
+                aspect, h = agent_aspect[kind], agent_height[kind]
+                x = math.floor(kx * ax + dx)
+                y = math.floor(res - ky * (ay + aspect - 1) + dy)
+                k = _emit_person(ops, k, f, agent_src[look], x, y, w, h, labels, person_boxes, person_label, 0.8)
+        if agent[f, _POWER_UP] != 0:
+            x = math.floor(kx * ax + dx - 7 * res / 1024)
+            y = math.floor(res - ky * (ay + 1) + dy + 8 * res / 1024)
+            if pose == _DUCK:
+                y += math.floor(8 * res / 1024)
+            k = _emit_person(ops, k, f, shield_src, x, y, shield_w, shield_h, labels, person_boxes, person_label,
+                             0.45)
+    return ops[:k], missing_monsters[:n_monsters], missing_agent[:n_agent]
+
+
+@_jit
+def _emit_person(ops, k, f, src, x, y, w, h, labels, boxes, label, cut_ratio):
+    """The agent's or the shield's operation: its sprite, or in segmentation maps its label, as a box when `boxes`
+    (the sprite's top part is empty: the box starts ``cut_ratio * w`` rows lower)."""
+    if not labels:
+        return _emit(ops, k, f, src, x, y, 0, 0, 0)
+    if boxes:
+        cut = int(cut_ratio * w)
+        return _emit(ops, k, f, FILL, x, y + cut, w, h - cut, label)
+    return _emit(ops, k, f, src, x, y, 0, 0, label)

@@ -16,18 +16,7 @@ from PIL import Image
 
 from . import kernels
 from .assets import SHIELD_FILE, TILE_FILES, alien_file, ground_file, monster_file, resolve_asset_path
-from .game import (
-    AGENT_ANIM_FREQ,
-    AGENT_POSES,
-    DEATH_ANIM_LENGTH,
-    MONSTER_DEATH_ANIM_LENGTH,
-    ZOOM_DY_RATIO,
-    FrameColumns,
-    Game,
-    agent_pose_index,
-    monster_walk1,
-    walk1_phase,
-)
+from .game import AGENT_POSES, ZOOM_DY_RATIO, FrameColumns, Game, max_dying_count
 
 __all__ = ["MugenRenderer", "SEMANTIC_LABELS", "NUM_SEGMENTATION_LABELS", "ZOOM_DY_RATIO"]
 
@@ -43,10 +32,7 @@ NUM_SEGMENTATION_LABELS = 22
 _TILE_LABELS: dict[str, int] = {
     "A": 3, "S": 4, "a": 5, "b": 6, "1": 19, "2": 20, "#": 8, "$": 8, "&": 8, "%": 8, "|": 1, "^": 2, "=": 7,
 }
-_AGENT_LABEL = 21  # also the shield's
-_MONSTER_POSES = ("", "_move", "_dead")  # sprite name suffixes
-_SIZE_KEY = 1 << 16  # sprite heights are below this (cells are at most resolution * 6 / maze_w px)
-_AGENT_SLOT = 1 << 20  # the agent is pasted after a frame's monsters, then the shield
+_MONSTER_POSES = ("", "_move", "_dead")  # sprite name suffixes, by kernels.sprite_ops' pose index
 
 
 class _Sprite:
@@ -311,10 +297,11 @@ class MugenRenderer:
         self._levels: OrderedDict[tuple, _Level] = OrderedDict()
         self._tile_sets: dict[tuple, _TileSet] = {}
         self._backgrounds: dict[tuple[str, float], np.ndarray] = {}
+        self._look_tables: dict[tuple, _Looks] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):
-        caches = ("_banks", "_levels", "_tile_sets", "_backgrounds", "_lock")
+        caches = ("_banks", "_levels", "_tile_sets", "_backgrounds", "_look_tables", "_lock")
         return {k: v for k, v in self.__dict__.items() if k not in caches}
 
     def __setstate__(self, state):
@@ -402,99 +389,68 @@ class MugenRenderer:
 
     def _sprite_ops(self, game: Game, frames: FrameColumns, cam: _Camera, bank: _SpriteBank,
                     labels: bool) -> np.ndarray:
-        """Paste operations for the monsters, then the agent, then the shield, of each frame: sprites for RGB
-        frames; for segmentation maps, boxes or sprite masks (see ``bbox_smap_*``). Positions are the reference's
-        float expressions, evaluated in the same order on arrays; sprites are chosen once per distinct look."""
-        dx = -frames.agent_field("x") * cam.kx + cam.center - 0.5 * cam.kx  # the reference's camera offset
-        parts = [self._monster_ops(game, frames, cam, bank, labels, dx), *self._agent_ops(game, frames, cam, bank,
-                                                                                           labels, dx)]
-        frame, slot, ops = (np.concatenate(column) for column in zip(*parts))
-        return ops[np.lexsort((slot, frame))]
+        """Paste operations for the monsters, then the agent, then the shield, of each frame
+        (:func:`kernels.sprite_ops`): sprites for RGB frames; for segmentation maps, boxes or sprite masks (see
+        ``bbox_smap_*``)."""
+        looks = self._looks(game, cam, bank, labels)
+        while True:
+            ops, missing_monsters, missing_agent = kernels.sprite_ops(
+                frames.agent, frames.monsters, frames.monster_ptr, cam.kx, cam.ky, cam.res, cam.center, cam.dy, labels,
+                self.bbox_smap_for_monsters, self.bbox_smap_for_agent, SEMANTIC_LABELS["agent"], looks.monster_src,
+                looks.monster_label,
+                looks.agent_src, looks.agent_aspect, looks.agent_height, looks.shield_src, looks.shield_w,
+                looks.shield_h)
+            if not (len(missing_monsters) or len(missing_agent)):
+                return ops
+            looks.add(missing_monsters, missing_agent)
 
-    def _monster_ops(self, game: Game, frames: FrameColumns, cam: _Camera, bank: _SpriteBank, labels: bool,
-                     dx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(frame, slot in the frame, ops)`` of the monsters (shrinking into the ground while dying)."""
-        field = frames.monster_field
-        owner = np.repeat(np.arange(len(frames)), np.diff(frames.monster_ptr))
-        slot = np.arange(len(owner)) - frames.monster_ptr[owner]
-        dead = field("is_dead") != 0
-        shrink = np.where(dead, (MONSTER_DEATH_ANIM_LENGTH - np.maximum(0, field("monster_dying_frame_cnt"))) * 0.8
-                          / MONSTER_DEATH_ANIM_LENGTH, 0.0)  # 0.0 leaves a live monster's rect as the reference's
-        x = np.floor(cam.kx * field("x") + dx[owner])
-        y = np.floor(cam.res - cam.ky * field("y") + cam.dy + cam.ky * shrink)
-        w, h = math.ceil(cam.kx), np.ceil(cam.ky * (1 - shrink)).astype(np.int64)
-        walk1 = monster_walk1(field("is_jumping") != 0, field("vy"), field("time"), field("anim_freq"))
-        pose = np.where(dead, 2, np.where(walk1, 0, 1))  # index into _MONSTER_POSES
-        look = ((field("theme").astype(np.int64) * 3 + pose) * 2 + (field("vx") > 0)) * _SIZE_KEY + h
-        looks, inverse = np.unique(look, return_inverse=True)
-        names = game.flattened_monster_names
-        source, value = np.empty(len(looks), np.int64), np.empty(len(looks), np.int64)
-        for u, key in enumerate(looks.tolist()):
-            key, height = divmod(key, _SIZE_KEY)
-            key, flip = divmod(key, 2)
-            theme, pose_index = divmod(key, 3)
-            sprite = bank.get(monster_file(names[theme], _MONSTER_POSES[pose_index]), "monster", flip=bool(flip))
-            value[u] = SEMANTIC_LABELS.get(names[theme], 0) if labels else 0
-            if labels and self.bbox_smap_for_monsters:
-                source[u] = kernels.FILL
-            else:
-                source[u] = bank.atlas.index(sprite.fit(w, height, nearest=labels))
-        boxes = labels and self.bbox_smap_for_monsters
-        size = (np.full(len(h), w), h) if boxes else (np.zeros_like(h), np.zeros_like(h))
-        return owner, slot, _op_rows(owner, source[inverse], x, y, *size, value[inverse])
-
-    def _agent_ops(self, game: Game, frames: FrameColumns, cam: _Camera, bank: _SpriteBank, labels: bool,
-                   dx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """``(frame, slot, ops)`` of the agent (fading while dying) and of its shield (in power-up mode)."""
-        field = frames.agent_field
-        ax, ay, res = field("x"), field("y"), cam.res
-        killed = field("is_killed") != 0
-        pose = agent_pose_index(killed, field("ladder") != 0, walk1_phase(field("time_alive"), AGENT_ANIM_FREQ),
-                                field("vy"), field("spring"), field("vx"))
-        transparency = np.where(killed, (DEATH_ANIM_LENGTH + 1 - field("killed_animation_frame_cnt")) * 12, 0)
-        transparency = transparency.astype(np.int64)
-        drawn = np.flatnonzero(transparency <= 255)
-        look = (pose[drawn] * 2 + (field("vx")[drawn] < 0)) * 512 + np.where(killed[drawn], transparency[drawn], 256)
-        looks, inverse = np.unique(look, return_inverse=True)
-        source, aspect, height = (np.empty(len(looks), dtype) for dtype in (np.int64, np.float64, np.int64))
-        w = math.ceil(cam.kx)
-        for u, key in enumerate(looks.tolist()):
-            key, fade = divmod(key, 512)
-            pose_index, flip = divmod(key, 2)
-            sprite = bank.get(alien_file(game.agent_theme, AGENT_POSES[pose_index]), "alien", flip=bool(flip))
-            aspect[u], height[u] = sprite.aspect_ratio, math.ceil(sprite.aspect_ratio * cam.ky)
-            sprite = sprite.fit(w, int(height[u]), nearest=labels)
-            if not labels and fade != 256:
-                sprite = sprite.faded(fade)
-            source[u] = bank.atlas.index(sprite)
-        x = np.floor(cam.kx * ax[drawn] + dx[drawn])
-        y = np.floor(res - cam.ky * (ay[drawn] + aspect[inverse] - 1) + cam.dy)
-        agent = self._person_ops(drawn, source[inverse], x, y, w, height[inverse], labels, 0.8)
-        shielded = np.flatnonzero(field("power_up_mode") != 0)
-        x = np.floor(cam.kx * ax[shielded] + dx[shielded] - 7 * res / 1024)
-        y = np.floor(res - cam.ky * (ay[shielded] + 1) + cam.dy + 8 * res / 1024)
-        y += np.where(pose[shielded] == AGENT_POSES.index("duck"), math.floor(8 * res / 1024), 0)
-        w, h = math.ceil(cam.kx * 1.15), math.ceil(cam.ky * 2.1)
-        shield = bank.atlas.index(bank.get(SHIELD_FILE, "shield").fit(w, h, nearest=labels))
-        shield = self._person_ops(shielded, np.full(len(shielded), shield), x, y, w, np.full(len(shielded), h),
-                                  labels, 0.45)
-        return [(drawn, np.full(len(drawn), _AGENT_SLOT), agent),
-                (shielded, np.full(len(shielded), _AGENT_SLOT + 1), shield)]
-
-    def _person_ops(self, frame: np.ndarray, source: np.ndarray, x: np.ndarray, y: np.ndarray, w: int,
-                    h: np.ndarray, labels: bool, cut_ratio: float) -> np.ndarray:
-        """Ops of the agent or the shield: its sprite, or in segmentation maps its label, as a box when
-        ``bbox_smap_for_agent`` (the sprite's top part is empty: the box starts ``cut_ratio * w`` rows lower)."""
-        zeros = np.zeros(len(frame), np.int64)
-        if not labels:
-            return _op_rows(frame, source, x, y, zeros, zeros, zeros)
-        if self.bbox_smap_for_agent:
-            cut = int(cut_ratio * w)
-            return _op_rows(frame, np.full(len(frame), kernels.FILL), x, y + cut, np.full(len(frame), w), h - cut,
-                            zeros + _AGENT_LABEL)
-        return _op_rows(frame, source, x, y, zeros, zeros, zeros + _AGENT_LABEL)
+    def _looks(self, game: Game, cam: _Camera, bank: _SpriteBank, labels: bool) -> _Looks:
+        names = tuple(game.flattened_monster_names)
+        slots = 2 + max_dying_count(game.maze_h)  # live, then each dying count
+        key = (cam.kx, cam.ky, game.agent_theme, names, slots, labels)
+        with self._lock:
+            looks = self._look_tables.get(key)
+            if looks is None:
+                looks = self._look_tables[key] = _Looks(bank, cam, game.agent_theme, names, slots, labels)
+        return looks
 
 
-def _op_rows(*columns: np.ndarray) -> np.ndarray:
-    """``(n, 7)`` int64 paste operations from their 7 columns (see :func:`kernels.tile_ops`)."""
-    return np.stack([np.asarray(c, np.int64) for c in columns], axis=1).reshape(-1, 7)
+class _Looks:
+    """The atlas ids of the sprites of one game's cast (agent theme, monster names) at one cell size, by look
+    (:func:`kernels.sprite_ops`' tables), made on first use."""
+
+    def __init__(self, bank: _SpriteBank, cam: _Camera, agent_theme: str, names: tuple[str, ...], slots: int,
+                 labels: bool):
+        self.bank, self.cam, self.agent_theme, self.names, self.labels = bank, cam, agent_theme, names, labels
+        self.monster_src = np.full(len(names) * 6 * slots, -1, np.int64)
+        self.monster_label = np.array([SEMANTIC_LABELS.get(name, 0) for name in names] or [0], np.int64)
+        self.agent_src = np.full(len(AGENT_POSES) * 2 * kernels.AGENT_FADES, -1, np.int64)
+        self.agent_aspect = np.full(len(AGENT_POSES) * 2, np.nan)
+        self.agent_height = np.zeros(len(AGENT_POSES) * 2, np.int64)
+        self.shield_w, self.shield_h = math.ceil(cam.kx * 1.15), math.ceil(cam.ky * 2.1)
+        shield = bank.get(SHIELD_FILE, "shield").fit(self.shield_w, self.shield_h, nearest=labels)
+        self.shield_src = bank.atlas.index(shield)
+        self._slots = slots
+        self._lock = threading.Lock()
+
+    def add(self, missing_monsters: np.ndarray, missing_agent: np.ndarray) -> None:
+        """Make the sprites of the looks `kernels.sprite_ops` found missing: ``(look, w, h)`` monster rows and agent
+        look codes."""
+        with self._lock:
+            for look, w, h in missing_monsters.tolist():
+                kind = look // self._slots
+                theme, pose, flip = kind // 6, kind // 2 % 3, kind % 2
+                sprite = self.bank.get(monster_file(self.names[theme], _MONSTER_POSES[pose]), "monster",
+                                       flip=bool(flip))
+                self.monster_src[look] = self.bank.atlas.index(sprite.fit(w, h, nearest=self.labels))
+            for look in missing_agent.tolist():
+                kind, fade = divmod(look, kernels.AGENT_FADES)
+                sprite = self.bank.get(alien_file(self.agent_theme, AGENT_POSES[kind // 2]), "alien",
+                                       flip=bool(kind % 2))
+                height = math.ceil(sprite.aspect_ratio * self.cam.ky)
+                sprite = sprite.fit(math.ceil(self.cam.kx), height, nearest=self.labels)
+                if fade:
+                    sprite = sprite.faded((fade - 1) * 12)
+                self.agent_src[look] = self.bank.atlas.index(sprite)
+                self.agent_height[kind] = height
+                self.agent_aspect[kind] = sprite.aspect_ratio  # last: marks the kind as loaded
