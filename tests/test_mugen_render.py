@@ -128,6 +128,17 @@ def test_poses_and_facing_change_the_sprite(assets):
     np.testing.assert_array_equal(agent[3][box], agent[0][box][:, ::-1])  # facing left = mirrored
 
 
+def test_monster_masks_follow_the_sprite(assets, renderer):
+    snail = len(MONSTER_NAMES["ground"]) + MONSTER_NAMES["walking"].index("snail")
+    game = make_game([frame(monsters=[{"m_id": 1, "x": 12.0, "y": 2.0, "theme": snail, "vx": vx}]) for vx in (0, 1)])
+    boxes = renderer.render_segmentation(game) == SEMANTIC_LABELS["snail"]
+    masks = MugenRenderer(assets, RES, bbox_smap_for_monsters=False).render_segmentation(game)
+    masks = masks == SEMANTIC_LABELS["snail"]
+    assert boxes[0].sum() == 22 * 22 and 0 < masks[0].sum() < boxes[0].sum() and not (masks & ~boxes).any()
+    cols = boxes[0].any(0)
+    np.testing.assert_array_equal(masks[1][:, cols], masks[0][:, cols][:, ::-1])  # walking right: mirrored
+
+
 def test_lava_is_animated_by_state_time(renderer):
     lava = {(x, 1): "^" for x in range(8, 14)}
     lava.update({(x, 0): "|" for x in range(8, 14)})
@@ -237,6 +248,35 @@ def test_lava_key_round_trip():
         assert kernels.decode_lava_key(kernels.lava_key(*fields)) == fields
 
 
+def test_output_memory_is_reused_only_when_nothing_refers_to_it(assets):
+    """Rendered clips come from recycled buffers: never one that an output, a view of it or a tensor made from it
+    still uses; pixels are the same as from fresh memory; output_pool_bytes=0 turns reuse off."""
+    import torch
+
+    game = make_game([frame(x=8.0 + k, vx=1.0) for k in range(3)])
+    fresh = MugenRenderer(assets, RES, output_pool_bytes=0)
+    expected = fresh.render(game)
+    pooled = MugenRenderer(assets, RES)
+    first = pooled.render(game)
+    view, tensor = first[1:], torch.from_numpy(pooled.render(game)[::2])
+    memory = memoryview(pooled.render(game))
+    del first
+    held = [view, tensor.numpy(), np.asarray(memory)]
+    for _ in range(3):
+        clip = pooled.render(game)
+        np.testing.assert_array_equal(clip, expected)
+        assert not any(np.shares_memory(clip, other) for other in held)
+        held.append(clip)
+    seg = pooled.render_segmentation(game)
+    np.testing.assert_array_equal(seg, fresh.render_segmentation(game))
+    del view, tensor, memory, held, clip, seg
+    buffers = len(pooled._outputs._buffers)
+    pooled.render(game), pooled.render_segmentation(game)
+    assert len(pooled._outputs._buffers) == buffers  # the released buffers served again
+    np.testing.assert_array_equal(pooled.render_segmentation(game), fresh.render_segmentation(game))
+    assert not fresh._outputs._buffers
+
+
 def test_frame_columns_hold_the_frames_values():
     """The renderer's arrays (FrameColumns) and the Frame objects come from one parse: same values, frames in the
     order asked (repeats allowed), each frame owning its monsters and eaten coins."""
@@ -326,6 +366,7 @@ def test_matches_the_reference_renderer(tmp_path, res):
     paths = sorted(str(p) for p in (root / "game_jsons").glob("*.json"))
     paths += [str(p) for p in _stress_variants(root, tmp_path)]
     ours = MugenRenderer(root / "assets", res)
+    masks = MugenRenderer(root / "assets", res, bbox_smap_for_agent=False, bbox_smap_for_monsters=False)
     frames = list(range(0, 96, 3))
     for p in paths:
         ref = ReferenceRenderer(Path(os.environ["MUGEN_REFERENCE_DIR"]), str(root / "assets"), p, res)
@@ -334,3 +375,6 @@ def test_matches_the_reference_renderer(tmp_path, res):
         np.testing.assert_array_equal(ours.render(load_game(p), frames), ref.render_loaded(frames), err_msg=p)
         np.testing.assert_array_equal(ours.render_segmentation(load_game(p), frames),
                                       ref.render_loaded(frames, segmentation=True), err_msg=p)
+        if res == RES:  # sprite masks instead of boxes
+            np.testing.assert_array_equal(masks.render_segmentation(load_game(p), frames),
+                                          ref.render_loaded(frames, segmentation=True, boxes=False), err_msg=p)

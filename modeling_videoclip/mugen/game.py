@@ -3,6 +3,7 @@ lists and per-frame agent and monster states; poses, facing and walk phases are 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
@@ -397,20 +398,17 @@ class FrameList(Sequence):
         and every range checked on the arrays."""
         rows = self._fast_rows(ids) or self._checked_rows(ids)
         frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = rows
-        monster_frame = np.repeat(np.arange(len(ids)), np.diff(monster_ptr))
         blocks = []
-        for spec, values, (low, high), owner, first in zip(
-            _DRAWN, (frame_rows, agent_rows, monster_rows), self._bounds,
-            (range(len(ids)), range(len(ids)), monster_frame), (None, None, np.array(monster_ptr)[monster_frame]),
-        ):
+        for spec, values, (low, high) in zip(_DRAWN, (frame_rows, agent_rows, monster_rows), self._bounds):
             def fail(r: int, c: int) -> None:
-                j = 0 if first is None else r - int(first[r])  # the monster's index in its frame
-                self._range_error(ids[owner[r]], spec, j, c, values[r][c], low[c], high[c])
+                i = r if spec is not _DRAWN[2] else bisect.bisect_right(monster_ptr, r) - 1  # the frame's position
+                j = r - monster_ptr[i] if spec is _DRAWN[2] else 0  # and the monster's index in it
+                self._range_error(ids[i], spec, j, c, values[r][c], low[c], high[c])
 
             block = self._block(values, spec, fail)
-            bad = ~((block >= low) & (block <= high))  # NaN fails both
-            if bad.any():
-                fail(*np.argwhere(bad)[0])
+            bad = (block < low) | (block > high)
+            if bad.any() or np.isnan(block).any():
+                fail(*np.argwhere(bad | np.isnan(block))[0])
             blocks.append(block)
         return FrameColumns(ids, blocks[0][:, 0], blocks[1], np.array(monster_ptr), blocks[2], np.array(coin_ptr),
                             self._coin_array(coins, coin_ptr, ids))
@@ -420,16 +418,17 @@ class FrameList(Sequence):
         holds only the types its field takes without conversion (``_Spec.fast_types``); else None."""
         (frame_spec, agent_spec, monster_spec), raw = _DRAWN, self._raw
         frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = [], [], [], [], [0], [0]
+        frame_row, agent_row, monster_row = frame_spec.row, agent_spec.row, monster_spec.getter
         try:
             for k in ids:
                 d = raw[k]
                 monsters, eaten = d.get("monsters", _NO_ITEMS), d.get("coins_eaten", _NO_ITEMS)
                 if type(monsters) is not list or type(eaten) is not list:
                     return None
-                frame_rows.append(frame_spec.row(d))
-                agent_rows.append(agent_spec.row(d["agent"]))
+                frame_rows.append(frame_row(d))
+                agent_rows.append(agent_row(d["agent"]))
                 try:
-                    monster_rows += map(monster_spec.getter, monsters)
+                    monster_rows += map(monster_row, monsters)
                 except KeyError:  # optional fields left out
                     del monster_rows[monster_ptr[-1]:]
                     monster_rows += map(monster_spec.row, monsters)
