@@ -60,6 +60,22 @@ def test_deterministic_and_picklable(renderer, tmp_path):
     assert len(np.unique(a[0].reshape(-1, 3), axis=0)) > 50  # not a blank frame
 
 
+def test_threads_render_the_same_pixels(assets, tmp_path):
+    """Threads sharing one cold renderer fill its sprite, level and look caches and its output pool at the same
+    time; every clip still equals the serial render."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = make_mugen_sample(tmp_path, num_clips=4, seed=9, with_audio=False, with_assets=False, short_clips=0)
+    games = [load_game(p) for p in sorted((root / "game_jsons").glob("*.json"))]
+    frames = range(0, 96, 3)
+    serial = [MugenRenderer(assets, RES).render(game, frames) for game in games]
+    shared = MugenRenderer(assets, RES)
+    with ThreadPoolExecutor(4) as pool:
+        clips = list(pool.map(lambda k: shared.render(games[k % len(games)], frames), range(4 * len(games))))
+    for k, clip in enumerate(clips):
+        np.testing.assert_array_equal(clip, serial[k % len(games)])
+
+
 def test_camera_follows_the_agent(renderer):
     game = make_game([frame(x=8.0 + 0.37 * k, vx=0.37, time_alive=k) for k in range(6)])
     seg = renderer.render_segmentation(game)
