@@ -469,7 +469,7 @@ class FrameList(Sequence):
             inside = (xy[:, 0] >= 0) & (xy[:, 0] < self._w) & (xy[:, 1] >= 0) & (xy[:, 1] < self._h)
             if inside.all():
                 return xy
-        for i, k in enumerate(ids):  # find the frame at fault: its check raises with the message
+        for k in ids:  # find the frame at fault: its check raises with the message
             self._parts(self._raw[k], k)
         raise AssertionError("unreachable: a coin failed the array check but no frame's check")
 
