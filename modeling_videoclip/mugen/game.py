@@ -13,9 +13,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-import numba
 import numpy as np
 import orjson
+
+from .kernels import (
+    AGENT_ANIM_FREQ,
+    AGENT_FIELDS,
+    AGENT_POSES,
+    DEATH_ANIM_LENGTH,
+    MONSTER_DEATH_ANIM_LENGTH,
+    MONSTER_FIELDS,
+    agent_pose_index,
+    monster_walk1,
+    walk1_phase,
+)
 
 __all__ = [
     "MugenFormatError", "Agent", "Monster", "Frame", "FrameList", "Game", "load_game", "TILE_CHARS", "ZOOM_DY_RATIO",
@@ -25,7 +36,6 @@ __all__ = [
 
 #: Tile characters a maze may contain.
 TILE_CHARS = frozenset(".=^|SAab12#$&%")
-AGENT_ANIM_FREQ = 5  # CoinRun hard-codes the agent's animation period
 
 
 class MugenFormatError(ValueError):
@@ -34,8 +44,6 @@ class MugenFormatError(ValueError):
 
 #: Camera height (in cells) for each zoom level CoinRun supports; 5.5 is MUGEN's.
 ZOOM_DY_RATIO: dict[float, float] = {5.5: 5.0, 4.3: 6.5, 5.0: 5.5, 6.0: 4.5}
-DEATH_ANIM_LENGTH = 30
-MONSTER_DEATH_ANIM_LENGTH = 3
 # Bounds on what a game JSON may hold, far outside what CoinRun produces but tight enough that no value can drive
 # the renderer's integer arithmetic, sprite sizes or memory: positions within one level size of the maze, counters
 # and times below 10**7 steps (MUGEN clips come from games of a few thousand), levels up to 1024 cells a side.
@@ -118,41 +126,6 @@ def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
     return out
 
 
-#: The agent poses CoinRun draws, indexed by :func:`agent_pose_index`.
-AGENT_POSES = ("hit", "climb1", "climb2", "jump", "duck", "stand", "walk1", "walk2")
-_rule = numba.njit(cache=True, nogil=True)  # game rules, called by the renderer's kernels and by the dataclasses
-
-
-@_rule
-def walk1_phase(time: int, anim_freq: int) -> bool:
-    """Whether an animation of period ``anim_freq`` steps (at least 1) shows its first image at step ``time``."""
-    return (time // max(anim_freq, 1)) % 2 == 0
-
-
-@_rule
-def agent_pose_index(is_killed: bool, ladder: bool, walk1: bool, vy: float, spring: float, vx: float) -> int:
-    """The agent's pose as an index into :data:`AGENT_POSES`, in CoinRun's priority order (a killed agent shows "hit"
-    even on a ladder or mid-jump)."""
-    if is_killed:
-        return 0
-    if ladder:
-        return 1 if walk1 else 2
-    if vy != 0:
-        return 3
-    if spring != 0:
-        return 4
-    if vx == 0:
-        return 5
-    return 6 if walk1 else 7
-
-
-@_rule
-def monster_walk1(is_jumping: bool, vy: float, time: int, anim_freq: int) -> bool:
-    """Whether a monster shows its first sprite (else its "move" one): jumping monsters show "move" while airborne,
-    the others alternate every ``anim_freq`` steps."""
-    return vy == 0 if is_jumping else walk1_phase(time, anim_freq)
-
-
 @dataclass(slots=True)  # slots: fewer objects for the GC to track
 class Agent:
     """The player character's state in one frame; ``pose``/``is_facing_right``/``walk1_mode`` are derived."""
@@ -216,12 +189,6 @@ def _dataclass_spec(cls: type, label: str, **defaults: Any) -> _Spec:
 _AGENT_SPEC = _dataclass_spec(Agent, "'agent'")
 _MONSTER_SPEC = _dataclass_spec(Monster, "a monster", m_id=0)  # CoinRun JSONs may omit m_id
 _FRAME_SPEC = _Spec("a frame", ("frame_id", _INT, -1), ("state_time", _NUM, 0))
-#: The fields the renderer reads, in the column order of :class:`FrameColumns`.
-AGENT_FIELDS = ("x", "y", "vx", "vy", "time_alive", "ladder", "spring", "is_killed", "killed_animation_frame_cnt",
-                "power_up_mode")
-MONSTER_FIELDS = ("x", "y", "vx", "vy", "theme", "is_jumping", "is_dead", "time", "anim_freq",
-                  "monster_dying_frame_cnt")
-
 
 def _drawn(spec: _Spec, names: Sequence[str]) -> _Spec:
     """The fields ``names`` of ``spec``, in that order."""

@@ -10,17 +10,6 @@ import math
 import numba
 import numpy as np
 
-from .game import (
-    AGENT_ANIM_FREQ,
-    AGENT_FIELDS,
-    DEATH_ANIM_LENGTH,
-    MONSTER_DEATH_ANIM_LENGTH,
-    MONSTER_FIELDS,
-    agent_pose_index,
-    monster_walk1,
-    walk1_phase,
-)
-
 #: ``source`` of a paste operation: the background image (opaque).
 BACKGROUND = -1
 #: ``source`` of a label operation: fill the ``w x h`` rect with ``value`` (the reference's bounding boxes).
@@ -35,6 +24,51 @@ OPAQUE, BINARY, BLENDED = 0, 1, 2
 LAVA_KEY_LIMIT = 1 << 12
 
 _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+# CoinRun's animation constants and rules live here, beside the kernels that compile them in: numba's cache checks
+# only the file of each cached function, so what a kernel inlines must not change in another file.
+AGENT_ANIM_FREQ = 5  # CoinRun hard-codes the agent's animation period
+DEATH_ANIM_LENGTH = 30
+MONSTER_DEATH_ANIM_LENGTH = 3
+#: The fields the renderer reads, in the column order of :class:`~.game.FrameColumns`.
+AGENT_FIELDS = ("x", "y", "vx", "vy", "time_alive", "ladder", "spring", "is_killed", "killed_animation_frame_cnt",
+                "power_up_mode")
+MONSTER_FIELDS = ("x", "y", "vx", "vy", "theme", "is_jumping", "is_dead", "time", "anim_freq",
+                  "monster_dying_frame_cnt")
+
+
+#: The agent poses CoinRun draws, indexed by :func:`agent_pose_index`.
+AGENT_POSES = ("hit", "climb1", "climb2", "jump", "duck", "stand", "walk1", "walk2")
+
+
+@_jit
+def walk1_phase(time: int, anim_freq: int) -> bool:
+    """Whether an animation of period ``anim_freq`` steps (at least 1) shows its first image at step ``time``."""
+    return (time // max(anim_freq, 1)) % 2 == 0
+
+
+@_jit
+def agent_pose_index(is_killed: bool, ladder: bool, walk1: bool, vy: float, spring: float, vx: float) -> int:
+    """The agent's pose as an index into :data:`AGENT_POSES`, in CoinRun's priority order (a killed agent shows "hit"
+    even on a ladder or mid-jump)."""
+    if is_killed:
+        return 0
+    if ladder:
+        return 1 if walk1 else 2
+    if vy != 0:
+        return 3
+    if spring != 0:
+        return 4
+    if vx == 0:
+        return 5
+    return 6 if walk1 else 7
+
+
+@_jit
+def monster_walk1(is_jumping: bool, vy: float, time: int, anim_freq: int) -> bool:
+    """Whether a monster shows its first sprite (else its "move" one): jumping monsters show "move" while airborne,
+    the others alternate every ``anim_freq`` steps."""
+    return vy == 0 if is_jumping else walk1_phase(time, anim_freq)
 
 
 @_jit
