@@ -320,13 +320,12 @@ def paste_labels(out, atlas, table, tile_ops, sprite_ops):
             b += 1
 
 
-_AX, _AY, _AVX, _AVY, _TIME_ALIVE, _LADDER, _SPRING, _KILLED, _KILLED_CNT, _POWER_UP = (
-    AGENT_FIELDS.index(name) for name in AGENT_FIELDS)
-_MX, _MY, _MVX, _MVY, _THEME, _JUMPING, _DEAD, _TIME, _ANIM_FREQ, _DYING_CNT = (
-    MONSTER_FIELDS.index(name) for name in MONSTER_FIELDS)
-#: Agent looks: ``(pose * 2 + flipped) * AGENT_FADES + fade``, fade 0 unfaded, else 1 + (transparency / 12).
+# column indices, in the order of AGENT_FIELDS and MONSTER_FIELDS
+_AX, _AY, _AVX, _AVY, _TIME_ALIVE, _LADDER, _SPRING, _KILLED, _KILLED_CNT, _POWER_UP = range(len(AGENT_FIELDS))
+_MX, _MY, _MVX, _MVY, _THEME, _JUMPING, _DEAD, _TIME, _ANIM_FREQ, _DYING_CNT = range(len(MONSTER_FIELDS))
+#: Fade steps of the dying agent's sprite: 0 unfaded, else 1 + transparency / 12.
 AGENT_FADES = DEATH_ANIM_LENGTH + 2
-_DUCK = 4  # AGENT_POSES.index("duck")
+_DUCK = AGENT_POSES.index("duck")
 
 
 @_jit
@@ -341,22 +340,23 @@ def sprite_ops(agent, monsters, monster_ptr, kx, ky, res, center, dy, labels, mo
         kx, ky, res, center, dy: the camera (see ``render._Camera``).
         labels: segmentation maps; monster_boxes, person_boxes: draw monsters / agent and shield as boxes there;
             person_label: the agent's and the shield's label.
-        monster_src: atlas id by monster look ``((theme * 3 + pose) * 2 + flipped) * slots + slot`` (-1: not made
-            yet), ``slot`` 0 for a live monster, else 1 + its dying count; monster_label: label by theme.
-        agent_src: atlas id by agent look (see :data:`AGENT_FADES`); agent_aspect, agent_height: by
-            ``pose * 2 + flipped`` (NaN: not loaded yet).
+        monster_src: atlas id by monster look ``[theme, pose, flipped, slot]`` (-1: not made yet), pose 0 / 1 / 2
+            for first / move / dead, ``slot`` 0 for a live monster, else 1 + its dying count; monster_label: label
+            by theme.
+        agent_src: atlas id by agent look ``[pose, flipped, fade]`` (see :data:`AGENT_FADES`); agent_aspect,
+            agent_height: by ``[pose, flipped]`` (NaN: not loaded yet).
         shield_src, shield_w, shield_h: the shield's atlas id and size.
 
     Returns:
         ``(ops, missing_monsters, missing_agent)``: int64 ``(n, 7)`` operations as :func:`tile_ops`'; when a look
-        is not in the tables, ``ops`` is incomplete and the looks are listed: monsters as ``(look, w, h)`` rows,
-        agent looks as codes.
+        is not in the tables, ``ops`` is incomplete and the looks are listed: monsters as ``(theme, pose, flipped,
+        slot, w, h)`` rows, the agent as ``(pose, flipped, fade)`` rows.
     """
     n = agent.shape[0]
-    slots = monster_src.shape[0] // (monster_label.shape[0] * 6)
+    slots = monster_src.shape[3]
     ops = np.empty((monsters.shape[0] + 2 * n, 7), np.int64)
-    missing_monsters = np.empty((monsters.shape[0], 3), np.int64)
-    missing_agent = np.empty(n, np.int64)
+    missing_monsters = np.empty((monsters.shape[0], 6), np.int64)
+    missing_agent = np.empty((n, 3), np.int64)
     k = n_monsters = n_agent = 0
     w = math.ceil(kx)
     for f in range(n):
@@ -381,28 +381,30 @@ def sprite_ops(agent, monsters, monster_ptr, kx, ky, res, center, dy, labels, mo
             if labels and monster_boxes:
                 k = _emit(ops, k, f, FILL, x, y, w, h, monster_label[theme])
                 continue
-            look = ((theme * 3 + pose) * 2 + (1 if monsters[m, _MVX] > 0 else 0)) * slots + min(slot, slots - 1)
-            src = monster_src[look]
+            flipped, slot = 1 if monsters[m, _MVX] > 0 else 0, min(slot, slots - 1)
+            src = monster_src[theme, pose, flipped, slot]
             if src < 0:
-                missing_monsters[n_monsters, 0], missing_monsters[n_monsters, 1] = look, w
-                missing_monsters[n_monsters, 2] = h
+                row = missing_monsters[n_monsters]
+                row[0], row[1], row[2], row[3], row[4], row[5] = theme, pose, flipped, slot, w, h
                 n_monsters += 1
             k = _emit(ops, k, f, src, x, y, 0, 0, monster_label[theme] if labels else 0)
         killed = agent[f, _KILLED] != 0
         pose = agent_pose_index(killed, agent[f, _LADDER] != 0, walk1_phase(int(agent[f, _TIME_ALIVE]),
                                 AGENT_ANIM_FREQ), agent[f, _AVY], agent[f, _SPRING], agent[f, _AVX])
-        kind = pose * 2 + (1 if agent[f, _AVX] < 0 else 0)
+        flipped = 1 if agent[f, _AVX] < 0 else 0
         transparency = (DEATH_ANIM_LENGTH + 1 - int(agent[f, _KILLED_CNT])) * 12 if killed else 0
         if transparency <= 255:
-            look = kind * AGENT_FADES + (1 + transparency // 12 if killed and not labels else 0)
-            if agent_src[look] < 0 or np.isnan(agent_aspect[kind]):
-                missing_agent[n_agent] = look
+            fade = 1 + transparency // 12 if killed and not labels else 0
+            src = agent_src[pose, flipped, fade]
+            if src < 0 or np.isnan(agent_aspect[pose, flipped]):
+                row = missing_agent[n_agent]
+                row[0], row[1], row[2] = pose, flipped, fade
                 n_agent += 1
             else:
-                aspect, h = agent_aspect[kind], agent_height[kind]
+                aspect, h = agent_aspect[pose, flipped], agent_height[pose, flipped]
                 x = math.floor(kx * ax + dx)
                 y = math.floor(res - ky * (ay + aspect - 1) + dy)
-                k = _emit_person(ops, k, f, agent_src[look], x, y, w, h, labels, person_boxes, person_label, 0.8)
+                k = _emit_person(ops, k, f, src, x, y, w, h, labels, person_boxes, person_label, 0.8)
         if agent[f, _POWER_UP] != 0:
             x = math.floor(kx * ax + dx - 7 * res / 1024)
             y = math.floor(res - ky * (ay + 1) + dy + 8 * res / 1024)

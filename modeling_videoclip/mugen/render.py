@@ -438,9 +438,8 @@ class MugenRenderer:
             ops, missing_monsters, missing_agent = kernels.sprite_ops(
                 frames.agent, frames.monsters, frames.monster_ptr, cam.kx, cam.ky, cam.res, cam.center, cam.dy, labels,
                 self.bbox_smap_for_monsters, self.bbox_smap_for_agent, SEMANTIC_LABELS["agent"], looks.monster_src,
-                looks.monster_label,
-                looks.agent_src, looks.agent_aspect, looks.agent_height, looks.shield_src, looks.shield_w,
-                looks.shield_h)
+                looks.monster_label, looks.agent_src, looks.agent_aspect, looks.agent_height, looks.shield_src,
+                looks.shield_w, looks.shield_h)
             if not (len(missing_monsters) or len(missing_agent)):
                 return ops
             looks.add(missing_monsters, missing_agent)
@@ -463,35 +462,31 @@ class _Looks:
     def __init__(self, bank: _SpriteBank, cam: _Camera, agent_theme: str, names: tuple[str, ...], slots: int,
                  labels: bool):
         self.bank, self.cam, self.agent_theme, self.names, self.labels = bank, cam, agent_theme, names, labels
-        self.monster_src = np.full(len(names) * 6 * slots, -1, np.int64)
-        self.monster_label = np.array([SEMANTIC_LABELS.get(name, 0) for name in names] or [0], np.int64)
-        self.agent_src = np.full(len(AGENT_POSES) * 2 * kernels.AGENT_FADES, -1, np.int64)
-        self.agent_aspect = np.full(len(AGENT_POSES) * 2, np.nan)
-        self.agent_height = np.zeros(len(AGENT_POSES) * 2, np.int64)
+        self.monster_src = np.full((len(names), len(_MONSTER_POSES), 2, slots), -1, np.int64)
+        self.monster_label = np.array([SEMANTIC_LABELS.get(name, 0) for name in names], np.int64)
+        self.agent_src = np.full((len(AGENT_POSES), 2, kernels.AGENT_FADES), -1, np.int64)
+        self.agent_aspect = np.full((len(AGENT_POSES), 2), np.nan)
+        self.agent_height = np.zeros((len(AGENT_POSES), 2), np.int64)
         self.shield_w, self.shield_h = math.ceil(cam.kx * 1.15), math.ceil(cam.ky * 2.1)
         shield = bank.get(SHIELD_FILE, "shield").fit(self.shield_w, self.shield_h, nearest=labels)
         self.shield_src = bank.atlas.index(shield)
-        self._slots = slots
         self._lock = threading.Lock()
 
     def add(self, missing_monsters: np.ndarray, missing_agent: np.ndarray) -> None:
-        """Make the sprites of the looks `kernels.sprite_ops` found missing: ``(look, w, h)`` monster rows and agent
-        look codes."""
+        """Make the sprites of the looks `kernels.sprite_ops` found missing: ``(theme, pose, flipped, slot, w, h)``
+        monster rows and ``(pose, flipped, fade)`` agent rows."""
         with self._lock:
-            for look, w, h in missing_monsters.tolist():
-                kind = look // self._slots
-                theme, pose, flip = kind // 6, kind // 2 % 3, kind % 2
+            for theme, pose, flipped, slot, w, h in missing_monsters.tolist():
                 sprite = self.bank.get(monster_file(self.names[theme], _MONSTER_POSES[pose]), "monster",
-                                       flip=bool(flip))
-                self.monster_src[look] = self.bank.atlas.index(sprite.fit(w, h, nearest=self.labels))
-            for look in missing_agent.tolist():
-                kind, fade = divmod(look, kernels.AGENT_FADES)
-                sprite = self.bank.get(alien_file(self.agent_theme, AGENT_POSES[kind // 2]), "alien",
-                                       flip=bool(kind % 2))
+                                       flip=bool(flipped))
+                self.monster_src[theme, pose, flipped, slot] = self.bank.atlas.index(
+                    sprite.fit(w, h, nearest=self.labels))
+            for pose, flipped, fade in missing_agent.tolist():
+                sprite = self.bank.get(alien_file(self.agent_theme, AGENT_POSES[pose]), "alien", flip=bool(flipped))
                 height = math.ceil(sprite.aspect_ratio * self.cam.ky)
                 sprite = sprite.fit(math.ceil(self.cam.kx), height, nearest=self.labels)
                 if fade:
                     sprite = sprite.faded((fade - 1) * 12)
-                self.agent_src[look] = self.bank.atlas.index(sprite)
-                self.agent_height[kind] = height
-                self.agent_aspect[kind] = sprite.aspect_ratio  # last: marks the kind as loaded
+                self.agent_src[pose, flipped, fade] = self.bank.atlas.index(sprite)
+                self.agent_height[pose, flipped] = height
+                self.agent_aspect[pose, flipped] = sprite.aspect_ratio  # last: marks the look as loaded
