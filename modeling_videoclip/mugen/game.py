@@ -81,19 +81,19 @@ def _is_mapping(d: Any) -> bool:
 
 
 class _Spec:
-    """``(key, kind, default)`` fields of one JSON object kind in dataclass order (default None = required), what
-    the object is called in messages, and the type signatures already seen to need no conversion (the fast path of
-    :func:`_values` and :meth:`FrameList._row`)."""
+    """``(key, kind, default)`` fields of one JSON object kind in dataclass order (default None = required), the type
+    signatures already seen to need no conversion (the fast path of :func:`_values`) and the types each field takes
+    as they are (:meth:`FrameList._fast_rows`)."""
 
-    def __init__(self, label: str, *fields: tuple[str, int, Any]):
-        self.label, self.fields = label, fields
+    def __init__(self, *fields: tuple[str, int, Any]):
+        self.fields = fields
         self.names = {key: j for j, (key, _, _) in enumerate(fields)}
         self.pairs = tuple((key, default) for key, _, default in fields)
         keys = [key for key, _, _ in fields]
         # a tuple of the values when every key is present (itemgetter gives a bare value for one key)
         self.getter = operator.itemgetter(*keys) if len(keys) > 1 else lambda d: (d[keys[0]],)
         self.passthrough: set = set()
-        # the types each field takes as they are (an int field given a float is converted: not as it is)
+        # an int field given a float is converted: not taken as it is
         self.fast_types = tuple({_NUM: {int, float}, _INT: {int}, _FLAG: {bool, int}}[kind] for _, kind, _ in fields)
 
     def row(self, d: Mapping[str, Any]) -> tuple:
@@ -107,10 +107,7 @@ class _Spec:
 def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
     """The fields of ``spec``, validated. A type signature once validated without conversion only needs the
     finiteness check (a sum of finite numbers is finite; an overflow takes the slow path through _num/_flag)."""
-    try:
-        values = spec.getter(d)
-    except (KeyError, TypeError):
-        values = [d.get(key, default) for key, default in spec.pairs]
+    values = spec.row(d)
     signature = tuple(map(type, values))
     if signature in spec.passthrough and math.isfinite(sum(values)):
         return values
@@ -179,20 +176,21 @@ class Monster:
         self.walk1_mode = monster_walk1(bool(self.is_jumping), float(self.vy), int(self.time), int(self.anim_freq))
 
 
-def _dataclass_spec(cls: type, label: str, **defaults: Any) -> _Spec:
+def _dataclass_spec(cls: type, **defaults: Any) -> _Spec:
     """The :class:`_Spec` of a dataclass's init fields: kind from the annotation, no default = required."""
     kinds = {"float": _NUM, "int": _INT, "bool": _FLAG}
-    return _Spec(label, *((f.name, kinds[f.type], defaults.get(f.name, None if f.default is MISSING else f.default))
-                          for f in fields(cls) if f.init))
+    return _Spec(*((f.name, kinds[f.type], defaults.get(f.name, None if f.default is MISSING else f.default))
+                   for f in fields(cls) if f.init))
 
 
-_AGENT_SPEC = _dataclass_spec(Agent, "'agent'")
-_MONSTER_SPEC = _dataclass_spec(Monster, "a monster", m_id=0)  # CoinRun JSONs may omit m_id
-_FRAME_SPEC = _Spec("a frame", ("frame_id", _INT, -1), ("state_time", _NUM, 0))
+_AGENT_SPEC = _dataclass_spec(Agent)
+_MONSTER_SPEC = _dataclass_spec(Monster, m_id=0)  # CoinRun JSONs may omit m_id
+_FRAME_SPEC = _Spec(("frame_id", _INT, -1), ("state_time", _NUM, 0))
+
 
 def _drawn(spec: _Spec, names: Sequence[str]) -> _Spec:
     """The fields ``names`` of ``spec``, in that order."""
-    return _Spec(spec.label, *(spec.fields[spec.names[name]] for name in names))
+    return _Spec(*(spec.fields[spec.names[name]] for name in names))
 
 
 _DRAWN = (_drawn(_FRAME_SPEC, ("state_time",)), _drawn(_AGENT_SPEC, AGENT_FIELDS),
@@ -366,19 +364,25 @@ class FrameList(Sequence):
         rows = self._fast_rows(ids) or self._checked_rows(ids)
         frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = rows
         blocks = []
-        for spec, values, (low, high) in zip(_DRAWN, (frame_rows, agent_rows, monster_rows), self._bounds):
+        for part, spec, values, (low, high) in zip(("", "agent.", "monsters"), _DRAWN,
+                                                   (frame_rows, agent_rows, monster_rows), self._bounds):
             def fail(r: int, c: int) -> None:
-                i = r if spec is not _DRAWN[2] else bisect.bisect_right(monster_ptr, r) - 1  # the frame's position
-                j = r - monster_ptr[i] if spec is _DRAWN[2] else 0  # and the monster's index in it
-                self._range_error(ids[i], spec, j, c, values[r][c], low[c], high[c])
+                name, i, field = spec.fields[c][0], r, part + spec.fields[c][0]
+                if part == "monsters":  # the frame holding row r, and the monster's index in it
+                    i = bisect.bisect_right(monster_ptr, r) - 1
+                    field = f"monsters[{r - monster_ptr[i]}].{name}"
+                    if name == "theme":
+                        raise MugenFormatError(f"{self._where(ids[i])} has a monster with theme {values[r][c]}, "
+                                               f"but only {self._n_monsters} monster names are listed")
+                self._range_error(ids[i], field, values[r][c], low[c], high[c])
 
             block = self._block(values, spec, fail)
-            bad = (block < low) | (block > high)
-            if bad.any() or np.isnan(block).any():
-                fail(*np.argwhere(bad | np.isnan(block))[0])
+            bad = ~((block >= low) & (block <= high))  # NaN fails both
+            if bad.any():
+                fail(*np.argwhere(bad)[0])
             blocks.append(block)
         return FrameColumns(ids, blocks[0][:, 0], blocks[1], np.array(monster_ptr), blocks[2], np.array(coin_ptr),
-                            self._coin_array(coins, coin_ptr, ids))
+                            self._coin_array(coins, ids))
 
     def _fast_rows(self, ids: list[int]) -> tuple | None:
         """The drawn values of frames ``ids`` as they are, when the frames have CoinRun's structure and every column
@@ -424,7 +428,7 @@ class FrameList(Sequence):
             coin_ptr.append(len(coins))
         return frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr
 
-    def _coin_array(self, coins: list, coin_ptr: list[int], ids: list[int]) -> np.ndarray:
+    def _coin_array(self, coins: list, ids: list[int]) -> np.ndarray:
         """The eaten coins as ``(c, 2)`` int64, checked: integer pairs inside the maze (else :meth:`_parts` of the
         first frame at fault raises)."""
         try:
@@ -452,19 +456,15 @@ class FrameList(Sequence):
                         fail(r, c)
             raise
 
-    def _range_error(self, k: int, spec: _Spec, j: int, c: int, value: Any, low: float, high: float) -> None:
-        """Raises the `MugenFormatError` for field ``c`` of ``spec`` in frame ``k`` (monster ``j`` of it)."""
-        name = spec.fields[c][0]
-        if spec.label == _MONSTER_SPEC.label and name == "theme":
-            raise MugenFormatError(f"{self._where(k)} has a monster with theme {value}, "
-                                   f"but only {self._n_monsters} monster names are listed")
-        prefix = {"a frame": "", "'agent'": "agent."}.get(spec.label, f"monsters[{j}].")
+    def _range_error(self, k: int, field: str, value: Any, low: float, high: float) -> None:
+        """Raises the `MugenFormatError` for ``field`` (e.g. ``"monsters[1].x"``) of frame ``k``, outside
+        ``[low, high]``."""
         if isinstance(value, float) and not math.isfinite(value):
-            raise MugenFormatError(f"{self._where(k)}: field {prefix + name!r} is not finite ({value!r})")
+            raise MugenFormatError(f"{self._where(k)}: field {field!r} is not finite ({value!r})")
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         if high == _FINITE:
-            raise MugenFormatError(f"{self._where(k)}: field {prefix + name!r} is {shown}, too large for a number")
-        raise MugenFormatError(f"{self._where(k)}: field {prefix + name!r} is {shown}, outside [{low:g}, {high:g}] "
+            raise MugenFormatError(f"{self._where(k)}: field {field!r} is {shown}, too large for a number")
+        raise MugenFormatError(f"{self._where(k)}: field {field!r} is {shown}, outside [{low:g}, {high:g}] "
                                f"(the range a {self._w}x{self._h} CoinRun level allows)")
 
 
