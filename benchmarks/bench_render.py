@@ -118,9 +118,9 @@ def run_rows(options: BenchOptions) -> list[Result]:
 
         # As a DataLoader worker fetches a batch: Dataset.__getitems__ where the dataset has it (datasets' does;
         # the reference's MUGENDataset does not), else one __getitem__ per index.
-        our_batches = [[i for _, i in pairs[start:start + ROW_BATCH]] for start in range(0, len(pairs), ROW_BATCH)]
-        reference_batches = [[i for i, _ in pairs[start:start + ROW_BATCH]] for start in range(0, len(pairs),
-                                                                                              ROW_BATCH)]
+        batches = [[list(side) for side in zip(*pairs[start:start + ROW_BATCH])] for start in range(0, len(pairs),
+                                                                                                    ROW_BATCH)]
+        reference_batches, our_batches = zip(*batches)
 
         def our_pass() -> None:
             for _ in range(ROW_PASSES):
