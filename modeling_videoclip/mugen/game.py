@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .frames_json import FLAG, INT, NUM, FieldTable, FrameBytes, split_frames
 from .kernels import (
     AGENT_ANIM_FREQ,
     AGENT_FIELDS,
@@ -73,7 +74,7 @@ def _flag(d: Mapping[str, Any], key: str, where: str) -> bool:
     return bool(value)
 
 
-_NUM, _INT, _FLAG = 0, 1, 2
+_NUM, _INT, _FLAG = NUM, INT, FLAG
 
 
 def _is_mapping(d: Any) -> bool:
@@ -195,6 +196,7 @@ def _drawn(spec: _Spec, names: Sequence[str]) -> _Spec:
 
 _DRAWN = (_drawn(_FRAME_SPEC, ("state_time",)), _drawn(_AGENT_SPEC, AGENT_FIELDS),
           _drawn(_MONSTER_SPEC, MONSTER_FIELDS))
+_DRAWN_TABLE = FieldTable(*(spec.fields for spec in _DRAWN))
 
 
 @dataclass(slots=True)
@@ -279,9 +281,11 @@ def _bound_arrays(maze_w: int, maze_h: int, n_monster_names: int) -> tuple[tuple
 
 class FrameList(Sequence):
     """The frames of a game, parsed and validated when first accessed (a clip renders 32 of its 96): as
-    :class:`Frame` objects by index, or the values the renderer reads as :class:`FrameColumns`."""
+    :class:`Frame` objects by index, or the values the renderer reads as :class:`FrameColumns`. ``raw`` holds the
+    frames as decoded JSON objects, or as their bytes (:class:`~.frames_json.FrameBytes`, which decodes a frame when
+    asked and reads the drawn values of many straight from the bytes)."""
 
-    def __init__(self, raw: list[Any], source: str, n_monster_names: int, maze_w: int, maze_h: int):
+    def __init__(self, raw: list[Any] | FrameBytes, source: str, n_monster_names: int, maze_w: int, maze_h: int):
         self._raw, self._parsed = raw, {}
         self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
         self._bounds = _bound_arrays(maze_w, maze_h, n_monster_names)
@@ -304,10 +308,10 @@ class FrameList(Sequence):
             IndexError: a frame id is outside ``[0, len(self))``.
             MugenFormatError: a drawn value has the wrong type or is outside its range, naming frame and field.
         """
-        ids = [int(k) for k in frame_ids]
+        ids, count = [int(k) for k in frame_ids], len(self._raw)
         for k in ids:
-            if not 0 <= k < len(self._raw):
-                raise IndexError(f"{self._source}: frame {k} requested but the game has {len(self._raw)} frames")
+            if not 0 <= k < count:
+                raise IndexError(f"{self._source}: frame {k} requested but the game has {count} frames")
         return self._columns(ids)
 
     def eaten_coins(self, k: int) -> list[list[int]]:
@@ -359,8 +363,17 @@ class FrameList(Sequence):
         return agent, monsters, eaten
 
     def _columns(self, ids: list[int]) -> FrameColumns:
-        """:meth:`columns` for valid ids: the values from :meth:`_fast_rows`, else :meth:`_checked_rows`; the coins
-        and every range checked on the arrays."""
+        """:meth:`columns` for valid ids: the values read from the bytes when they are in range, else from the
+        decoded frames through :meth:`_fast_rows` or :meth:`_checked_rows`; the coins and every range checked on the
+        arrays, the first value at fault named."""
+        if isinstance(self._raw, FrameBytes):
+            drawn = self._raw.drawn(ids, _DRAWN_TABLE)
+            if drawn is not None:
+                frame, agent, monster_ptr, monsters, coin_ptr, coins = drawn
+                inside = (coins[:, 0] >= 0) & (coins[:, 0] < self._w) & (coins[:, 1] >= 0) & (coins[:, 1] < self._h)
+                if inside.all() and all(((block >= low) & (block <= high)).all()
+                                        for block, (low, high) in zip((frame, agent, monsters), self._bounds)):
+                    return FrameColumns(ids, frame[:, 0], agent, monster_ptr, monsters, coin_ptr, coins)
         rows = self._fast_rows(ids) or self._checked_rows(ids)
         frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = rows
         blocks = []
@@ -554,7 +567,7 @@ class Game:
             y, bad = next((y, set(row) - TILE_CHARS) for y, row in enumerate(maze) if set(row) - TILE_CHARS)
             raise MugenFormatError(f"{source}: maze row {y} has unknown tile(s) {sorted(bad)}")
         frames = data["frames"]
-        if not isinstance(frames, list) or not frames:
+        if not isinstance(frames, (list, FrameBytes)) or not len(frames):
             raise MugenFormatError(f"{source}: 'frames' should be a non-empty list")
         for key in ("background_themes", "ground_themes", "agent_themes"):
             if not isinstance(data[key], list) or not all(isinstance(v, str) for v in data[key]):
@@ -613,9 +626,12 @@ def read_json(path: str | os.PathLike) -> Any:
         MugenFormatError: the file is not valid JSON (e.g. truncated, or NaN / Infinity, which JSON does not have).
     """
     with open(path, "rb") as f:
-        raw = f.read()
+        return _decode_json(f.read(), path)
+
+
+def _decode_json(document: bytes, path: str | os.PathLike) -> Any:
     try:
-        return orjson.loads(raw)
+        return orjson.loads(document)
     except orjson.JSONDecodeError as e:
         raise MugenFormatError(f"{path}: not valid JSON ({e}); the file may be truncated") from None
 
@@ -637,4 +653,12 @@ def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True, lazy: b
             f"MUGEN game JSON {path} not found. If the release JSON's metadata.data_folder is wrong on this "
             "machine, pass data_folder= to load_mugen."
         )
-    return Game.from_dict(read_json(path), source=path, restore_eaten_coins=restore_eaten_coins, lazy=lazy)
+    with open(path, "rb") as f:
+        document = f.read()
+    split = split_frames(document)  # the frames kept as bytes: a clip reads its drawn values from them
+    if split is None:
+        data = _decode_json(document, path)
+    else:
+        data = _decode_json(split[0], path)
+        data["frames"] = split[1]
+    return Game.from_dict(data, source=path, restore_eaten_coins=restore_eaten_coins, lazy=lazy)
