@@ -1,8 +1,8 @@
-"""Compiled (numba) reading of game JSONs: :func:`locate_frames` validates a whole document and finds each frame's
-bytes; :func:`drawn_values` decodes the fields the renderer draws straight from those bytes, with Python's float
+"""Compiled (numba) reading of game JSONs: :func:`split_frames` validates a whole document and finds each frame's
+bytes; :meth:`FrameBytes.drawn` decodes the fields the renderer draws straight from those bytes, with Python's float
 values (correctly rounded: Clinger's exact cases, else Eisel-Lemire). Both take only a plain subset of JSON (ASCII
-strings without escapes, nesting up to :data:`MAX_DEPTH`) and answer "not handled" for anything else, which the
-caller then reads with orjson as before: what these kernels accept is valid JSON that orjson reads to the same
+strings without escapes, nesting up to :data:`MAX_DEPTH`) and answer None for anything else, which the caller then
+reads with orjson as before: what these kernels accept is valid JSON that orjson reads to the same
 values, and every message about a bad file still comes from the one checked path in :mod:`.game`.
 
 A game JSON of 96 frames is ~80 KB; orjson makes ~10k Python objects of it, of which a clip draws a third. Reading
@@ -31,8 +31,10 @@ _OK, _UNHANDLED, _FULL = 0, 1, 2
 _QUOTE, _BACKSLASH, _COMMA, _COLON = ord('"'), ord("\\"), ord(","), ord(":")
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET = ord("{"), ord("}"), ord("["), ord("]")
 _MINUS, _PLUS, _DOT, _ZERO, _NINE = ord("-"), ord("+"), ord("."), ord("0"), ord("9")
-_FRAMES_KEY, _AGENT_KEY, _MONSTERS_KEY, _COINS_KEY = (np.array(list(key), np.uint8)
-                                                      for key in (b"frames", b"agent", b"monsters", b"coins_eaten"))
+_LOWER_E, _UPPER_E, _T, _F, _N = ord("e"), ord("E"), ord("t"), ord("f"), ord("n")
+_FRAMES_KEY, _AGENT_KEY, _MONSTERS_KEY, _COINS_KEY, _TRUE, _FALSE, _NULL = (
+    np.array(list(word), np.uint8) for word in (b"frames", b"agent", b"monsters", b"coins_eaten", b"true", b"false",
+                                                b"null"))
 _M32 = np.uint64(0xFFFFFFFF)
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _EXACT_POWERS = np.array([10.0**k for k in range(23)])  # 10**22 is the largest power of ten a double holds exactly
@@ -137,7 +139,7 @@ def _number_end(buf, i, n):
         if j == i + 1:
             return -1
         i = j
-    if i < n and (buf[i] == 101 or buf[i] == 69):  # e, E
+    if i < n and (buf[i] == _LOWER_E or buf[i] == _UPPER_E):
         i += 1
         if i < n and (buf[i] == _PLUS or buf[i] == _MINUS):
             i += 1
@@ -145,22 +147,27 @@ def _number_end(buf, i, n):
         if j == i:
             return -1
         i = j
-    if i < n and (buf[i] == 46 or buf[i] == 101 or buf[i] == 69 or _ZERO <= buf[i] <= _NINE):
+    if i < n and (buf[i] == _DOT or buf[i] == _LOWER_E or buf[i] == _UPPER_E or _ZERO <= buf[i] <= _NINE):
         return -1  # e.g. "01", "1.2.3"
     return i
 
 
 @_inline
+def _word_end(buf, i, n, word):
+    """The index after ``word`` if the bytes at ``i`` spell it, else -1."""
+    if i + word.shape[0] > n:
+        return -1
+    for j in range(word.shape[0]):
+        if buf[i + j] != word[j]:
+            return -1
+    return i + word.shape[0]
+
+
+@_inline
 def _literal_end(buf, i, n):
     """The index after ``true``, ``false`` or ``null`` at ``i``, or -1."""
-    if buf[i] == 116 and i + 4 <= n and buf[i + 1] == 114 and buf[i + 2] == 117 and buf[i + 3] == 101:
-        return i + 4
-    if (buf[i] == 102 and i + 5 <= n and buf[i + 1] == 97 and buf[i + 2] == 108 and buf[i + 3] == 115
-            and buf[i + 4] == 101):
-        return i + 5
-    if buf[i] == 110 and i + 4 <= n and buf[i + 1] == 117 and buf[i + 2] == 108 and buf[i + 3] == 108:
-        return i + 4
-    return -1
+    c = buf[i]
+    return _word_end(buf, i, n, _TRUE if c == _T else _FALSE if c == _F else _NULL)
 
 
 @_inline
@@ -177,12 +184,7 @@ def _scalar_end(buf, i, n):
 @_jit
 def _key_is(buf, start, end, key):
     """Whether the string ``buf[start:end]`` (quotes included) is ``key``."""
-    if end - start != key.shape[0] + 2:
-        return False
-    for j in range(key.shape[0]):
-        if buf[start + 1 + j] != key[j]:
-            return False
-    return True
+    return end - start == key.shape[0] + 2 and _word_end(buf, start + 1, end, key) > 0
 
 
 @_inline
@@ -222,8 +224,7 @@ def _locate_frames(document, spans_out, containers):
         i = _skip_space(buf, i, n)
         if i >= n:
             return _UNHANDLED, 0
-        in_frames = depth == frames_depth
-        if in_frames:
+        if depth == frames_depth:  # an element of "frames" starts
             if count == spans.shape[0]:
                 return _FULL, count
             spans[count, 0] = i
@@ -331,7 +332,7 @@ def _decimal_to_float(w, q, negative, powers):
             return False, 0.0
     upper = np.int64(high >> np.uint64(63))
     mantissa = high >> np.uint64(upper + 9)
-    power2 = ((217706 * q) >> 16) + 63 + upper - lz + 1023
+    power2 = ((217706 * q) >> 16) + 63 + upper - lz + 1023  # 217706 / 2**16 ~ log2(10); 1023 the bias
     if power2 <= 0:
         return False, 0.0
     if low <= np.uint64(1) and -4 <= q <= 23 and mantissa & np.uint64(3) == np.uint64(1):
@@ -351,21 +352,28 @@ def _decimal_to_float(w, q, negative, powers):
     return True, _bits_to_float(bits)
 
 
-@_jit
-def _number_value(buf, i, kind, powers):
-    """``(end, ok, value)`` of the number at ``i`` (valid per :func:`_number_end`) for a field of ``kind``: an integer
-    token for any kind (exact up to 18 digits), a token with a fraction or exponent only for NUM."""
-    negative = buf[i] == _MINUS
-    if negative:
-        i += 1
-    w = np.uint64(0)
-    digits = 0  # significant digits in w
-    while i < buf.shape[0] and _ZERO <= buf[i] <= _NINE:
+@_inline
+def _significand(buf, i, n, w, digits):
+    """``(end, w, digits)``: the digits from ``i`` appended to the significand ``w`` of ``digits`` significant
+    digits (leading zeros not counted; ``w`` wraps beyond 19, which the caller checks)."""
+    while i < n and _ZERO <= buf[i] <= _NINE:
         if digits or buf[i] != _ZERO:
             w = w * np.uint64(10) + np.uint64(buf[i] - _ZERO)
             digits += 1
         i += 1
-    if i >= buf.shape[0] or (buf[i] != _DOT and buf[i] != 101 and buf[i] != 69):
+    return i, w, digits
+
+
+@_jit
+def _number_value(buf, i, kind, powers):
+    """``(end, ok, value)`` of the number at ``i`` (valid per :func:`_number_end`) for a field of ``kind``: an integer
+    token for any kind (exact up to 18 digits), a token with a fraction or exponent only for NUM."""
+    n = buf.shape[0]
+    negative = buf[i] == _MINUS
+    if negative:
+        i += 1
+    i, w, digits = _significand(buf, i, n, np.uint64(0), 0)
+    if i >= n or (buf[i] != _DOT and buf[i] != _LOWER_E and buf[i] != _UPPER_E):
         if digits > 18:
             return i, False, 0.0
         value = float(np.int64(w))
@@ -374,20 +382,15 @@ def _number_value(buf, i, kind, powers):
         return i, False, 0.0
     q = 0
     if buf[i] == _DOT:
-        i += 1
-        while i < buf.shape[0] and _ZERO <= buf[i] <= _NINE:
-            if digits or buf[i] != _ZERO:
-                w = w * np.uint64(10) + np.uint64(buf[i] - _ZERO)
-                digits += 1
-            q -= 1
-            i += 1
-    if i < buf.shape[0] and (buf[i] == 101 or buf[i] == 69):
+        end, w, digits = _significand(buf, i + 1, n, w, digits)
+        q, i = i + 1 - end, end  # one power of ten less per fraction digit
+    if i < n and (buf[i] == _LOWER_E or buf[i] == _UPPER_E):
         i += 1
         exponent_negative = buf[i] == _MINUS
         if buf[i] == _MINUS or buf[i] == _PLUS:
             i += 1
         exponent = 0
-        while i < buf.shape[0] and _ZERO <= buf[i] <= _NINE:
+        while i < n and _ZERO <= buf[i] <= _NINE:
             if exponent < 100000:
                 exponent = exponent * 10 + (buf[i] - _ZERO)
             i += 1
@@ -420,8 +423,14 @@ def _value_end(buf, i, n):
 
 
 @_inline
-def _next_member(buf, i, n, close):
-    """After a value at ``i`` inside a container closed by ``close``: ``(index, more)``, the index past the comma
+def _member_value(buf, key_end, n):
+    """The index of the value of the member whose key ends at ``key_end``, in a checked document (past the colon)."""
+    return _skip_space(buf, _skip_space(buf, key_end, n) + 1, n)
+
+
+@_inline
+def _next_member(buf, i, n):
+    """After a value at ``i`` inside a container of a checked document: ``(index, more)``, the index past the comma
     (more True) or past the closing bracket."""
     i = _skip_space(buf, i, n)
     if buf[i] == _COMMA:
@@ -457,14 +466,14 @@ def _read_object(buf, i, n, row, names, name_ptr, first, kinds, powers):
     while True:
         j = _string_end(buf, i, n)
         f = _field_index(buf, i, j, names, name_ptr, first, first + row.shape[0])
-        i = _skip_space(buf, _skip_space(buf, j, n) + 1, n)  # past the colon
+        i = _member_value(buf, j, n)
         if f < 0:
             i = _value_end(buf, i, n)
         else:
             i, ok, row[f] = _read_scalar(buf, i, kinds[first + f], powers)
             if not ok:
                 return i, False
-        i, more = _next_member(buf, i, n, _RBRACE)
+        i, more = _next_member(buf, i, n)
         if not more:
             return i, True
 
@@ -476,10 +485,8 @@ def _read_scalar(buf, i, kind, powers):
     c = buf[i]
     if c == _MINUS or _ZERO <= c <= _NINE:
         return _number_value(buf, i, kind, powers)
-    if kind == FLAG and c == 116:
-        return i + 4, True, 1.0
-    if kind == FLAG and c == 102:
-        return i + 5, True, 0.0
+    if kind == FLAG and (c == _T or c == _F):
+        return _literal_end(buf, i, buf.shape[0]), True, 1.0 if c == _T else 0.0
     return i, False, 0.0
 
 
@@ -505,7 +512,7 @@ def _read_coin(buf, i, n, coin, powers):
         if not ok:
             return i, False
         coin[axis] = np.int64(value)
-        i, more = _next_member(buf, i, n, _RBRACKET)
+        i, more = _next_member(buf, i, n)
         if more != (axis == 0):
             return i, False
     return i, True
@@ -542,7 +549,7 @@ def _drawn_values(document, spans, ids, table_names, table_name_ptr, table_kinds
             is_agent, is_monsters = _key_is(buf, i, j, _AGENT_KEY), _key_is(buf, i, j, _MONSTERS_KEY)
             is_coins = _key_is(buf, i, j, _COINS_KEY)
             f = -1 if is_agent or is_monsters or is_coins else _field_index(buf, i, j, names, name_ptr, 0, sizes[0])
-            i = _skip_space(buf, _skip_space(buf, j, n) + 1, n)  # the value, past the colon
+            i = _member_value(buf, j, n)
             ok = True
             if is_agent:
                 if buf[i] != _LBRACE:
@@ -575,14 +582,14 @@ def _drawn_values(document, spans, ids, table_names, table_name_ptr, table_kinds
                             return _FULL, m, c
                         i, ok = _read_coin(buf, i, n, coins[c], powers)
                         c += 1
-                    i, items = _next_member(buf, i, n, _RBRACKET)
+                    i, items = _next_member(buf, i, n)
             elif f >= 0:
                 i, ok, frame[r, f] = _read_scalar(buf, i, kinds[f], powers)
             else:
                 i = _value_end(buf, i, n)
             if not ok:
                 return failed
-            i, more = _next_member(buf, i, n, _RBRACE)
+            i, more = _next_member(buf, i, n)
         if not (has_agent and _filled(frame[r], defaults, 0)):
             return failed
         monster_ptr[r + 1], coin_ptr[r + 1] = m, c
@@ -599,7 +606,6 @@ class FrameBytes(Sequence):
 
     def __init__(self, document: bytes, spans: np.ndarray):
         self._buffer, self._spans, self._decoded = np.frombuffer(document, np.uint8), spans, {}
-        self._document = document
 
     def __len__(self) -> int:
         return len(self._spans)
@@ -608,7 +614,7 @@ class FrameBytes(Sequence):
         frame = self._decoded.get(k)
         if frame is None:
             start, end = self._spans[k]
-            frame = self._decoded[k] = orjson.loads(memoryview(self._document)[start:end])
+            frame = self._decoded[k] = orjson.loads(memoryview(self._buffer)[start:end])
         return frame
 
     def drawn(self, frame_ids: Sequence[int], table: FieldTable) -> tuple[np.ndarray, ...] | None:

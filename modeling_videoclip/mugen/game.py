@@ -74,9 +74,6 @@ def _flag(d: Mapping[str, Any], key: str, where: str) -> bool:
     return bool(value)
 
 
-_NUM, _INT, _FLAG = NUM, INT, FLAG
-
-
 def _is_mapping(d: Any) -> bool:
     return type(d) is dict or isinstance(d, Mapping)  # the ABC check is slow; JSON gives plain dicts
 
@@ -95,7 +92,7 @@ class _Spec:
         self.getter = operator.itemgetter(*keys) if len(keys) > 1 else lambda d: (d[keys[0]],)
         self.passthrough: set = set()
         # an int field given a float is converted: not taken as it is
-        self.fast_types = tuple({_NUM: {int, float}, _INT: {int}, _FLAG: {bool, int}}[kind] for _, kind, _ in fields)
+        self.fast_types = tuple({NUM: {int, float}, INT: {int}, FLAG: {bool, int}}[kind] for _, kind, _ in fields)
 
     def row(self, d: Mapping[str, Any]) -> tuple:
         """The values of the fields in ``d``, defaults for those left out (None for required ones)."""
@@ -114,11 +111,11 @@ def _values(d: Mapping[str, Any], spec: _Spec, where: str) -> list[Any]:
         return values
     out = []
     for key, kind, default in spec.fields:
-        if kind == _FLAG:
+        if kind == FLAG:
             out.append(_flag(d, key, where))
         else:
             value = _num(d, key, where, default)
-            out.append(value if kind == _NUM else int(value))
+            out.append(value if kind == NUM else int(value))
     if tuple(map(type, out)) == signature:
         spec.passthrough.add(signature)
     return out
@@ -179,14 +176,14 @@ class Monster:
 
 def _dataclass_spec(cls: type, **defaults: Any) -> _Spec:
     """The :class:`_Spec` of a dataclass's init fields: kind from the annotation, no default = required."""
-    kinds = {"float": _NUM, "int": _INT, "bool": _FLAG}
+    kinds = {"float": NUM, "int": INT, "bool": FLAG}
     return _Spec(*((f.name, kinds[f.type], defaults.get(f.name, None if f.default is MISSING else f.default))
                    for f in fields(cls) if f.init))
 
 
 _AGENT_SPEC = _dataclass_spec(Agent)
 _MONSTER_SPEC = _dataclass_spec(Monster, m_id=0)  # CoinRun JSONs may omit m_id
-_FRAME_SPEC = _Spec(("frame_id", _INT, -1), ("state_time", _NUM, 0))
+_FRAME_SPEC = _Spec(("frame_id", INT, -1), ("state_time", NUM, 0))
 
 
 def _drawn(spec: _Spec, names: Sequence[str]) -> _Spec:
@@ -370,9 +367,10 @@ class FrameList(Sequence):
             drawn = self._raw.drawn(ids, _DRAWN_TABLE)
             if drawn is not None:
                 frame, agent, monster_ptr, monsters, coin_ptr, coins = drawn
-                inside = (coins[:, 0] >= 0) & (coins[:, 0] < self._w) & (coins[:, 1] >= 0) & (coins[:, 1] < self._h)
-                if inside.all() and all(((block >= low) & (block <= high)).all()
-                                        for block, (low, high) in zip((frame, agent, monsters), self._bounds)):
+                if self._inside_maze(coins) and not any(
+                    self._out_of_range(block, bounds).any()
+                    for block, bounds in zip((frame, agent, monsters), self._bounds)
+                ):
                     return FrameColumns(ids, frame[:, 0], agent, monster_ptr, monsters, coin_ptr, coins)
         rows = self._fast_rows(ids) or self._checked_rows(ids)
         frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = rows
@@ -390,7 +388,7 @@ class FrameList(Sequence):
                 self._range_error(ids[i], field, values[r][c], low[c], high[c])
 
             block = self._block(values, spec, fail)
-            bad = ~((block >= low) & (block <= high))  # NaN fails both
+            bad = self._out_of_range(block, (low, high))
             if bad.any():
                 fail(*np.argwhere(bad)[0])
             blocks.append(block)
@@ -449,13 +447,21 @@ class FrameList(Sequence):
             exact = set(map(type, itertools.chain.from_iterable(coins))) <= {int} and xy.size == 2 * len(coins)
         except (TypeError, ValueError, OverflowError):
             exact = False
-        if exact:
-            inside = (xy[:, 0] >= 0) & (xy[:, 0] < self._w) & (xy[:, 1] >= 0) & (xy[:, 1] < self._h)
-            if inside.all():
-                return xy
+        if exact and self._inside_maze(xy):
+            return xy
         for k in ids:  # find the frame at fault: its check raises with the message
             self._parts(self._raw[k], k)
         raise AssertionError("unreachable: a coin failed the array check but no frame's check")
+
+    def _inside_maze(self, xy: np.ndarray) -> bool:
+        """Whether every ``(x, y)`` row of ``xy`` is a cell of the maze."""
+        return bool(((xy[:, 0] >= 0) & (xy[:, 0] < self._w) & (xy[:, 1] >= 0) & (xy[:, 1] < self._h)).all())
+
+    @staticmethod
+    def _out_of_range(block: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Where ``block``'s values lie outside their column's ``(low, high)`` bounds (NaN fails both)."""
+        low, high = bounds
+        return ~((block >= low) & (block <= high))
 
     @staticmethod
     def _block(values: list, spec: _Spec, fail) -> np.ndarray:
