@@ -13,20 +13,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numba
 import numpy as np
 import orjson
 from numba import types
 from numba.extending import intrinsic
+
+from .jit import jit as _jit
+from .jit import jit_inline as _inline
+from .jit import unowned as _unowned
 
 #: Field kinds: a number (int or float), an integer, a flag (bool or int), as :mod:`.game`'s specs name them.
 NUM, INT, FLAG = 0, 1, 2
 #: Deepest nesting the kernels read (CoinRun's game JSONs nest 4 deep); deeper documents go to orjson.
 MAX_DEPTH = 64
 
-_jit = numba.njit(cache=True, nogil=True, boundscheck=False)
-# helpers called in the scanning loops with tuple results are inlined in numba's IR: as calls they cost 30-60% more
-_inline = numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 _OK, _UNHANDLED, _FULL = 0, 1, 2
 _QUOTE, _BACKSLASH, _COMMA, _COLON = ord('"'), ord("\\"), ord(","), ord(":")
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET = ord("{"), ord("}"), ord("["), ord("]")
@@ -73,24 +73,6 @@ def _bits_to_float(typingctx, bits):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return types.float64(types.uint64), codegen
-
-
-@intrinsic
-def _data_pointer(typingctx, array):
-    """The pointer to the first element of a C-contiguous ``array``."""
-
-    def codegen(context, builder, signature, args):
-        return context.make_array(signature.args[0])(context, builder, args[0]).data
-
-    return types.CPointer(array.dtype)(array), codegen
-
-
-@_jit
-def _unowned(array):
-    """A view of the C-contiguous ``array`` without a reference count, for the scanning loops: numba counts references
-    to an array at each helper call (an atomic increment and decrement), which on a counted buffer costs 3x the scan
-    itself. The caller keeps ``array`` alive while the view is used."""
-    return numba.carray(_data_pointer(array), array.shape)
 
 
 @_jit

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from .jit import jit as _jit
+from .jit import unowned
 
 #: ``source`` of a paste operation: the background image (opaque).
 BACKGROUND = -1
@@ -23,7 +25,6 @@ OPAQUE, BINARY, BLENDED = 0, 1, 2
 #: Fields of a lava key (crop columns, width and height) must be below 2 ** 12.
 LAVA_KEY_LIMIT = 1 << 12
 
-_jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 
 # CoinRun's animation constants and rules live here, beside the kernels that compile them in: numba's cache checks
 # only the file of each cached function, so what a kernel inlines must not change in another file.
@@ -265,16 +266,17 @@ def paste_rgb(out, atlas, table, background, tile_ops, sprite_ops):
     """Run paste operations on RGB frames ``out`` ``(T, R, R * 3)`` (PIL's ``paste`` with the sprite as mask):
     each frame's ``tile_ops``, then its ``sprite_ops`` (both sorted by frame). ``table[i] = (offset, h, w, kind)``
     locates sprite ``i`` in ``atlas``: ``h * w * 3`` RGB bytes, then (unless OPAQUE) as many alpha bytes, each
-    pixel's alpha repeated per channel. ``background`` is an ``(H, W * 3)`` image pasted opaque.
+    pixel's alpha repeated per channel. ``background`` is an ``(H, W * 3)`` image pasted opaque. All C-contiguous.
     """
+    frames, sprites, locations, image = unowned(out), unowned(atlas), unowned(table), unowned(background)
     a = b = 0
-    for f in range(out.shape[0]):
-        frame = out[f]
+    for f in range(frames.shape[0]):
+        frame = frames[f]
         while a < tile_ops.shape[0] and tile_ops[a, 0] == f:
-            _paste_rgb_one(frame, atlas, table, background, tile_ops[a, 1], tile_ops[a, 2], tile_ops[a, 3])
+            _paste_rgb_one(frame, sprites, locations, image, tile_ops[a, 1], tile_ops[a, 2], tile_ops[a, 3])
             a += 1
         while b < sprite_ops.shape[0] and sprite_ops[b, 0] == f:
-            _paste_rgb_one(frame, atlas, table, background, sprite_ops[b, 1], sprite_ops[b, 2], sprite_ops[b, 3])
+            _paste_rgb_one(frame, sprites, locations, image, sprite_ops[b, 1], sprite_ops[b, 2], sprite_ops[b, 3])
             b += 1
 
 
@@ -308,15 +310,18 @@ def _paste_label_one(frame, atlas, table, op):
 @_jit
 def paste_labels(out, atlas, table, tile_ops, sprite_ops):
     """Run label operations on zero-initialised maps ``out`` ``(T, R, R)`` in :func:`paste_rgb`'s order: ``value``
-    where the sprite's alpha is non-zero (everywhere for OPAQUE sprites), or over the whole ``w x h`` rect for FILL."""
+    where the sprite's alpha is non-zero (everywhere for OPAQUE sprites), or over the whole ``w x h`` rect for FILL.
+    All C-contiguous."""
+    frames, sprites, locations = unowned(out), unowned(atlas), unowned(table)
+    tile_rows, sprite_rows = unowned(tile_ops), unowned(sprite_ops)
     a = b = 0
-    for f in range(out.shape[0]):
-        frame = out[f]
-        while a < tile_ops.shape[0] and tile_ops[a, 0] == f:
-            _paste_label_one(frame, atlas, table, tile_ops[a])
+    for f in range(frames.shape[0]):
+        frame = frames[f]
+        while a < tile_rows.shape[0] and tile_rows[a, 0] == f:
+            _paste_label_one(frame, sprites, locations, tile_rows[a])
             a += 1
-        while b < sprite_ops.shape[0] and sprite_ops[b, 0] == f:
-            _paste_label_one(frame, atlas, table, sprite_ops[b])
+        while b < sprite_rows.shape[0] and sprite_rows[b, 0] == f:
+            _paste_label_one(frame, sprites, locations, sprite_rows[b])
             b += 1
 
 
