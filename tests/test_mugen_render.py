@@ -12,7 +12,7 @@ from PIL import Image
 from modeling_videoclip.mugen import MugenRenderer, kernels, load_game, make_mugen_sample, make_stand_in_assets
 from modeling_videoclip.mugen.assets import AGENT_THEMES, BACKGROUND_THEMES, GROUND_THEMES, MONSTER_NAMES
 from modeling_videoclip.mugen.game import Agent, Game, MugenFormatError
-from modeling_videoclip.mugen.render import NUM_SEGMENTATION_LABELS, SEMANTIC_LABELS, _Atlas, _Sprite
+from modeling_videoclip.mugen.render import NUM_SEGMENTATION_LABELS, OUTPUT_ALIGNMENT, SEMANTIC_LABELS, _Atlas, _Sprite
 
 RES = 256
 KX = 5.5 * RES / 64  # 22 px cells at 256
@@ -225,8 +225,9 @@ def test_kernel_pastes_like_pil(alpha, box):
     atlas = _Atlas()
     ops = np.array([[0, atlas.index(_Sprite(sprite)), box[0], box[1], 0, 0, 9]], np.int64)
     buffer, table = atlas.snapshot()
-    ours = canvas[None].copy()
-    kernels.paste_rgb(ours.reshape(1, 12, 36), buffer, table, np.zeros((1, 3), np.uint8), ops, ops[:0])
+    ours = np.zeros((1, 12, 12, 3), np.uint8)  # the frame is drawn on the canvas, then copied out
+    kernels.paste_rgb(ours.reshape(1, 12, 36), buffer, table, np.zeros((1, 3), np.uint8), ops, ops[:0],
+                      canvas.reshape(12, 36).copy())
     np.testing.assert_array_equal(ours[0], np.asarray(img))
 
     labels = Image.new("L", (12, 12), 3)
@@ -253,9 +254,9 @@ def test_background_gaps_are_black(assets):
     assert covered[:, 1].tolist() == [kernels.BACKGROUND] * 2
     gaps = ops_for(1, 1)  # 1 px tiles: the frames are mostly gaps
     assert gaps[gaps[:, 0] == 0][0, 1] == gaps[gaps[:, 0] == 1][0, 1] == kernels.CLEAR
-    out = np.full((2, 64, 64 * 3), 77, np.uint8)
+    out, canvas = np.full((2, 64, 64 * 3), 77, np.uint8), np.full((64, 64 * 3), 77, np.uint8)  # as if reused
     kernels.paste_rgb(out, np.zeros(1, np.uint8), np.zeros((0, 4), np.int64), np.zeros((1, 3), np.uint8), gaps,
-                      gaps[:0])
+                      gaps[:0], canvas)
     assert (out == 0).all()
 
 
@@ -282,6 +283,7 @@ def test_output_memory_is_reused_only_when_nothing_refers_to_it(assets):
         clip = pooled.render(game)
         np.testing.assert_array_equal(clip, expected)
         assert not any(np.shares_memory(clip, other) for other in held)
+        assert clip.ctypes.data % OUTPUT_ALIGNMENT == 0  # where the kernel's streamed stores start
         held.append(clip)
     seg = pooled.render_segmentation(game)
     np.testing.assert_array_equal(seg, fresh.render_segmentation(game))

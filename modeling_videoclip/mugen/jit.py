@@ -6,6 +6,7 @@ that use it (delete their ``__pycache__/*.nbi``/``*.nbc`` files after editing th
 from __future__ import annotations
 
 import numba
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -26,6 +27,60 @@ def _data_pointer(typingctx, array):
         return context.make_array(signature.args[0])(context, builder, args[0]).data
 
     return types.CPointer(array.dtype)(array), codegen
+
+
+@intrinsic
+def address(typingctx, array):
+    """The address of the first element of a C-contiguous ``array``, as an integer (for alignment)."""
+    if not isinstance(array, types.Array) or array.layout != "C":
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        return builder.ptrtoint(data, context.get_value_type(types.intp))
+
+    return types.intp(array), codegen
+
+
+#: Bytes :func:`stream_store` writes at once; its target must be aligned to as many.
+STREAM_BYTES = 32
+
+
+@intrinsic
+def stream_store(typingctx, dst, dst_index, src, src_index):
+    """Copy ``STREAM_BYTES`` bytes from ``src[src_index:]`` to ``dst[dst_index:]`` (flat indices of C-contiguous uint8
+    arrays; the target address aligned to ``STREAM_BYTES``) with a non-temporal store: the bytes go to memory without
+    the cache line being read first, which halves the memory traffic of writing an output that will not be read
+    again soon. Call :func:`store_fence` after the last one."""
+    uint8_arrays = all(isinstance(a, types.Array) and a.layout == "C" and a.dtype == types.uint8 for a in (dst, src))
+    if not uint8_arrays or not all(isinstance(i, types.Integer) for i in (dst_index, src_index)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vector = ir.VectorType(ir.IntType(8), STREAM_BYTES)
+        pointers = []
+        for array_type, array, index, index_type in zip(signature.args[::2], args[::2], args[1::2],
+                                                        signature.args[1::2]):
+            data = context.make_array(array_type)(context, builder, array).data
+            offset = context.cast(builder, index, index_type, types.intp)
+            pointers.append(builder.bitcast(builder.gep(data, [offset]), vector.as_pointer()))
+        target, source = pointers
+        store = builder.store(builder.load(source, align=1), target, align=STREAM_BYTES)
+        store.set_metadata("nontemporal", builder.module.add_metadata([ir.IntType(32)(1)]))
+        return context.get_dummy_value()
+
+    return types.void(dst, dst_index, src, src_index), codegen
+
+
+@intrinsic
+def store_fence(typingctx):
+    """A full memory fence: orders the non-temporal stores of :func:`stream_store` before whatever follows."""
+
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
 
 
 @jit

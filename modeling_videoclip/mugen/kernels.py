@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
+from .jit import STREAM_BYTES, address, store_fence, stream_store, unowned
 from .jit import jit as _jit
-from .jit import unowned
 
 #: ``source`` of a paste operation: the background image (opaque).
 BACKGROUND = -1
@@ -262,22 +262,42 @@ def _paste_rgb_one(frame, atlas, table, background, src, x, y):
 
 
 @_jit
-def paste_rgb(out, atlas, table, background, tile_ops, sprite_ops):
+def _stream_copy(dst, start, src):
+    """``dst[start:start + len(src)] = src`` for flat uint8 arrays, the aligned middle with :func:`.jit.stream_store`
+    (the caller fences)."""
+    n = src.shape[0]
+    head = min(n, (-(address(dst) + start)) % STREAM_BYTES)
+    body_end = head + (n - head) // STREAM_BYTES * STREAM_BYTES
+    for j in range(head):
+        dst[start + j] = src[j]
+    for j in range(head, body_end, STREAM_BYTES):
+        stream_store(dst, start + j, src, j)
+    for j in range(body_end, n):
+        dst[start + j] = src[j]
+
+
+@_jit
+def paste_rgb(out, atlas, table, background, tile_ops, sprite_ops, canvas):
     """Run paste operations on RGB frames ``out`` ``(T, R, R * 3)`` (PIL's ``paste`` with the sprite as mask):
     each frame's ``tile_ops``, then its ``sprite_ops`` (both sorted by frame). ``table[i] = (offset, h, w, kind)``
     locates sprite ``i`` in ``atlas``: ``h * w * 3`` RGB bytes, then (unless OPAQUE) as many alpha bytes, each
-    pixel's alpha repeated per channel. ``background`` is an ``(H, W * 3)`` image pasted opaque. All C-contiguous.
+    pixel's alpha repeated per channel. ``background`` is an ``(H, W * 3)`` image pasted opaque. Each frame is drawn
+    on ``canvas`` (``(R, R * 3)`` scratch, which stays in the CPU's cache) and then streamed to ``out`` without
+    reading it (:func:`.jit.stream_store`): drawing in ``out`` itself read each cache line of the frames from memory
+    before writing it. All C-contiguous.
     """
-    frames, sprites, locations, image = unowned(out), unowned(atlas), unowned(table), unowned(background)
+    frames, sprites, locations, image = unowned(out.reshape(-1)), unowned(atlas), unowned(table), unowned(background)
+    frame, drawn = unowned(canvas), unowned(canvas.reshape(-1))
     a = b = 0
-    for f in range(frames.shape[0]):
-        frame = frames[f]
+    for f in range(out.shape[0]):
         while a < tile_ops.shape[0] and tile_ops[a, 0] == f:
             _paste_rgb_one(frame, sprites, locations, image, tile_ops[a, 1], tile_ops[a, 2], tile_ops[a, 3])
             a += 1
         while b < sprite_ops.shape[0] and sprite_ops[b, 0] == f:
             _paste_rgb_one(frame, sprites, locations, image, sprite_ops[b, 1], sprite_ops[b, 2], sprite_ops[b, 3])
             b += 1
+        _stream_copy(frames, f * drawn.shape[0], drawn)
+    store_fence()
 
 
 @_jit

@@ -264,6 +264,29 @@ class _Level:
         self.lava_kind = tiles.lava[codes]
 
 
+#: Output frames start at a multiple of this many bytes (a cache line), so the kernels' streamed stores
+#: (:func:`.jit.stream_store`) reach every frame of a clip from its first byte.
+OUTPUT_ALIGNMENT = 64
+
+
+def _aligned_memory(nbytes: int) -> np.ndarray:
+    """A uint8 buffer with room for `nbytes` from an OUTPUT_ALIGNMENT boundary (:func:`_aligned_view`)."""
+    return np.empty(nbytes + OUTPUT_ALIGNMENT, np.uint8)
+
+
+def _aligned_view(memory: np.ndarray, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """An array of `shape` and `dtype` in `memory` (from :func:`_aligned_memory`), starting on the alignment
+    boundary. Its ``base`` is `memory` itself (numpy points views at the array owning the data)."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    start = -memory.ctypes.data % OUTPUT_ALIGNMENT
+    return memory[start:start + size].view(dtype).reshape(shape)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """``np.empty(shape, dtype)`` starting on an OUTPUT_ALIGNMENT boundary."""
+    return _aligned_view(_aligned_memory(math.prod(shape) * np.dtype(dtype).itemsize), shape, dtype)
+
+
 def _refs(buffers: list[np.ndarray], i: int) -> int:
     """The reference count of ``buffers[i]``, measured the same way wherever it is compared."""
     return sys.getrefcount(buffers[i])
@@ -280,22 +303,23 @@ class _OutputPool:
     def __init__(self, max_bytes: int):
         exact = hasattr(sys, "getrefcount") and not sysconfig.get_config_var("Py_GIL_DISABLED")
         self.max_bytes = max_bytes if exact else 0
-        self._buffers: list[np.ndarray] = []
+        self._buffers: list[np.ndarray] = []  # the memory (the ``base`` of every output made in it)
+        self._layouts: list[tuple[tuple[int, ...], type]] = []  # the shape and dtype each buffer is handed out as
         self._idle: list[int] = []  # each buffer's reference count while no output uses it
         self._lock = threading.Lock()
 
     def empty(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        size = math.prod(shape) * np.dtype(dtype).itemsize
         with self._lock:  # no local name holds a buffer while counting: the count is the same as when it was added
             for i in range(len(self._buffers)):
-                if _refs(self._buffers, i) == self._idle[i] and self._buffers[i].shape == shape \
-                        and self._buffers[i].dtype == dtype:
-                    return self._buffers[i].view()
-            size = math.prod(shape) * np.dtype(dtype).itemsize
+                if _refs(self._buffers, i) == self._idle[i] and self._layouts[i] == (shape, dtype):
+                    return _aligned_view(self._buffers[i], shape, dtype)
             if sum(b.nbytes for b in self._buffers) + size > self.max_bytes:
-                return np.empty(shape, dtype)
-            self._buffers.append(np.empty(shape, dtype))
+                return aligned_empty(shape, dtype)
+            self._buffers.append(_aligned_memory(size))
+            self._layouts.append((shape, dtype))
             self._idle.append(_refs(self._buffers, len(self._buffers) - 1))
-            return self._buffers[-1].view()
+            return _aligned_view(self._buffers[-1], shape, dtype)
 
 
 class MugenRenderer:
@@ -338,10 +362,11 @@ class MugenRenderer:
         self._backgrounds: dict[tuple[str, float], np.ndarray] = {}
         self._look_tables: dict[tuple, _Looks] = {}
         self._outputs = _OutputPool(self.output_pool_bytes)
+        self._canvases = threading.local()  # per thread: rendering releases the GIL
         self._lock = threading.Lock()
 
     def __getstate__(self):
-        caches = ("_banks", "_levels", "_tile_sets", "_backgrounds", "_look_tables", "_outputs", "_lock")
+        caches = ("_banks", "_levels", "_tile_sets", "_backgrounds", "_look_tables", "_outputs", "_canvases", "_lock")
         return {k: v for k, v in self.__dict__.items() if k not in caches}
 
     def __setstate__(self, state):
@@ -387,8 +412,16 @@ class MugenRenderer:
         """
         n, res, atlas, table, ops, sprites = self._ops(game, frame_ids, labels=False)
         out = self._outputs.empty((n, res, res, 3), np.uint8)  # every pixel is written (CLEAR ops)
-        kernels.paste_rgb(out.reshape(n, res, res * 3), atlas, table, self._background(game), ops, sprites)
+        kernels.paste_rgb(out.reshape(n, res, res * 3), atlas, table, self._background(game), ops, sprites,
+                          self._canvas())
         return out
+
+    def _canvas(self) -> np.ndarray:
+        """This thread's ``(R, R * 3)`` scratch frame for :func:`kernels.paste_rgb`."""
+        canvas = getattr(self._canvases, "rgb", None)
+        if canvas is None:
+            canvas = self._canvases.rgb = aligned_empty((self.resolution, self.resolution * 3), np.uint8)
+        return canvas
 
     def render_segmentation(self, game: Game, frame_ids: Sequence[int] | None = None) -> np.ndarray:
         """Render 22-label segmentation maps (:data:`SEMANTIC_LABELS`): ``uint8`` ``(T, resolution, resolution)``.
