@@ -209,33 +209,36 @@ def test_other_resolutions(assets):
 
 
 @pytest.mark.parametrize("alpha", ["none", "binary", "fractional"])
-@pytest.mark.parametrize("box", [(-2, 4), (3, 3), (8, -5), (20, 0)])  # clipped left / inside / top / outside
-def test_kernel_pastes_like_pil(alpha, box):
+@pytest.mark.parametrize("box", [(-2, 4), (3, 3), (8, -5), (40, 0)])  # clipped left / inside / top / outside
+@pytest.mark.parametrize("width", [2, 4, 7, 13, 24])  # rows of 6 to 72 bytes: each vector block size, overlapping
+def test_kernel_pastes_like_pil(alpha, box, width):
     """kernels.paste_rgb / paste_labels against PIL's ``paste(sprite, box, sprite)`` / ``paste(value, box, mask)``."""
-    rng = np.random.default_rng(0)
-    rgba = rng.integers(0, 256, (9, 7, 4), dtype=np.uint8)
+    rng = np.random.default_rng(width)
+    rgba = rng.integers(0, 256, (9, width, 4), dtype=np.uint8)
     if alpha == "binary":
         rgba[..., 3] = np.where(rgba[..., 3] > 127, 255, 0)
     sprite = Image.fromarray(rgba[..., :3]) if alpha == "none" else Image.fromarray(rgba, "RGBA")
-    canvas = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    canvas = rng.integers(0, 256, (12, 30, 3), dtype=np.uint8)
     img = Image.fromarray(canvas)
-    xyxy = (box[0], box[1], box[0] + 7, box[1] + 9)
+    xyxy = (box[0], box[1], box[0] + width, box[1] + 9)
     img.paste(sprite, xyxy, sprite if alpha != "none" else None)
 
     atlas = _Atlas()
     ops = np.array([[0, atlas.index(_Sprite(sprite)), box[0], box[1], 0, 0, 9]], np.int64)
     buffer, table = atlas.snapshot()
-    ours = np.zeros((1, 12, 12, 3), np.uint8)  # the frame is drawn on the canvas, then copied out
-    kernels.paste_rgb(ours.reshape(1, 12, 36), buffer, table, np.zeros((1, 3), np.uint8), ops, ops[:0],
-                      canvas.reshape(12, 36).copy())
-    np.testing.assert_array_equal(ours[0], np.asarray(img))
+    ours = np.zeros((1, 30, 30, 3), np.uint8)  # the frame is drawn on the canvas, then copied out
+    square = np.zeros((30, 30, 3), np.uint8)
+    square[:12] = canvas
+    kernels.paste_rgb(ours.reshape(1, 30, 90), buffer, table, np.zeros((1, 3), np.uint8), ops, ops[:0],
+                      square.reshape(30, 90))
+    np.testing.assert_array_equal(ours[0, :12], np.asarray(img))
 
-    labels = Image.new("L", (12, 12), 3)
+    labels = Image.new("L", (30, 12), 3)
     binary = alpha == "fractional" or alpha == "binary"
     labels.paste(9, xyxy, Image.fromarray(np.where(rgba[..., 3] > 0, 255, 0).astype(np.uint8)) if binary else None)
-    ours = np.full((1, 12, 12), 3, np.uint8)
+    ours = np.full((1, 30, 30), 3, np.uint8)
     kernels.paste_labels(ours, buffer, table, ops, ops[:0])
-    np.testing.assert_array_equal(ours[0], np.asarray(labels))
+    np.testing.assert_array_equal(ours[0, :12], np.asarray(labels))
 
 
 def test_background_gaps_are_black(assets):

@@ -9,8 +9,22 @@ import math
 
 import numpy as np
 
-from .jit import STREAM_BYTES, address, store_fence, stream_store, unowned
+from .jit import (
+    STREAM_BYTES,
+    address,
+    copy8,
+    copy16,
+    copy32,
+    data_pointer,
+    select8,
+    select16,
+    select32,
+    store_fence,
+    stream_store,
+    unowned,
+)
 from .jit import jit as _jit
+from .jit import jit_inline as _inline
 
 #: ``source`` of a paste operation: the background image (opaque).
 BACKGROUND = -1
@@ -219,46 +233,74 @@ def _clip(x, y, w, h, size):
     return x0, y0, x1, y1, x0 < x1 and y0 < y1
 
 
+@_inline
+def _copy_row(dst, d, src, s, n):
+    """``dst[d:d + n] = src[s:s + n]`` (uint8 pointers) in vector blocks (see :func:`.jit.copy32`)."""
+    if n >= 32:
+        for j in range(0, n - 32, 32):
+            copy32(dst, d + j, src, s + j)
+        copy32(dst, d + n - 32, src, s + n - 32)
+    elif n >= 16:
+        copy16(dst, d, src, s)
+        copy16(dst, d + n - 16, src, s + n - 16)
+    elif n >= 8:
+        copy8(dst, d, src, s)
+        copy8(dst, d + n - 8, src, s + n - 8)
+    else:
+        for j in range(n):
+            dst[d + j] = src[s + j]
+
+
+@_inline
+def _select_row(dst, d, src, s, mask, m, n):
+    """``dst[d:d + n] = (dst & ~mask) | (src & mask)`` over ``n`` bytes, ``mask`` from ``m``, in vector blocks."""
+    if n >= 32:
+        for j in range(0, n - 32, 32):
+            select32(dst, d + j, src, s + j, mask, m + j)
+        select32(dst, d + n - 32, src, s + n - 32, mask, m + n - 32)
+    elif n >= 16:
+        select16(dst, d, src, s, mask, m)
+        select16(dst, d + n - 16, src, s + n - 16, mask, m + n - 16)
+    elif n >= 8:
+        select8(dst, d, src, s, mask, m)
+        select8(dst, d + n - 8, src, s + n - 8, mask, m + n - 8)
+    else:
+        for j in range(n):
+            dst[d + j] = (dst[d + j] & ~mask[m + j]) | (src[s + j] & mask[m + j])
+
+
 @_jit
-def _paste_rgb_one(frame, atlas, table, background, src, x, y):
-    res = frame.shape[0]
+def _paste_rgb_one(canvas, res, atlas, table, background, bg_h, bg_row, src, x, y):
+    """One paste on the flat ``(res, res * 3)`` frame ``canvas``; ``background`` the flat image of ``bg_h`` rows of
+    ``bg_row`` bytes."""
     if src == CLEAR:
-        frame[:, :] = 0
+        canvas[:] = 0
         return
     if src == BACKGROUND:
-        h, w, kind, offset = background.shape[0], background.shape[1] // 3, OPAQUE, 0
+        h, w, kind, offset, image = bg_h, bg_row // 3, OPAQUE, 0, background
     elif not _in_atlas(atlas, table, src):
         return
     else:
-        offset, h, w, kind = table[src, 0], table[src, 1], table[src, 2], table[src, 3]
+        offset, h, w, kind, image = table[src, 0], table[src, 1], table[src, 2], table[src, 3], atlas
     x0, y0, x1, y1, ok = _clip(x, y, w, h, res)
     if not ok:
         return
     n3, sx3, row3 = (x1 - x0) * 3, (x0 - x) * 3, w * 3
     alpha_offset = offset + h * row3
+    frame, pixels = data_pointer(canvas), data_pointer(image)
     for i in range(y1 - y0):
-        sy = y0 - y + i
-        dst = frame[y0 + i, x0 * 3:x1 * 3]
-        if src == BACKGROUND:
-            rgb = background[sy, sx3:sx3 + n3]
-        else:
-            start = offset + sy * row3 + sx3
-            rgb = atlas[start:start + n3]
+        d = (y0 + i) * res * 3 + x0 * 3
+        start = offset + (y0 - y + i) * row3 + sx3
         if kind == OPAQUE:
-            for j in range(n3):
-                dst[j] = rgb[j]
-            continue
-        start = alpha_offset + sy * row3 + sx3
-        alpha = atlas[start:start + n3]
-        if kind == BINARY:
-            for j in range(n3):
-                m = alpha[j]
-                dst[j] = (dst[j] & ~m) | (rgb[j] & m)
+            _copy_row(frame, d, pixels, start, n3)
+        elif kind == BINARY:
+            _select_row(frame, d, pixels, start, pixels, start - offset + alpha_offset, n3)
         else:
+            alpha = start - offset + alpha_offset
             for j in range(n3):
-                a = np.int32(alpha[j])
-                t = np.int32(dst[j]) * (255 - a) + np.int32(rgb[j]) * a + 128
-                dst[j] = ((t >> 8) + t) >> 8  # PIL's DIV255 rounding
+                a = np.int32(pixels[alpha + j])
+                t = np.int32(frame[d + j]) * (255 - a) + np.int32(pixels[start + j]) * a + 128
+                frame[d + j] = ((t >> 8) + t) >> 8  # PIL's DIV255 rounding
 
 
 @_jit
@@ -286,15 +328,18 @@ def paste_rgb(out, atlas, table, background, tile_ops, sprite_ops, canvas):
     reading it (:func:`.jit.stream_store`): drawing in ``out`` itself read each cache line of the frames from memory
     before writing it. All C-contiguous.
     """
-    frames, sprites, locations, image = unowned(out.reshape(-1)), unowned(atlas), unowned(table), unowned(background)
-    frame, drawn = unowned(canvas), unowned(canvas.reshape(-1))
+    frames, sprites, locations = unowned(out.reshape(-1)), unowned(atlas), unowned(table)
+    image, drawn, res = unowned(background.reshape(-1)), unowned(canvas.reshape(-1)), canvas.shape[0]
+    bg_h, bg_row = background.shape[0], background.shape[1]
     a = b = 0
     for f in range(out.shape[0]):
         while a < tile_ops.shape[0] and tile_ops[a, 0] == f:
-            _paste_rgb_one(frame, sprites, locations, image, tile_ops[a, 1], tile_ops[a, 2], tile_ops[a, 3])
+            _paste_rgb_one(drawn, res, sprites, locations, image, bg_h, bg_row, tile_ops[a, 1], tile_ops[a, 2],
+                           tile_ops[a, 3])
             a += 1
         while b < sprite_ops.shape[0] and sprite_ops[b, 0] == f:
-            _paste_rgb_one(frame, sprites, locations, image, sprite_ops[b, 1], sprite_ops[b, 2], sprite_ops[b, 3])
+            _paste_rgb_one(drawn, res, sprites, locations, image, bg_h, bg_row, sprite_ops[b, 1], sprite_ops[b, 2],
+                           sprite_ops[b, 3])
             b += 1
         _stream_copy(frames, f * drawn.shape[0], drawn)
     store_fence()
