@@ -14,7 +14,7 @@ import pytest
 
 from modeling_videoclip.mugen import load_game
 from modeling_videoclip.mugen.assets import AGENT_THEMES, BACKGROUND_THEMES, GROUND_THEMES, MONSTER_NAMES
-from modeling_videoclip.mugen.frames_json import FLAG, INT, NUM, FieldTable, FrameBytes, split_frames
+from modeling_videoclip.mugen.frames_json import FLAG, INT, NUM, FieldTable, FrameBytes, split_frames, within_bounds
 from modeling_videoclip.mugen.game import Game, MugenFormatError
 
 X_ONLY = FieldTable((), (("x", NUM, None),), ())
@@ -111,6 +111,30 @@ def test_many_frames_monsters_and_coins_grow_the_buffers(tmp_path):
     columns = game.frames.columns(ids)
     assert columns.monster_ptr[-1] > 16 * len(ids) and columns.coin_ptr[-1] > 16 * len(ids)
     columns_equal(columns, from_objects(document).frames.columns(ids))
+
+
+def test_within_bounds_checks_every_column_and_coin():
+    frame, agent, monsters = np.zeros((2, 1)), np.full((2, 2), 1.0), np.full((3, 2), 2.0)
+    coins = np.array([[0, 0], [63, 12]], np.int64)
+    low, high = np.array([0.0, 0, 1, 0, 2]), np.array([0.0, 1, 2, 9, 2])  # frame | agent | monster columns
+    assert within_bounds(frame, agent, monsters, coins, low, high, 64, 13)
+    for block, row, column, value in [(frame, 1, 0, 0.5), (agent, 0, 1, 2.5), (agent, 1, 0, np.nan),
+                                      (monsters, 2, 1, 1.5), (monsters, 0, 0, -0.1)]:
+        saved, block[row, column] = block[row, column], value
+        assert not within_bounds(frame, agent, monsters, coins, low, high, 64, 13), (row, column, value)
+        block[row, column] = saved
+    for x, y in [(64, 0), (-1, 0), (0, 13), (0, -1)]:
+        assert not within_bounds(frame, agent, monsters, np.array([[x, y]], np.int64), low, high, 64, 13)
+
+
+def test_coins_eaten_by_the_last_frame_are_read_from_the_bytes_or_named(tmp_path):
+    frames = [frame(k, coins=2) for k in range(3)]
+    game = load_game(write(tmp_path, json.dumps(game_dict(frames)).encode()))
+    assert not game.frames._raw._decoded  # the last frame's coins came from its bytes, no frame decoded
+    assert game.maze == from_objects(json.dumps(game_dict(frames)).encode()).maze
+    frames[-1]["coins_eaten"].append([70, 1])
+    with pytest.raises(MugenFormatError, match=r"frames\[2\] eats a coin outside the maze at \(70, 1\)"):
+        load_game(write(tmp_path, json.dumps(game_dict(frames)).encode(), "outside.json"))
 
 
 @pytest.mark.parametrize("document", [

@@ -577,6 +577,25 @@ def _drawn_values(document, spans, ids, table_names, table_name_ptr, table_kinds
         monster_ptr[r + 1], coin_ptr[r + 1] = m, c
     return _OK, m, c
 
+@_jit
+def within_bounds(frame, agent, monsters, coins, low, high, maze_w, maze_h):
+    """Whether every value of the ``frame``, ``agent`` and ``monsters`` blocks of :meth:`FrameBytes.drawn` lies in
+    its column's ``[low, high]`` (``low``/``high``: the three blocks' columns one after another, as in
+    :class:`FieldTable`; NaN is in no range) and every ``(x, y)`` of ``coins`` is a cell of a ``maze_w x maze_h``
+    maze. One compiled pass instead of ~20 numpy calls of a microsecond each."""
+    first = 0
+    for block in (frame, agent, monsters):
+        for r in range(block.shape[0]):
+            for c in range(block.shape[1]):
+                if not low[first + c] <= block[r, c] <= high[first + c]:
+                    return False
+        first += block.shape[1]
+    for r in range(coins.shape[0]):
+        if not (0 <= coins[r, 0] < maze_w and 0 <= coins[r, 1] < maze_h):
+            return False
+    return True
+
+
 class FrameBytes(Sequence):
     """The frames of a game JSON as their bytes in the document: a frame is decoded (by orjson) when first asked
     for; :meth:`drawn` reads the drawn fields of many at once without making Python objects.

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .frames_json import FLAG, INT, NUM, FieldTable, FrameBytes, split_frames
+from .frames_json import FLAG, INT, NUM, FieldTable, FrameBytes, split_frames, within_bounds
 from .kernels import (
     AGENT_ANIM_FREQ,
     AGENT_FIELDS,
@@ -286,6 +286,7 @@ class FrameList(Sequence):
         self._raw, self._parsed = raw, {}
         self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
         self._bounds = _bound_arrays(maze_w, maze_h, n_monster_names)
+        self._flat_bounds = tuple(np.concatenate(side) for side in zip(*self._bounds))  # (low, high) for within_bounds
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -313,6 +314,12 @@ class FrameList(Sequence):
 
     def eaten_coins(self, k: int) -> list[list[int]]:
         """The ``[x, y]`` cells of the coins eaten by frame ``k`` (validated: inside the maze)."""
+        if isinstance(self._raw, FrameBytes):  # read from the bytes, without decoding the frame
+            drawn = self._raw.drawn([k], _DRAWN_TABLE)
+            if drawn is not None:
+                frame, agent, _, monsters, _, coins = drawn
+                if within_bounds(frame, agent, monsters, coins, *self._flat_bounds, self._w, self._h):
+                    return coins.tolist()
         return self._parts(self._raw[k], k)[2]
 
     def _frames(self, frame_ids: Sequence[int]) -> list[Frame]:
@@ -367,10 +374,7 @@ class FrameList(Sequence):
             drawn = self._raw.drawn(ids, _DRAWN_TABLE)
             if drawn is not None:
                 frame, agent, monster_ptr, monsters, coin_ptr, coins = drawn
-                if self._inside_maze(coins) and not any(
-                    self._out_of_range(block, bounds).any()
-                    for block, bounds in zip((frame, agent, monsters), self._bounds)
-                ):
+                if within_bounds(frame, agent, monsters, coins, *self._flat_bounds, self._w, self._h):
                     return FrameColumns(ids, frame[:, 0], agent, monster_ptr, monsters, coin_ptr, coins)
         rows = self._fast_rows(ids) or self._checked_rows(ids)
         frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = rows
@@ -654,13 +658,14 @@ def load_game(path: str | os.PathLike, restore_eaten_coins: bool = True, lazy: b
         MugenFormatError: the file is not valid JSON (e.g. truncated) or has wrong fields/types.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    try:  # no stat first: on a dataset row each system call counts
+        with open(path, "rb") as f:
+            document = f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise FileNotFoundError(
             f"MUGEN game JSON {path} not found. If the release JSON's metadata.data_folder is wrong on this "
             "machine, pass data_folder= to load_mugen."
-        )
-    with open(path, "rb") as f:
-        document = f.read()
+        ) from None
     split = split_frames(document)  # the frames kept as bytes: a clip reads its drawn values from them
     if split is None:
         data = _decode_json(document, path)

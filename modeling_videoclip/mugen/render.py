@@ -304,22 +304,23 @@ class _OutputPool:
         exact = hasattr(sys, "getrefcount") and not sysconfig.get_config_var("Py_GIL_DISABLED")
         self.max_bytes = max_bytes if exact else 0
         self._buffers: list[np.ndarray] = []  # the memory (the ``base`` of every output made in it)
-        self._layouts: list[tuple[tuple[int, ...], type]] = []  # the shape and dtype each buffer is handed out as
+        self._arrays: list[np.ndarray] = []  # the aligned array in each buffer, as it is handed out (views of it)
         self._idle: list[int] = []  # each buffer's reference count while no output uses it
         self._lock = threading.Lock()
 
     def empty(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        size = math.prod(shape) * np.dtype(dtype).itemsize
         with self._lock:  # no local name holds a buffer while counting: the count is the same as when it was added
             for i in range(len(self._buffers)):
-                if _refs(self._buffers, i) == self._idle[i] and self._layouts[i] == (shape, dtype):
-                    return _aligned_view(self._buffers[i], shape, dtype)
+                if _refs(self._buffers, i) == self._idle[i] and self._arrays[i].shape == shape \
+                        and self._arrays[i].dtype == dtype:
+                    return self._arrays[i].view()
+            size = math.prod(shape) * np.dtype(dtype).itemsize
             if sum(b.nbytes for b in self._buffers) + size > self.max_bytes:
                 return aligned_empty(shape, dtype)
             self._buffers.append(_aligned_memory(size))
-            self._layouts.append((shape, dtype))
+            self._arrays.append(_aligned_view(self._buffers[-1], shape, dtype))
             self._idle.append(_refs(self._buffers, len(self._buffers) - 1))
-            return _aligned_view(self._buffers[-1], shape, dtype)
+            return self._arrays[-1].view()
 
 
 class MugenRenderer:
