@@ -137,6 +137,17 @@ def test_coins_eaten_by_the_last_frame_are_read_from_the_bytes_or_named(tmp_path
         load_game(write(tmp_path, json.dumps(game_dict(frames)).encode(), "outside.json"))
 
 
+def test_string_bytes_outside_the_subset_are_found_at_any_position():
+    """The string scan reads 8 bytes at a time: an escape, control, DEL or non-ASCII byte at each position of a long
+    key declines the document; the same key without it is read."""
+    for position in range(20):
+        name = bytearray(b"k" * 20)
+        assert split_frames(b'{"frames": [{"' + bytes(name) + b'": 1}]}') is not None
+        for byte in (0x5C, 0x00, 0x1F, 0x7F, 0x80, 0xFF):
+            name[position] = byte
+            assert split_frames(b'{"frames": [{"' + bytes(name) + b'": 1}]}') is None, (position, byte)
+
+
 @pytest.mark.parametrize("document", [
     b'{"frames": [{"agent": {"\\u0078": 1.0}}]}',  # an escape: orjson decodes it
     '{"frames": [{"agent": {"x": 1.0}, "file_name": "\u00e9.png"}]}'.encode(),  # not ASCII

@@ -20,6 +20,7 @@ from numba.extending import intrinsic
 
 from .jit import jit as _jit
 from .jit import jit_inline as _inline
+from .jit import load_word, trailing_zeros
 from .jit import unowned as _unowned
 
 #: Field kinds: a number (int or float), an integer, a flag (bool or int), as :mod:`.game`'s specs name them.
@@ -35,6 +36,7 @@ _LOWER_E, _UPPER_E, _T, _F, _N = ord("e"), ord("E"), ord("t"), ord("f"), ord("n"
 _FRAMES_KEY, _AGENT_KEY, _MONSTERS_KEY, _COINS_KEY, _TRUE, _FALSE, _NULL = (
     np.array(list(word), np.uint8) for word in (b"frames", b"agent", b"monsters", b"coins_eaten", b"true", b"false",
                                                 b"null"))
+_ONES, _HIGH_BITS = np.uint64(0x0101010101010101), np.uint64(0x8080808080808080)  # each byte's 1 and 0x80
 _M32 = np.uint64(0xFFFFFFFF)
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _EXACT_POWERS = np.array([10.0**k for k in range(23)])  # 10**22 is the largest power of ten a double holds exactly
@@ -85,11 +87,33 @@ def _skip_space(buf, i, n):
     return i
 
 
+@_inline
+def _bytes_below(word, limit):
+    """Bit 7 set in the lowest byte of ``word`` below ``limit`` (at most 128), and perhaps in later bytes: only the
+    lowest flag is exact (a borrow may flag bytes after it), which is all the scans use."""
+    return (word - _ONES * np.uint64(limit)) & ~word & _HIGH_BITS
+
+
+@_inline
+def _string_specials(word):
+    """Bit 7 set in the lowest byte of ``word`` (8 string bytes) that ends the plain subset's string or leaves it: a
+    quote, a backslash, a control byte or one above 126 (see :func:`_bytes_below`)."""
+    quote, backslash = word ^ (_ONES * np.uint64(_QUOTE)), word ^ (_ONES * np.uint64(_BACKSLASH))
+    high = (word | ((word & ~_HIGH_BITS) + _ONES)) & _HIGH_BITS  # bytes >= 127, exact per byte
+    return _bytes_below(quote, 1) | _bytes_below(backslash, 1) | _bytes_below(word, 32) | high
+
+
 @_jit
 def _string_end(buf, i, n):
     """The index after the string opening at ``i`` (a quote), or -1 for a string outside the plain subset (escapes,
-    control or non-ASCII bytes) or one left open."""
+    control or non-ASCII bytes) or one left open. Eight bytes at a time while they last."""
     i += 1
+    while i + 8 <= n:
+        specials = _string_specials(load_word(buf, i))
+        if specials:
+            i += np.int64(trailing_zeros(specials) >> np.uint64(3))
+            return i + 1 if buf[i] == _QUOTE else -1
+        i += 8
     while i < n:
         c = buf[i]
         if c == _QUOTE:
@@ -102,6 +126,15 @@ def _string_end(buf, i, n):
 
 @_jit
 def _digits_end(buf, i, n):
+    """The index of the first byte from ``i`` that is not a decimal digit (or ``n``); eight bytes at a time."""
+    while i + 8 <= n:
+        x = load_word(buf, i) ^ (_ONES * np.uint64(_ZERO))  # digits become 0..9
+        # a byte is not a digit where its high nibble is set or its low nibble exceeds 9 (+6 carries into bit 4);
+        # carries out of a byte happen only above a non-digit, so the lowest flag is exact
+        other = (x & (_ONES * np.uint64(0xF0))) | ((x + _ONES * np.uint64(6)) & (_ONES * np.uint64(0x10)))
+        if other:
+            return i + np.int64(trailing_zeros(other) >> np.uint64(3))
+        i += 8
     while i < n and _ZERO <= buf[i] <= _NINE:
         i += 1
     return i

@@ -276,6 +276,13 @@ def _bound_arrays(maze_w: int, maze_h: int, n_monster_names: int) -> tuple[tuple
     return tuple(arrays)
 
 
+@functools.lru_cache(maxsize=64)
+def _flat_bound_arrays(maze_w: int, maze_h: int, n_monster_names: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_bound_arrays` as the ``(low, high)`` of :func:`~.frames_json.within_bounds`: the frame's, agent's and
+    monster's columns one after another."""
+    return tuple(np.concatenate(side) for side in zip(*_bound_arrays(maze_w, maze_h, n_monster_names)))
+
+
 class FrameList(Sequence):
     """The frames of a game, parsed and validated when first accessed (a clip renders 32 of its 96): as
     :class:`Frame` objects by index, or the values the renderer reads as :class:`FrameColumns`. ``raw`` holds the
@@ -286,7 +293,7 @@ class FrameList(Sequence):
         self._raw, self._parsed = raw, {}
         self._source, self._n_monsters, self._w, self._h = source, n_monster_names, maze_w, maze_h
         self._bounds = _bound_arrays(maze_w, maze_h, n_monster_names)
-        self._flat_bounds = tuple(np.concatenate(side) for side in zip(*self._bounds))  # (low, high) for within_bounds
+        self._flat_bounds = _flat_bound_arrays(maze_w, maze_h, n_monster_names)
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -622,11 +629,12 @@ class Game:
 
     def restore_eaten_coins(self) -> None:
         """Put coins eaten by the last frame back into empty maze cells (as gold coins, ``"1"``)."""
-        rows = [list(r) for r in self.maze]
-        for x, y in self.frames.eaten_coins(len(self.frames) - 1):
+        coins = self.frames.eaten_coins(len(self.frames) - 1)
+        rows = {y: list(self.maze[y]) for _, y in coins}  # only the rows that change are rebuilt
+        for x, y in coins:
             if rows[y][x] == ".":
                 rows[y][x] = "1"
-        self.maze = ["".join(r) for r in rows]
+        self.maze = ["".join(rows[y]) if y in rows else row for y, row in enumerate(self.maze)]
 
 
 def read_json(path: str | os.PathLike) -> Any:

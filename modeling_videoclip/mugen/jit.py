@@ -42,6 +42,35 @@ def address(typingctx, array):
     return types.intp(array), codegen
 
 
+@intrinsic
+def load_word(typingctx, array, index):
+    """The 8 bytes of the C-contiguous uint8 ``array`` from flat index ``index`` as a little-endian uint64 (the
+    caller checks ``index + 8 <= array.size``), for scanning 8 bytes at a time."""
+    if not (isinstance(array, types.Array) and array.layout == "C" and array.dtype == types.uint8
+            and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        offset = context.cast(builder, args[1], signature.args[1], types.intp)
+        word = builder.bitcast(builder.gep(data, [offset]), ir.IntType(64).as_pointer())
+        return builder.load(word, align=1)
+
+    return types.uint64(array, index), codegen
+
+
+@intrinsic
+def trailing_zeros(typingctx, word):
+    """The number of zero bits below the lowest set bit of the non-zero uint64 ``word``."""
+    if word != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.uint64(word), codegen
+
+
 #: Bytes :func:`stream_store` writes at once; its target must be aligned to as many.
 STREAM_BYTES = 32
 
