@@ -77,7 +77,7 @@ def _bits_to_float(typingctx, bits):
     return types.float64(types.uint64), codegen
 
 
-@_jit
+@_inline
 def _skip_space(buf, i, n):
     while i < n:
         c = buf[i]
@@ -103,7 +103,7 @@ def _string_specials(word):
     return _bytes_below(quote, 1) | _bytes_below(backslash, 1) | _bytes_below(word, 32) | high
 
 
-@_jit
+@_inline
 def _string_end(buf, i, n):
     """The index after the string opening at ``i`` (a quote), or -1 for a string outside the plain subset (escapes,
     control or non-ASCII bytes) or one left open. Eight bytes at a time while they last."""
@@ -124,7 +124,7 @@ def _string_end(buf, i, n):
     return -1
 
 
-@_jit
+@_inline
 def _digits_end(buf, i, n):
     """The index of the first byte from ``i`` that is not a decimal digit (or ``n``); eight bytes at a time."""
     while i + 8 <= n:

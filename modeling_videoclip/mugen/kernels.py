@@ -269,7 +269,7 @@ def _select_row(dst, d, src, s, mask, m, n):
             dst[d + j] = (dst[d + j] & ~mask[m + j]) | (src[s + j] & mask[m + j])
 
 
-@_jit
+@_inline
 def _paste_rgb_one(canvas, res, atlas, table, background, bg_h, bg_row, src, x, y):
     """One paste on the flat ``(res, res * 3)`` frame ``canvas``; ``background`` the flat image of ``bg_h`` rows of
     ``bg_row`` bytes."""
