@@ -9,6 +9,7 @@ import itertools
 import math
 import operator
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
 
 #: Tile characters a maze may contain.
 TILE_CHARS = frozenset(".=^|SAab12#$&%")
+_OTHER_TILE = re.compile("[^" + re.escape("".join(sorted(TILE_CHARS))) + "]")  # one search instead of a set a game
 
 
 class MugenFormatError(ValueError):
@@ -274,6 +276,19 @@ def _bound_arrays(maze_w: int, maze_h: int, n_monster_names: int) -> tuple[tuple
             low[spec.names[name]], high[spec.names[name]] = lo, hi
         arrays.append((low, high))
     return tuple(arrays)
+
+
+@functools.lru_cache(maxsize=64)
+def _outside_asset_folder(lists: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, str] | None:
+    """The first ``(list name, entry)`` of the game's sprite name lists that would name a path outside the asset
+    folder (they become paths under it), or None; cached, as every game of a release lists the same names."""
+    for key, values in lists:
+        for value in values:
+            if value.startswith(("/", "\\")) or ":" in value or (
+                ".." in value and ".." in value.replace("\\", "/").split("/")
+            ):
+                return key, value
+    return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -580,7 +595,7 @@ class Game:
         if not all(type(row) is str and len(row) == maze_w for row in maze):
             y = next(y for y, row in enumerate(maze) if not isinstance(row, str) or len(row) != maze_w)
             raise MugenFormatError(f"{source}: maze row {y} should be a string of maze_w={maze_w} tiles")
-        if not set("".join(maze)) <= TILE_CHARS:
+        if _OTHER_TILE.search("".join(maze)):
             y, bad = next((y, set(row) - TILE_CHARS) for y, row in enumerate(maze) if set(row) - TILE_CHARS)
             raise MugenFormatError(f"{source}: maze row {y} has unknown tile(s) {sorted(bad)}")
         frames = data["frames"]
@@ -594,13 +609,11 @@ class Game:
             isinstance(v, list) and all(isinstance(n, str) for n in v) for v in names.values()
         ):
             raise MugenFormatError(f"{source}: 'monster_names' should map 'ground'/'walking'/'flying' to name lists")
-        themes = [(key, data[key]) for key in ("background_themes", "ground_themes", "agent_themes")]
-        for key, values in themes + [(f"monster_names.{k}", v) for k, v in names.items()]:
-            for value in values:  # sprite names become paths under the asset folder: they must stay inside it
-                if value.startswith(("/", "\\")) or ":" in value or (
-                    ".." in value and ".." in value.replace("\\", "/").split("/")
-                ):
-                    raise MugenFormatError(f"{source}: {key} entry {value!r} is not a path inside the asset folder")
+        lists = [(key, tuple(data[key])) for key in ("background_themes", "ground_themes", "agent_themes")]
+        outside = _outside_asset_folder(tuple(lists + [(f"monster_names.{k}", tuple(v)) for k, v in names.items()]))
+        if outside:
+            key, value = outside
+            raise MugenFormatError(f"{source}: {key} entry {value!r} is not a path inside the asset folder")
         n_monsters = sum(len(v) for k, v in names.items() if k in ("ground", "walking", "flying"))
         frames = FrameList(frames, source, n_monsters, maze_w, maze_h)
         game = cls(
