@@ -610,6 +610,7 @@ def _drawn_values(document, spans, ids, table_names, table_name_ptr, table_kinds
         monster_ptr[r + 1], coin_ptr[r + 1] = m, c
     return _OK, m, c
 
+
 @_jit
 def within_bounds(frame, agent, monsters, coins, low, high, maze_w, maze_h):
     """Whether every value of the ``frame``, ``agent`` and ``monsters`` blocks of :meth:`FrameBytes.drawn` lies in

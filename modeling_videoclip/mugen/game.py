@@ -338,10 +338,8 @@ class FrameList(Sequence):
         """The ``[x, y]`` cells of the coins eaten by frame ``k`` (validated: inside the maze)."""
         if isinstance(self._raw, FrameBytes):  # read from the bytes, without decoding the frame
             drawn = self._raw.drawn([k], _DRAWN_TABLE)
-            if drawn is not None:
-                frame, agent, _, monsters, _, coins = drawn
-                if within_bounds(frame, agent, monsters, coins, *self._flat_bounds, self._w, self._h):
-                    return coins.tolist()
+            if self._drawn_in_range(drawn):
+                return drawn[-1].tolist()
         return self._parts(self._raw[k], k)[2]
 
     def _frames(self, frame_ids: Sequence[int]) -> list[Frame]:
@@ -394,10 +392,9 @@ class FrameList(Sequence):
         arrays, the first value at fault named."""
         if isinstance(self._raw, FrameBytes):
             drawn = self._raw.drawn(ids, _DRAWN_TABLE)
-            if drawn is not None:
+            if self._drawn_in_range(drawn):
                 frame, agent, monster_ptr, monsters, coin_ptr, coins = drawn
-                if within_bounds(frame, agent, monsters, coins, *self._flat_bounds, self._w, self._h):
-                    return FrameColumns(ids, frame[:, 0], agent, monster_ptr, monsters, coin_ptr, coins)
+                return FrameColumns(ids, frame[:, 0], agent, monster_ptr, monsters, coin_ptr, coins)
         rows = self._fast_rows(ids) or self._checked_rows(ids)
         frame_rows, agent_rows, monster_rows, coins, monster_ptr, coin_ptr = rows
         blocks = []
@@ -478,6 +475,13 @@ class FrameList(Sequence):
         for k in ids:  # find the frame at fault: its check raises with the message
             self._parts(self._raw[k], k)
         raise AssertionError("unreachable: a coin failed the array check but no frame's check")
+
+    def _drawn_in_range(self, drawn: tuple[np.ndarray, ...] | None) -> bool:
+        """Whether :meth:`FrameBytes.drawn` read the frames (not None) and every value and coin is in range."""
+        if drawn is None:
+            return False
+        frame, agent, _, monsters, _, coins = drawn
+        return within_bounds(frame, agent, monsters, coins, *self._flat_bounds, self._w, self._h)
 
     def _inside_maze(self, xy: np.ndarray) -> bool:
         """Whether every ``(x, y)`` row of ``xy`` is a cell of the maze."""

@@ -29,6 +29,12 @@ def data_pointer(typingctx, array):
     return types.CPointer(array.dtype)(array), codegen
 
 
+def _offset_pointer(context, builder, pointer, index, index_type, pointee):
+    """The LLVM ``pointer`` (to bytes) advanced by the numba integer ``index``, as a pointer to ``pointee``."""
+    offset = context.cast(builder, index, index_type, types.intp)
+    return builder.bitcast(builder.gep(pointer, [offset]), pointee.as_pointer())
+
+
 @intrinsic
 def address(typingctx, array):
     """The address of the first element of a C-contiguous ``array``, as an integer (for alignment)."""
@@ -52,8 +58,7 @@ def load_word(typingctx, array, index):
 
     def codegen(context, builder, signature, args):
         data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        offset = context.cast(builder, args[1], signature.args[1], types.intp)
-        word = builder.bitcast(builder.gep(data, [offset]), ir.IntType(64).as_pointer())
+        word = _offset_pointer(context, builder, data, args[1], signature.args[1], ir.IntType(64))
         return builder.load(word, align=1)
 
     return types.uint64(array, index), codegen
@@ -91,8 +96,7 @@ def stream_store(typingctx, dst, dst_index, src, src_index):
         for array_type, array, index, index_type in zip(signature.args[::2], args[::2], args[1::2],
                                                         signature.args[1::2]):
             data = context.make_array(array_type)(context, builder, array).data
-            offset = context.cast(builder, index, index_type, types.intp)
-            pointers.append(builder.bitcast(builder.gep(data, [offset]), vector.as_pointer()))
+            pointers.append(_offset_pointer(context, builder, data, index, index_type, vector))
         target, source = pointers
         store = builder.store(builder.load(source, align=1), target, align=STREAM_BYTES)
         store.set_metadata("nontemporal", builder.module.add_metadata([ir.IntType(32)(1)]))
@@ -120,8 +124,7 @@ def _block_intrinsic(width: int, masked: bool):
         def codegen(context, builder, signature, values):
             blocks = []
             for pointer, index_type, index in zip(values[::2], signature.args[1::2], values[1::2]):
-                offset = context.cast(builder, index, index_type, types.intp)
-                blocks.append(builder.bitcast(builder.gep(pointer, [offset]), vector.as_pointer()))
+                blocks.append(_offset_pointer(context, builder, pointer, index, index_type, vector))
             block = builder.load(blocks[1], align=1)
             if masked:
                 mask = builder.load(blocks[2], align=1)

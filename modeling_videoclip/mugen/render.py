@@ -269,6 +269,11 @@ class _Level:
 OUTPUT_ALIGNMENT = 64
 
 
+def _nbytes(shape: tuple[int, ...], dtype: type) -> int:
+    """The bytes an array of `shape` and `dtype` holds."""
+    return math.prod(shape) * np.dtype(dtype).itemsize
+
+
 def _aligned_memory(nbytes: int) -> np.ndarray:
     """A uint8 buffer with room for `nbytes` from an OUTPUT_ALIGNMENT boundary (:func:`_aligned_view`)."""
     return np.empty(nbytes + OUTPUT_ALIGNMENT, np.uint8)
@@ -277,14 +282,13 @@ def _aligned_memory(nbytes: int) -> np.ndarray:
 def _aligned_view(memory: np.ndarray, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     """An array of `shape` and `dtype` in `memory` (from :func:`_aligned_memory`), starting on the alignment
     boundary. Its ``base`` is `memory` itself (numpy points views at the array owning the data)."""
-    size = math.prod(shape) * np.dtype(dtype).itemsize
     start = -memory.ctypes.data % OUTPUT_ALIGNMENT
-    return memory[start:start + size].view(dtype).reshape(shape)
+    return memory[start:start + _nbytes(shape, dtype)].view(dtype).reshape(shape)
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
     """``np.empty(shape, dtype)`` starting on an OUTPUT_ALIGNMENT boundary."""
-    return _aligned_view(_aligned_memory(math.prod(shape) * np.dtype(dtype).itemsize), shape, dtype)
+    return _aligned_view(_aligned_memory(_nbytes(shape, dtype)), shape, dtype)
 
 
 def _refs(buffers: list[np.ndarray], i: int) -> int:
@@ -314,7 +318,7 @@ class _OutputPool:
                 if _refs(self._buffers, i) == self._idle[i] and self._arrays[i].shape == shape \
                         and self._arrays[i].dtype == dtype:
                     return self._arrays[i].view()
-            size = math.prod(shape) * np.dtype(dtype).itemsize
+            size = _nbytes(shape, dtype)
             if sum(b.nbytes for b in self._buffers) + size > self.max_bytes:
                 return aligned_empty(shape, dtype)
             self._buffers.append(_aligned_memory(size))
